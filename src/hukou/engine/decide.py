@@ -1,0 +1,378 @@
+"""The decision on one case (落户审查结论): every channel, every relative, where
+the hukou goes, what to bring, and from which date — each step explained."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import hukou
+from hukou.engine.evaluate import POS, Evaluator, Trace, first_from, last_of_run, truth
+from hukou.engine.scopes import case_scopes
+from hukou.policy import places
+from hukou.policy.expr import Condition
+from hukou.policy.facts import Case
+from hukou.policy.params import ParameterSet, ResolvedParameters, load
+from hukou.policy.rules import (
+    CHANNELS,
+    IN_FORCE,
+    PRIORITY_GROUPS,
+    REGISTRATION_PLACE,
+    RELATIVE_ROUTES,
+    RULESET,
+    Channel,
+    Material,
+)
+
+Status = Literal["eligible", "not_eligible", "undetermined"]
+STATUS_OF: dict[bool | None, Status] = {
+    True: "eligible",
+    False: "not_eligible",
+    None: "undetermined",
+}
+Overall = Literal["eligible", "not_eligible", "undetermined", "not_in_force"]
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    ruleset: str
+    code: str
+    parameters_as_of: dt.date | None
+    digest: str
+
+
+@dataclass
+class Place:
+    """Where the hukou would be registered (§4.3)."""
+
+    kind: str | None  # own_dwelling, relative_family_household, …; None while open
+    clause: str
+    zh: str
+    en: str
+    detail: str = ""  # which dwelling, whose household
+    candidates: list[str] = field(default_factory=list)  # still possible while open
+
+
+@dataclass
+class MaterialItem:
+    zh: str
+    en: str
+    clause: str
+    if_applicable: bool
+
+
+@dataclass
+class ChannelResult:
+    key: str
+    clause: str
+    zh: str
+    en: str
+    status: Status
+    earliest_date: dt.date | None  # when not eligible now: the first day it would be
+    eligible_until: dt.date | None  # when eligible now: the last day it stays so
+    missing_facts: list[str]
+    explanation: Trace
+    self_only: bool
+    registration_place: Place | None = None
+    materials: list[MaterialItem] = field(default_factory=list)
+
+
+@dataclass
+class RelativeResult:
+    index: int
+    relation: str
+    name: str | None
+    id_number: str | None
+    status: Status
+    routes: list[ChannelResult]
+    earliest_date: dt.date | None
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Decision:
+    decision_date: dt.date
+    rule_version: RuleVersion
+    in_force: bool
+    status: Overall
+    channels: list[ChannelResult]
+    relatives: list[RelativeResult]
+    priority_groups: list[ChannelResult]
+    in_force_trace: Trace
+    case: Case
+
+    @property
+    def best(self) -> ChannelResult | None:
+        """The first eligible channel in the notice's order."""
+        return next((c for c in self.channels if c.status == "eligible"), None)
+
+    @property
+    def missing_facts(self) -> list[str]:
+        out: dict[str, None] = {}
+        for c in self.channels:
+            out.update(dict.fromkeys(c.missing_facts))
+        for r in self.relatives:
+            for route in r.routes:
+                out.update(dict.fromkeys(route.missing_facts))
+        return list(out)
+
+    @property
+    def earliest_date(self) -> dt.date | None:
+        dates = [c.earliest_date for c in self.channels if c.earliest_date]
+        return min(dates) if dates else None
+
+
+def day_to_date(day: int | None) -> dt.date | None:
+    if day is None or day >= POS:
+        return None
+    return dt.date.fromordinal(day)
+
+
+def _result(
+    ev: Evaluator,
+    rule: Condition,
+    zh: str,
+    en: str,
+    trace: Trace,
+    env: dict[str, dict[str, Any]],
+    self_only: bool,
+    key: str,
+) -> ChannelResult:
+    value = truth(trace.sets, ev.day)
+    earliest = until = None
+    if value is True:
+        end = last_of_run(trace.sets[0], ev.day)
+        until = day_to_date(end)
+    else:
+        earliest = day_to_date(first_from(trace.sets[0], ev.day + 1))
+    missing = ev.missing(rule, env) if value is None else []
+    return ChannelResult(
+        key,
+        rule.clause,
+        zh,
+        en,
+        STATUS_OF[value],
+        earliest,
+        until,
+        missing,
+        trace,
+        self_only,
+    )
+
+
+def _materials(
+    ev: Evaluator, items: tuple[Material, ...], env: dict[str, dict[str, Any]]
+) -> list[MaterialItem]:
+    out = []
+    for m in items:
+        applies: bool | None = True
+        if m.when is not None:
+            saved, ev._stack = ev._stack, []
+            applies = truth(ev.sets(m.when, env), ev.day)
+            ev._stack = saved
+        if applies is not False:
+            out.append(MaterialItem(m.zh, m.en, m.clause, applies is None))
+    return out
+
+
+def _qualifying_item(trace: Trace, day: int) -> Trace | None:
+    """The first list item (dwelling, relative) that made an ``exists`` true."""
+    for child in trace.children:
+        if child.kind == "item" and truth(child.sets, day) is True:
+            return child
+        found = _qualifying_item(child, day)
+        if found is not None:
+            return found
+    return None
+
+
+def _place(
+    ev: Evaluator,
+    channel: Channel,
+    result: ChannelResult,
+    case: Case,
+    env: dict[str, dict[str, Any]],
+) -> Place | None:
+    if result.status == "not_eligible":
+        return None
+    if channel.placement == "own_dwelling":
+        item = _qualifying_item(result.explanation, ev.day)
+        return Place(
+            "own_dwelling",
+            "§4.3",
+            "本人城区（城镇）合法住所",
+            "own lawful urban dwelling",
+            detail=item.key if item else "",
+        )
+    if channel.placement == "anchor":
+        item = _qualifying_item(result.explanation, ev.day)
+        return Place(
+            "anchor_household",
+            channel.clause,
+            "被投靠人户口登记处",
+            "the registration place of the relative joined",
+            detail=item.key if item else "",
+        )
+    if channel.placement == "community_collective":
+        hukou = case.applicant.hukou
+        where = hukou.address.community if hukou and hukou.address else None
+        return Place(
+            "community_collective",
+            "§4.4",
+            "现户口所在地社区（村）集体户",
+            "the community (village) collective household where the hukou is now",
+            detail=where or "",
+        )
+    chosen, trace = ev.choose(REGISTRATION_PLACE, env)
+    options = {o.value: o for o in REGISTRATION_PLACE.options}
+    if chosen is not None:
+        o = options[chosen]
+        detail = ""
+        if chosen == "own_dwelling":
+            item = _qualifying_item(trace, ev.day)
+            detail = item.key if item else ""
+        return Place(chosen, "§4.3", o.zh, o.en, detail=detail)
+    candidates = []
+    for opt in trace.children:
+        v = truth(opt.sets, ev.day)
+        if v is not False:
+            candidates.append(opt.key)
+        if v is True:
+            break
+    return Place(
+        None, "§4.3", "待定：按§4.3顺序", "open: in the order of §4.3", candidates=candidates
+    )
+
+
+def rule_version(resolved: ResolvedParameters) -> RuleVersion:
+    return RuleVersion(RULESET, hukou.__version__, resolved.as_of, resolved.digest)
+
+
+def decide(
+    case: Case, on: dt.date | None = None, parameters: ParameterSet | None = None
+) -> Decision:
+    """Decide every channel and every relative of ``case`` on ``on`` (default: the case's date)."""
+    when = on or case.decision_date or dt.date.today()
+    if case.decision_date != when:
+        case = case.model_copy(update={"decision_date": when})
+    resolved = (parameters or load()).at(when)
+    ev = Evaluator(resolved, when)
+    applicant, relatives = case_scopes(case, resolved)
+    env = {"applicant": applicant}
+    version = rule_version(resolved)
+
+    if "s8_in_force.in_force_from" not in resolved.values:
+        in_force = False
+        force_trace = Trace(
+            "condition",
+            IN_FORCE.key,
+            IN_FORCE.clause,
+            IN_FORCE.zh,
+            IN_FORCE.en,
+            sets=((), ((-(10**7), 10**7),)),
+        )
+    else:
+        force_trace = ev.explain(IN_FORCE, env)
+        in_force = truth(force_trace.sets, ev.day) is True
+    if not in_force:
+        return Decision(when, version, False, "not_in_force", [], [], [], force_trace, case)
+
+    channels: list[ChannelResult] = []
+    for ch in CHANNELS:
+        trace = ev.explain(ch.rule, env)
+        result = _result(ev, ch.rule, ch.zh, ch.en, trace, env, ch.self_only, ch.key)
+        if result.status != "not_eligible":
+            result.registration_place = _place(ev, ch, result, case, env)
+            result.materials = _materials(ev, ch.materials, env)
+        channels.append(result)
+
+    rel_results: list[RelativeResult] = []
+    by_key = {c.key: c for c in channels}
+    for i, (rel, scope) in enumerate(zip(case.relatives, relatives, strict=True)):
+        renv = {"applicant": applicant, "relative": scope}
+        routes = []
+        for route in RELATIVE_ROUTES:
+            trace = ev.explain(route.rule, renv)
+            r = _result(ev, route.rule, route.zh, route.en, trace, renv, False, route.key)
+            if r.status != "not_eligible":
+                r.materials = _materials(ev, route.materials, renv)
+            routes.append(r)
+        values = [r.status for r in routes]
+        status: Status = (
+            "eligible"
+            if "eligible" in values
+            else "undetermined"
+            if "undetermined" in values
+            else "not_eligible"
+        )
+        dates = [r.earliest_date for r in routes if r.earliest_date]
+        notes = []
+        talent = [k for k in ("s2_1", "s2_2") if by_key[k].status == "eligible"]
+        if talent and status != "eligible":
+            notes.append(
+                (
+                    "§2.1、§2.2 仅允许本人落户，家属不能随迁；本人落户后可看§3.3是否适用",
+                    "§2.1 and §2.2 settle the applicant alone; once settled, see whether §3.3 applies",
+                )
+            )
+        rel_results.append(
+            RelativeResult(
+                i,
+                rel.relation.value,
+                rel.name,
+                rel.id_number,
+                status,
+                routes,
+                min(dates) if dates else None,
+                notes,
+            )
+        )
+
+    priority = []
+    for cond in PRIORITY_GROUPS:
+        trace = ev.explain(cond, env)
+        priority.append(_result_simple(ev, cond.key, cond.clause, cond.zh, cond.en, trace))
+
+    statuses = [c.status for c in channels]
+    overall: Overall = (
+        "eligible"
+        if "eligible" in statuses
+        else "undetermined"
+        if "undetermined" in statuses
+        else "not_eligible"
+    )
+    return Decision(
+        when,
+        version,
+        True,
+        overall,
+        channels,
+        rel_results,
+        priority,
+        force_trace,
+        case,
+    )
+
+
+def _result_simple(
+    ev: Evaluator, key: str, clause: str, zh: str, en: str, trace: Trace
+) -> ChannelResult:
+    value = truth(trace.sets, ev.day)
+    earliest = None if value is True else day_to_date(first_from(trace.sets[0], ev.day + 1))
+    return ChannelResult(
+        key,
+        clause,
+        zh,
+        en,
+        STATUS_OF[value],
+        earliest,
+        None,
+        [],
+        trace,
+        True,
+    )
+
+
+def county_label(code: str | None, lang: str) -> str:
+    return places.county_name(code, lang) if code else ""
