@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -12,7 +10,9 @@ from rich.tree import Tree
 
 from hukou.engine.decide import ChannelResult, Decision, Place, day_to_date
 from hukou.engine.evaluate import POS, Trace, first_from, last_of_run, truth
+from hukou.engine.scopes import display_value
 from hukou.policy.calendar import age_on
+from hukou.policy.facts import field_label
 from hukou.policy.rules import CLAUSE_TEXTS
 from hukou.privacy import mask_id, mask_name
 
@@ -52,6 +52,9 @@ WORDS = {
         "may_not": "不可随迁/投靠",
         "open": "待定",
         "open_place": "待定",
+        "exception": "例外",
+        "applies": "适用",
+        "not_applies": "不适用",
     },
     "en": {
         "title": "Jiaxing settlement decision (Jiaxing notice 〔2020〕28)",
@@ -89,6 +92,9 @@ WORDS = {
         "may_not": "may not come",
         "open": "open",
         "open_place": "open",
+        "exception": "exception ",
+        "applies": "applies",
+        "not_applies": "does not apply",
     },
 }
 
@@ -104,6 +110,22 @@ def _trace_line(t: Trace, day: int, lang: str) -> Text:
     mark = {True: "✔", False: "✘", None: "?"}[value]
     style = {True: "green", False: "red", None: "yellow"}[value]
     text = Text()
+    if t.kind == "exception":  # an exception applies, or does not
+        mark = {True: "⚑", False: "·", None: "?"}[value]
+        style = {True: "blue", False: "dim", None: "yellow"}[value]
+        text.append(f"{mark} ", style=style)
+        text.append(f"{t.clause} ", style="cyan")
+        text.append(
+            WORDS[lang]["exception"]
+            + {
+                True: WORDS[lang]["applies"],
+                False: WORDS[lang]["not_applies"],
+                None: WORDS[lang]["open"],
+            }[value]
+            + ": "
+        )
+        text.append(_label(t.zh, t.en, lang))
+        return text
     text.append(f"{mark} ", style=style)
     if t.kind == "item":
         text.append(t.key, style="bold")
@@ -123,18 +145,11 @@ def _trace_line(t: Trace, day: int, lang: str) -> Text:
             text.append(f"  ({WORDS[lang]['from']} {day_to_date(nxt)})", style="magenta")
     if t.facts:
         shown = ", ".join(
-            f"{k.split('.')[-1]}={'?' if v is None else _short(v)}" for k, v in t.facts.items()
+            f"{k.split('.')[-1]}={'?' if v is None else display_value(k.split('.')[-1], v)}"
+            for k, v in t.facts.items()
         )
         text.append(f"  [{shown}]", style="dim")
     return text
-
-
-def _short(v: object) -> str:
-    if isinstance(v, list):
-        return f"[{len(v)}]"
-    if isinstance(v, dt.date) and v == dt.date.max:
-        return "—"
-    return str(v)
 
 
 def trace_tree(t: Trace, day: int, lang: str, tree: Tree | None = None) -> Tree:
@@ -162,7 +177,7 @@ def _channel_row(c: ChannelResult, lang: str) -> list[str]:
     if c.earliest_date:
         notes.append(f"{w['from']} {c.earliest_date}")
     if c.missing_facts:
-        notes.append(f"{w['missing']}: {', '.join(c.missing_facts)}")
+        notes.append(f"{w['missing']}: " + "; ".join(field_label(f, lang) for f in c.missing_facts))
     if c.registration_place and c.status == "eligible":
         notes.append(f"{w['place']}: {_place(c.registration_place, lang)}")
     return [
@@ -232,7 +247,11 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
                 if x.status == "eligible" and x.eligible_until:
                     line += f" ({w['until']} {x.eligible_until})"
                 if x.missing_facts:
-                    line += f" ({w['missing']}: {', '.join(x.missing_facts)})"
+                    line += (
+                        f" ({w['missing']}: "
+                        + "; ".join(field_label(f, lang) for f in x.missing_facts)
+                        + ")"
+                    )
                 routes.append(line)
             for zh, en in r.notes:
                 routes.append(_label(zh, en, lang))

@@ -168,9 +168,7 @@ def _materials(
     for m in items:
         applies: bool | None = True
         if m.when is not None:
-            saved, ev._stack = ev._stack, []
-            applies = truth(ev.sets(m.when, env), ev.day)
-            ev._stack = saved
+            applies = truth(ev.quiet_sets(m.when, env), ev.day)
         if applies is not False:
             out.append(MaterialItem(m.zh, m.en, m.clause, applies is None))
     return out

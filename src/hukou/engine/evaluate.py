@@ -13,27 +13,19 @@ Sets are tuples of disjoint, sorted, inclusive ``(first, last)`` day ordinals.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any
 
-from hukou.policy import calendar
+from hukou.engine.closures import bool_fn, value_fn
 from hukou.policy.expr import (
-    AddYears,
     And,
-    Compare,
     Condition,
-    Const,
     Default,
-    Exception_,
     Exists,
     Expr,
     Fact,
     FirstOf,
-    IsIn,
     Not,
     Or,
-    Param,
-    Today,
 )
 from hukou.policy.params import ResolvedParameters
 from hukou.policy.rules.vocabulary import DWELLING_FACTS, PERSON_FACTS, RELATIVE_FACTS
@@ -83,6 +75,8 @@ def union(a: Days, b: Days) -> Days:
                 merged[-1] = (merged[-1][0], hi)
         else:
             merged.append((lo, hi))
+    if merged[0][0] <= NEG and merged[0][1] >= POS:
+        return ALL  # kept identical, so "true on every day" is a cheap test
     return tuple(merged)
 
 
@@ -119,6 +113,8 @@ def _at_or_before(day: int) -> Days:
 
 def temporal_sets(op: str, day: int) -> tuple[Days, Days]:
     """The days on which ``TODAY op day`` holds, and those on which it fails."""
+    if day >= POS:  # an open end: "until ever"
+        return (ALL, EMPTY) if op in ("<=", "<", "!=") else (EMPTY, ALL)
     if op == ">=":
         return _at_or_after(day), _at_or_before(day - 1)
     if op == ">":
@@ -132,16 +128,6 @@ def temporal_sets(op: str, day: int) -> tuple[Days, Days]:
     return ((NEG, day - 1), (day + 1, POS)), ((day, day),)
 
 
-_COMPARE = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
 def truth(sets: tuple[Days, Days], day: int) -> bool | None:
     if contains(sets[0], day):
         return True
@@ -150,19 +136,31 @@ def truth(sets: tuple[Days, Days], day: int) -> bool | None:
     return None
 
 
-@dataclass(slots=True)
 class Trace:
     """One explained node: a condition (or exception, or list item) and what it found."""
 
-    kind: str  # "condition" | "exception" | "item" | "option"
-    key: str
-    clause: str
-    zh: str
-    en: str
-    sets: tuple[Days, Days] = UNKNOWN
-    facts: dict[str, Any] = field(default_factory=dict)
-    children: list[Trace] = field(default_factory=list)
-    scope: str = ""
+    __slots__ = ("children", "clause", "en", "facts", "key", "kind", "sets", "zh")
+
+    def __init__(
+        self,
+        kind: str,  # "condition" | "exception" | "item" | "option"
+        key: str,
+        clause: str,
+        zh: str,
+        en: str,
+        sets: tuple[Days, Days] = UNKNOWN,
+    ) -> None:
+        self.kind = kind
+        self.key = key
+        self.clause = clause
+        self.zh = zh
+        self.en = en
+        self.sets = sets
+        self.facts: dict[str, Any] = {}
+        self.children: list[Trace] = []
+
+    def __repr__(self) -> str:
+        return f"Trace({self.kind} {self.clause} {self.key})"
 
 
 _SOURCES = {
@@ -183,176 +181,60 @@ def source_of(scope: dict[str, Any], name: str) -> str:
 
 
 class Evaluator:
-    """Evaluates rule trees for one case on one date with one set of parameters."""
+    """Evaluates rule trees for one case on one date with one set of parameters.
+
+    Rule nodes run as closures compiled once (``closures.py``); named conditions
+    are memoised per binding of the scopes they read, so a channel embedded in a
+    relative's route is evaluated once per case.
+    """
 
     def __init__(self, params: ResolvedParameters, today: dt.date):
         self.params = params
         self.today = today
         self.day = today.toordinal()
         self.leap = str(params.values.get("readings.leap_day_anniversary", "feb28"))
-        self._stack: list[Trace] = []
-        self._memo: dict[tuple[int, ...], tuple[tuple[Days, Days], Trace]] = {}
+        self.stack: list[Trace] = []
+        self.memo: dict[tuple[int, ...], tuple[tuple[Days, Days], Trace]] = {}
 
-    # ---- values -------------------------------------------------------------
     def value(self, node: Expr, env: dict[str, dict[str, Any]]) -> Any:
-        t = type(node)
-        if t is Fact:
-            scope = env[node.scope]  # type: ignore[attr-defined]
-            v = scope[node.name]  # type: ignore[attr-defined]
-            if self._stack:
-                self._stack[-1].facts[f"{scope['__path__']}.{node.name}"] = v  # type: ignore[attr-defined]
-            return v
-        if t is Const:
-            return node.value  # type: ignore[attr-defined]
-        if t is Param:
-            path = node.path  # type: ignore[attr-defined]
-            if node.type == "level":
-                return self.params.ranks[path]
-            return self.params.values[path]
-        if t is AddYears:
-            start = self.value(node.date, env)  # type: ignore[attr-defined]
-            years = self.value(node.years, env)  # type: ignore[attr-defined]
-            if start is None or years is None:
-                return None
-            if start == dt.date.max:
-                return start
-            return calendar.add_years(start, years, self.leap)
-        if t is Today:
-            return self.today
-        if t is FirstOf:
-            return self.choose(node, env)[0]  # type: ignore[arg-type]
-        raise TypeError(f"not a value: {node!r}")
+        return value_fn(node)(self, env)
 
-    # ---- truth --------------------------------------------------------------
     def sets(self, node: Expr, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        t = type(node)
-        if t is Condition:
-            return self._condition(node, env)  # type: ignore[arg-type]
-        if t is And:
-            ts, fs = ALL, EMPTY
-            for item in node.items:  # type: ignore[attr-defined]
-                a, b = self.sets(item, env)
-                ts, fs = intersect(ts, a), union(fs, b)
-            return ts, fs
-        if t is Or:
-            ts, fs = EMPTY, ALL
-            for item in node.items:  # type: ignore[attr-defined]
-                a, b = self.sets(item, env)
-                ts, fs = union(ts, a), intersect(fs, b)
-            return ts, fs
-        if t is Not:
-            a, b = self.sets(node.item, env)  # type: ignore[attr-defined]
-            return b, a
-        if t is Compare:
-            return self._compare(node, env)  # type: ignore[arg-type]
-        if t is IsIn:
-            v = self.value(node.item, env)  # type: ignore[attr-defined]
-            if v is None:
-                return UNKNOWN
-            return TRUE if v in node.values else FALSE  # type: ignore[attr-defined]
-        if t is Fact:
-            v = self.value(node, env)
-            return UNKNOWN if v is None else (TRUE if v else FALSE)
-        if t is Param or t is Const:
-            return TRUE if self.value(node, env) else FALSE
-        if t is Exists:
-            return self._exists(node, env)  # type: ignore[arg-type]
-        if t is Default:
-            return self._default(node, env)  # type: ignore[arg-type]
-        raise TypeError(f"not a condition: {node!r}")
+        return bool_fn(node)(self, env)
 
-    def _compare(self, node: Compare, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        if node.is_temporal:
-            other = self.value(node.other, env)
-            if other is None:
-                return UNKNOWN
-            day = POS if other == dt.date.max else other.toordinal()
-            return temporal_sets(node.today_op, day)
-        a = self.value(node.left, env)
-        b = self.value(node.right, env)
-        if a is None or b is None:
-            return UNKNOWN
-        return TRUE if _COMPARE[node.op](a, b) else FALSE
-
-    def _exists(self, node: Exists, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        items = self.value(node.collection, env)
-        if items is None:
-            return UNKNOWN
-        ts, fs = EMPTY, ALL
-        for item in items:
-            trace = Trace("item", item["__path__"], "", "", "", scope=item["__path__"])
-            self._push(trace)
-            inner = {**env, node.item_scope: item}
-            trace.sets = self.sets(node.where, inner)
-            self._stack.pop()
-            ts, fs = union(ts, trace.sets[0]), intersect(fs, trace.sets[1])
-        return ts, fs
-
-    def _default(self, node: Default, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        ts, fs = self.sets(node.base, env)
-        for exc in reversed(node.exceptions):
-            a, b = self._exception(exc, env)
-            if exc.then:  # when ∨ rest
-                ts, fs = union(a, ts), intersect(b, fs)
-            else:  # ¬when ∧ rest
-                ts, fs = intersect(b, ts), union(a, fs)
-        return ts, fs
-
-    def _exception(self, exc: Exception_, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        trace = Trace("exception", exc.key, exc.clause, exc.zh, exc.en)
-        self._push(trace)
-        trace.sets = self.sets(exc.when, env)
-        self._stack.pop()
-        return trace.sets
-
-    def _memo_key(self, node: Expr, env: dict[str, dict[str, Any]]) -> tuple[int, ...]:
-        return (id(node), *(id(env[s]) for s in free_scopes(node)))
-
-    def _condition(self, node: Condition, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        key = self._memo_key(node, env)
-        hit = self._memo.get(key)
-        if hit is not None:
-            if self._stack:
-                self._stack[-1].children.append(hit[1])
-            return hit[0]
-        trace = Trace("condition", node.key, node.clause, node.zh, node.en, scope=_scope_path(env))
-        self._push(trace)
-        trace.sets = self.sets(node.expr, env)
-        self._stack.pop()
-        self._memo[key] = (trace.sets, trace)
-        return trace.sets
-
-    def _push(self, trace: Trace) -> None:
-        if self._stack:
-            self._stack[-1].children.append(trace)
-        self._stack.append(trace)
+    def quiet_sets(self, node: Expr, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
+        """``sets`` without adding to the trace being built."""
+        saved, self.stack = self.stack, []
+        try:
+            return bool_fn(node)(self, env)
+        finally:
+            self.stack = saved
 
     # ---- entry points -------------------------------------------------------
     def explain(self, node: Condition, env: dict[str, dict[str, Any]]) -> Trace:
         """Evaluate a named condition and return its explanation tree."""
-        saved, self._stack = self._stack, []
-        self._condition(node, env)
-        self._stack = saved
-        return self._memo[self._memo_key(node, env)][1]
+        self.quiet_sets(node, env)
+        return self.memo[(id(node), *[id(env[s]) for s in free_scopes(node)])][1]
 
     def choose(self, node: FirstOf, env: dict[str, dict[str, Any]]) -> tuple[str | None, Trace]:
         """§4.3-style ordered choice on the decision date: (value or None if open, trace)."""
-        trace = Trace("condition", node.key, node.clause, "", "", scope=_scope_path(env))
-        saved, self._stack = self._stack, [trace]
+        trace = Trace("condition", node.key, node.clause, "", "")
+        saved, self.stack = self.stack, [trace]
         chosen: str | None = None
         open_before = False
         for option in node.options:
             opt = Trace("option", option.value, option.clause, option.zh, option.en)
-            self._push(opt)
+            trace.children.append(opt)
+            self.stack.append(opt)
             opt.sets = self.sets(option.when, env)
-            self._stack.pop()
+            self.stack.pop()
             v = truth(opt.sets, self.day)
             if v is True:
                 chosen = None if open_before else option.value
                 break
             if v is None:
                 open_before = True
-        self._stack = saved
+        self.stack = saved
         return chosen, trace
 
     # ---- what is missing ----------------------------------------------------
@@ -365,39 +247,37 @@ class Evaluator:
         nothing that cannot matter that way.
         """
         out: dict[str, None] = {}
-        self._missing(node, env, out)
+        if truth(self.quiet_sets(node, env), self.day) is None:
+            self._missing(node, env, out)
         return list(out)
 
     def _open(self, node: Expr, env: dict[str, dict[str, Any]]) -> bool:
-        saved, self._stack = self._stack, []
-        try:
-            return truth(self.sets(node, env), self.day) is None
-        finally:
-            self._stack = saved
+        return truth(self.quiet_sets(node, env), self.day) is None
 
     def _missing(self, node: Expr, env: dict[str, dict[str, Any]], out: dict[str, None]) -> None:
-        if not self._open(node, env):
-            return
-        t = type(node)
-        if t is Condition:
-            self._missing(node.expr, env, out)  # type: ignore[attr-defined]
-        elif t in (And, Or):
-            for item in node.items:  # type: ignore[attr-defined]
-                self._missing(item, env, out)
-        elif t is Not:
-            self._missing(node.item, env, out)  # type: ignore[attr-defined]
-        elif t is Default:
-            self._missing(node.base, env, out)  # type: ignore[attr-defined]
-            for exc in node.exceptions:  # type: ignore[attr-defined]
-                self._missing(exc.when, env, out)
-        elif t is Exists:
-            items = self.value(node.collection, env)  # type: ignore[attr-defined]
+        """``node`` is open on the decision date: descend into its open parts."""
+        if isinstance(node, Condition):
+            self._missing(node.expr, env, out)
+        elif isinstance(node, And | Or):
+            for item in node.items:
+                if self._open(item, env):
+                    self._missing(item, env, out)
+        elif isinstance(node, Not):
+            self._missing(node.item, env, out)
+        elif isinstance(node, Default):
+            for part in (node.base, *(e.when for e in node.exceptions)):
+                if self._open(part, env):
+                    self._missing(part, env, out)
+        elif isinstance(node, Exists):
+            items = self.value(node.collection, env)
             if items is None:
-                coll = node.collection  # type: ignore[attr-defined]
+                coll = node.collection
                 out[source_of(env[coll.scope], coll.name)] = None
                 return
             for item in items:
-                self._missing(node.where, {**env, node.item_scope: item}, out)  # type: ignore[attr-defined]
+                inner = {**env, node.item_scope: item}
+                if self._open(node.where, inner):
+                    self._missing(node.where, inner, out)
         else:
             self._missing_leaves(node, env, out)
 
@@ -441,8 +321,3 @@ def _free(node: Expr, bound: frozenset[str], found: set[str]) -> None:
         return
     for child in node.children():
         _free(child, bound, found)
-
-
-def _scope_path(env: dict[str, dict[str, Any]]) -> str:
-    # the innermost bound scope names where a condition was evaluated
-    return next(reversed(env.values()))["__path__"] if env else ""

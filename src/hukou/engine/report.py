@@ -11,6 +11,8 @@ from typing import Any
 
 from hukou.engine.decide import ChannelResult, Decision, Place, day_to_date
 from hukou.engine.evaluate import POS, Trace, first_from, last_of_run, truth
+from hukou.engine.scopes import display_value
+from hukou.policy.facts import field_label
 from hukou.policy.rules import CLAUSE_TEXTS
 from hukou.privacy import mask_id, mask_name
 
@@ -19,14 +21,6 @@ SCHEMA = "hukou.decision/1"
 
 def _iso(d: dt.date | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def _fact(v: Any) -> Any:
-    if isinstance(v, dt.date):
-        return None if v == dt.date.max else v.isoformat()
-    if isinstance(v, list):
-        return f"[{len(v)}]"
-    return v
 
 
 def trace_json(t: Trace, day: int) -> dict[str, Any]:
@@ -49,7 +43,7 @@ def trace_json(t: Trace, day: int) -> dict[str, Any]:
         if nxt is not None and nxt < POS:
             out["earliest_date"] = _iso(day_to_date(nxt))
     if t.facts:
-        out["facts"] = {k: _fact(v) for k, v in t.facts.items()}
+        out["facts"] = {k: display_value(k.rsplit(".", 1)[-1], v) for k, v in t.facts.items()}
     if t.children:
         out["children"] = [trace_json(c, day) for c in t.children]
     return out
@@ -79,6 +73,9 @@ def channel_json(c: ChannelResult, day: int) -> dict[str, Any]:
         "eligible_until": _iso(c.eligible_until),
         "self_only": c.self_only,
         "missing_facts": c.missing_facts,
+        "missing_labels": [
+            {"zh": field_label(f, "zh"), "en": field_label(f, "en")} for f in c.missing_facts
+        ],
         "registration_place": place_json(c.registration_place),
         "materials": [
             {"zh": m.zh, "en": m.en, "clause": m.clause, "if_applicable": m.if_applicable}

@@ -15,11 +15,26 @@ from typing import Any
 from hukou.policy import places
 from hukou.policy.facts import Case, Dwelling, Hukou, Person, Relative, ResidencePeriod
 from hukou.policy.params import ResolvedParameters
-from hukou.policy.scales import rank
+from hukou.policy.scales import SCALES, rank
 
 Scope = dict[str, Any]
 
 ONGOING = dt.date.max  # the end of a stretch of residence that has not ended
+
+
+LEVEL_FACTS = {"education": "education", "title": "title", "vocational": "vocational"}
+
+
+def display_value(name: str, value: Any) -> Any:
+    """A fact's value as a person reads it: ladder positions back to their level names."""
+    scale = LEVEL_FACTS.get(name)
+    if scale is not None and isinstance(value, int):
+        return list(SCALES[scale])[value].value
+    if isinstance(value, dt.date):
+        return None if value == ONGOING else value.isoformat()
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    return value
 
 
 def _urban(code: str | None) -> bool | None:
