@@ -282,17 +282,10 @@ def _compile_condition(node: Condition) -> SetsFn:
     inner = bool_fn(node.expr)
     free = E.free_scopes(node)
     nid = id(node)
-    key_of: Callable[[Env], Any]
-    if len(free) == 1:
-        only = free[0]
-        key_of = lambda env: (nid, id(env[only]))
-    else:
-        key_of = lambda env: (nid, *[id(env[s]) for s in free])
     Trace = E.Trace
     k, clause, zh, en = node.key, node.clause, node.zh, node.en
 
-    def condition(ev: Evaluator, env: Env) -> tuple[Days, Days]:
-        key = key_of(env)
+    def run(ev: Evaluator, env: Env, key: Any) -> tuple[Days, Days]:
         stack = ev.stack
         hit = ev.memo.get(key)
         if hit is not None:
@@ -308,4 +301,7 @@ def _compile_condition(node: Condition) -> SetsFn:
         ev.memo[key] = (sets, trace)
         return sets
 
-    return condition
+    if len(free) == 1:
+        only = free[0]
+        return lambda ev, env: run(ev, env, (nid, id(env[only])))
+    return lambda ev, env: run(ev, env, (nid, *[id(env[s]) for s in free]))

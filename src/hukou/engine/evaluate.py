@@ -247,12 +247,22 @@ class Evaluator:
         nothing that cannot matter that way.
         """
         out: dict[str, None] = {}
-        if truth(self.quiet_sets(node, env), self.day) is None:
-            self._missing(node, env, out)
+        saved, self.stack = self.stack, []
+        try:
+            if self._open(node, env):
+                self._missing(node, env, out)
+        finally:
+            self.stack = saved
         return list(out)
 
     def _open(self, node: Expr, env: dict[str, dict[str, Any]]) -> bool:
-        return truth(self.quiet_sets(node, env), self.day) is None
+        ts, fs = bool_fn(node)(self, env)
+        self.stack.clear()  # nothing is being explained here
+        day = self.day
+        for lo, hi in ts:
+            if lo <= day <= hi:
+                return False
+        return all(not (lo <= day <= hi) for lo, hi in fs)
 
     def _missing(self, node: Expr, env: dict[str, dict[str, Any]], out: dict[str, None]) -> None:
         """``node`` is open on the decision date: descend into its open parts."""
