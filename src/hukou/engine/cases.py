@@ -58,7 +58,8 @@ def load_cases(path: Path) -> Iterator[DeclaredCase]:
             case = json.loads((path.parent / item["case_file"]).read_text("utf-8"))
         else:
             case = item["case"]
-        on = item.get("on")
+        # YAML 1.1 reads a bare ``on:`` key as the boolean true; accept both spellings
+        on = item.get("on", item.get(True))
         if on is not None and not isinstance(on, dt.date):
             on = dt.date.fromisoformat(str(on))
         yield DeclaredCase(

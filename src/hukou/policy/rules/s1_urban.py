@@ -44,8 +44,8 @@ def continuous_residence(d: DwellingFacts) -> Condition:
         "在市本级或同一县（市）范围内已连续居住3年及以上",
         "3 years' continuous residence within the city proper or the same county",
         d.stretch_exists
-        & (d.stretch_end >= TODAY)
-        & (add_years(d.stretch_start, param("s1_urban.continuous_residence_years")) <= TODAY),
+        & (TODAY <= d.stretch_end)
+        & (TODAY >= add_years(d.stretch_start, param("s1_urban.continuous_residence_years"))),
     )
 
 
@@ -95,7 +95,7 @@ def minor(p: PersonFacts) -> Condition:
         "§1.1",
         "未成年（未满18周岁）",
         "a minor (under 18)",
-        add_years(p.birth_date, param("s1_urban.minor_below_age")) > TODAY,
+        TODAY < add_years(p.birth_date, param("s1_urban.minor_below_age")),
     )
 
 

@@ -66,12 +66,15 @@ VOCATIONAL_GRADUATE = Condition(
             "中等职业学校（含技校）毕业后15年内",
             "within 15 years of secondary-vocational graduation",
             APPLICANT.sv_graduate
+            # "毕业后": the window opens on the graduation day ...
+            & (TODAY >= APPLICANT.sv_graduation_date)
+            # ... and closes after its 15th anniversary (R4).
             & (
-                add_years(
+                TODAY
+                <= add_years(
                     APPLICANT.sv_graduation_date,
                     param("s2_talent.vocational_graduate_window_years"),
                 )
-                >= TODAY
             ),
         ),
         Condition(

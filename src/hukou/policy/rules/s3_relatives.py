@@ -57,9 +57,9 @@ def parent_age(parent: PersonFacts) -> Condition:
         "men 60 or older, women 55 or older",
         any_of(
             (parent.sex == "male")
-            & (add_years(parent.birth_date, param("s3_relatives.parent_min_age_male")) <= TODAY),
+            & (TODAY >= add_years(parent.birth_date, param("s3_relatives.parent_min_age_male"))),
             (parent.sex == "female")
-            & (add_years(parent.birth_date, param("s3_relatives.parent_min_age_female")) <= TODAY),
+            & (TODAY >= add_years(parent.birth_date, param("s3_relatives.parent_min_age_female"))),
         ),
     )
 
@@ -91,7 +91,7 @@ def parent_joins_adult_child(
                 "§3.1",
                 "被投靠子女已成年（年满18周岁）",
                 "the child is an adult (18+)",
-                add_years(child.birth_date, param("s3_relatives.adult_age")) <= TODAY,
+                TODAY >= add_years(child.birth_date, param("s3_relatives.adult_age")),
             ),
             Condition(
                 "child_in_urban_jiaxing",

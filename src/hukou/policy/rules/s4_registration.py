@@ -32,10 +32,10 @@ PRIORITY_GROUPS = (
         "rural migrant employed and living in towns 5+ years",
         APPLICANT.rural_origin
         & (
-            add_years(
+            TODAY
+            >= add_years(
                 APPLICANT.employed_in_town_since, param("s4_registration.priority_town_years")
             )
-            <= TODAY
         ),
     ),
     Condition(

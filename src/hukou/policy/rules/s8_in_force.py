@@ -11,5 +11,5 @@ IN_FORCE = Condition(
     "§8",
     "本通知户口迁移政策自2020年8月1日起施行",
     "the notice's migration rules apply from 2020-08-01",
-    param("s8_in_force.in_force_from", "date") <= TODAY,
+    TODAY >= param("s8_in_force.in_force_from", "date"),
 )
