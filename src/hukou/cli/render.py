@@ -55,6 +55,13 @@ WORDS = {
         "exception": "例外",
         "applies": "适用",
         "not_applies": "不适用",
+        "ongoing": "至今",
+        "col_clause": "条款",
+        "col_channel": "渠道",
+        "col_result": "结论",
+        "col_notes": "说明",
+        "col_person": "亲属",
+        "col_routes": "途径",
     },
     "en": {
         "title": "Jiaxing settlement decision (Jiaxing notice 〔2020〕28)",
@@ -95,6 +102,13 @@ WORDS = {
         "exception": "exception ",
         "applies": "applies",
         "not_applies": "does not apply",
+        "ongoing": "ongoing",
+        "col_clause": "clause",
+        "col_channel": "channel",
+        "col_result": "result",
+        "col_notes": "notes",
+        "col_person": "relative",
+        "col_routes": "routes",
     },
 }
 
@@ -125,6 +139,7 @@ def _trace_line(t: Trace, day: int, lang: str) -> Text:
             + ": "
         )
         text.append(_label(t.zh, t.en, lang))
+        _append_facts(text, t, lang)
         return text
     text.append(f"{mark} ", style=style)
     if t.kind == "item":
@@ -143,13 +158,23 @@ def _trace_line(t: Trace, day: int, lang: str) -> Text:
         nxt = first_from(t.sets[0], day + 1)
         if nxt is not None and nxt < POS:
             text.append(f"  ({WORDS[lang]['from']} {day_to_date(nxt)})", style="magenta")
+    _append_facts(text, t, lang)
+    return text
+
+
+def _append_facts(text: Text, t: Trace, lang: str) -> None:
     if t.facts:
         shown = ", ".join(
-            f"{k.split('.')[-1]}={'?' if v is None else display_value(k.split('.')[-1], v)}"
-            for k, v in t.facts.items()
+            f"{k.split('.')[-1]}={_shown(k.split('.')[-1], v, lang)}" for k, v in t.facts.items()
         )
         text.append(f"  [{shown}]", style="dim")
-    return text
+
+
+def _shown(name: str, value: object, lang: str) -> str:
+    if value is None:
+        return "?"
+    shown = display_value(name, value)
+    return WORDS[lang]["ongoing"] if shown is None else str(shown)
 
 
 def trace_tree(t: Trace, day: int, lang: str, tree: Tree | None = None) -> Tree:
@@ -227,16 +252,16 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
     parts.append(verdict)
 
     table = Table(title=w["channels"], show_lines=False, expand=False)
-    for col in ("", "", "", ""):
-        table.add_column(col)
+    for col in ("col_clause", "col_channel", "col_result", "col_notes"):
+        table.add_column(w[col])
     for c in d.channels:
         table.add_row(*_channel_row(c, lang))
     parts.append(table)
 
     if d.relatives:
         rel = Table(title=w["relatives"])
-        for col in ("", "", ""):
-            rel.add_column(col)
+        for col in ("col_person", "col_result", "col_routes"):
+            rel.add_column(w[col])
         for r in d.relatives:
             name = mask_name(r.name) or f"#{r.index}"
             routes = []
