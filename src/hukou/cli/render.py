@@ -61,6 +61,8 @@ WORDS = {
         "col_result": "结论",
         "col_notes": "说明",
         "col_person": "亲属",
+        "anchor": "被投靠人",
+        "general": "通用",
         "col_routes": "途径",
     },
     "en": {
@@ -108,6 +110,8 @@ WORDS = {
         "col_result": "result",
         "col_notes": "notes",
         "col_person": "relative",
+        "anchor": "joined by the applicant",
+        "general": "general",
         "col_routes": "routes",
     },
 }
@@ -285,6 +289,8 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
                 "not_eligible": w["may_not"],
                 "undetermined": w["open"],
             }[r.status]
+            if r.anchor_of:
+                verdict_word = w["anchor"]
             rel.add_row(
                 f"{w[r.relation]} {name}", f"{MARK[r.status]} {verdict_word}", "\n".join(routes)
             )
@@ -297,7 +303,8 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
             for item in c.materials:
                 m.add(
                     f"☐ {_label(item.zh, item.en, lang)}"
-                    f"{w['if_applicable'] if item.if_applicable else ''}  [dim]{item.clause}[/]"
+                    f"{w['if_applicable'] if item.if_applicable else ''}  "
+                    f"[dim]{w['general'] if item.clause == 'general' else item.clause}[/]"
                 )
             parts.append(m)
 

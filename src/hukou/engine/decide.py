@@ -88,6 +88,7 @@ class RelativeResult:
     routes: list[ChannelResult]
     earliest_date: dt.date | None
     notes: list[tuple[str, str]] = field(default_factory=list)
+    anchor_of: list[str] = field(default_factory=list)  # applicant channels that join this relative
 
 
 @dataclass
@@ -314,6 +315,21 @@ def decide(
                     "§2.1 and §2.2 settle the applicant alone; once settled, see whether §3.3 applies",
                 )
             )
+        anchor_of = [
+            c.key
+            for c in channels
+            if c.registration_place is not None
+            and c.registration_place.kind == "anchor_household"
+            and c.registration_place.detail == f"relatives[{i}]"
+            and c.status == "eligible"
+        ]
+        if anchor_of:
+            notes.append(
+                (
+                    "申请人投靠此亲属（被投靠人），户口迁入其户口登记处",
+                    "the applicant joins this relative; the hukou moves to their registration place",
+                )
+            )
         rel_results.append(
             RelativeResult(
                 i,
@@ -324,6 +340,7 @@ def decide(
                 routes,
                 min(dates) if dates else None,
                 notes,
+                anchor_of,
             )
         )
 

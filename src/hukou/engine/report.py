@@ -120,6 +120,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
                 "status": r.status,
                 "earliest_date": _iso(r.earliest_date),
                 "notes": [{"zh": zh, "en": en} for zh, en in r.notes],
+                "anchor_of": r.anchor_of,
                 "routes": [channel_json(x, day) for x in r.routes],
             }
             for r in d.relatives
