@@ -49,8 +49,10 @@ def main() -> None:
         "parse + decide + JSON report": lambda b: json.dumps(decision_json(decide(parse_case(b)))),
         "parse only": parse_case,
     }
-    print(f"case: {args.case} ({people} people), n={args.n}, "
-          f"python {platform.python_version()}, {platform.machine()}")
+    print(
+        f"case: {args.case} ({people} people), n={args.n}, "
+        f"python {platform.python_version()}, {platform.machine()}"
+    )
     print(f"{'path':42} {'median ms':>10} {'p99 ms':>8} {'mean ms':>8}")
     for name, fn in runs.items():
         s = sorted(measure(fn, data, args.n))

@@ -26,6 +26,7 @@ from hukou.policy.expr import (
     FirstOf,
     Not,
     Or,
+    walk,
 )
 from hukou.policy.params import ResolvedParameters
 from hukou.policy.rules.vocabulary import DWELLING_FACTS, PERSON_FACTS, RELATIVE_FACTS
@@ -282,7 +283,9 @@ class Evaluator:
             items = self.value(node.collection, env)
             if items is None:
                 coll = node.collection
-                out[source_of(env[coll.scope], coll.name)] = None
+                owner = env[coll.scope]
+                out[source_of(owner, coll.name)] = None
+                self._missing_around_list(node, env, owner, out)
                 return
             for item in items:
                 inner = {**env, node.item_scope: item}
@@ -290,6 +293,28 @@ class Evaluator:
                     self._missing(node.where, inner, out)
         else:
             self._missing_leaves(node, env, out)
+
+    def _missing_around_list(
+        self,
+        node: Exists,
+        env: dict[str, dict[str, Any]],
+        owner: dict[str, Any],
+        out: dict[str, None],
+    ) -> None:
+        """An unknown list: also ask now for the facts its items' rule reads from
+        outside the items (the owner's residence history for §1.2, the applicant's
+        own facts), so that answering the list does not raise new questions beyond
+        the items themselves."""
+        table = DWELLING_FACTS if node.collection.name == "dwellings" else {}
+        for fact in walk(node.where):
+            if not isinstance(fact, Fact):
+                continue
+            if fact.scope == node.item_scope:
+                src = table.get(fact.name, ("", "", "", ""))[3]
+                if src == "^residence_history" and not owner.get("residence_history_known"):
+                    out[f"{owner['__path__']}.residence_history"] = None
+            elif fact.scope in env and env[fact.scope].get(fact.name, 0) is None:
+                out[source_of(env[fact.scope], fact.name)] = None
 
     def _missing_leaves(
         self, node: Expr, env: dict[str, dict[str, Any]], out: dict[str, None]

@@ -147,6 +147,7 @@ def person_scope(person: Person, path: str, p: ResolvedParameters) -> Scope:
         "offer_relative_household": offers.relative_family_household if offers else None,
         "offer_unit_collective": offers.unit_collective if offers else None,
         "offer_talent_collective": offers.talent_service_collective if offers else None,
+        "residence_history_known": person.residence_history is not None,
         "dwellings": None
         if person.dwellings is None
         else [

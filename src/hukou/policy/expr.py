@@ -15,6 +15,7 @@ time-independent expression; that restriction is what lets the engine answer
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -82,10 +83,27 @@ class Expr:
         return ()
 
 
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "date": (dt.date,),
+    "int": (int,),
+    "level": (int,),
+    "str": (str,),
+}
+
+
 def lift(value: object, expected: Type) -> Expr:
-    """Turn a Python constant into a typed ``Const``; pass expressions through."""
+    """Turn a Python constant into a typed ``Const``; pass expressions through.
+
+    The constant must be of the type the other side expects: ``birth_date >= 18``
+    is refused when the rule is built.
+    """
     if isinstance(value, Expr):
         return value
+    allowed = _PYTHON_TYPES.get(expected, ())
+    ok = isinstance(value, allowed) and (expected == "bool" or not isinstance(value, bool))
+    if not ok:
+        raise RuleTypeError(f"expected a {expected} constant, got {value!r}")
     return Const(value, expected)
 
 

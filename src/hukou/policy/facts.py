@@ -323,7 +323,7 @@ def _place_known(prefix: str, year: int) -> bool:
     since 330402 dates from 1983.
     """
     info = {k: v for _part, props in numdb.get("cn/loc").info(prefix) for k, v in props.items()}
-    if not info:
+    if not info.get("county"):  # unknown, or only a province / city is known
         return False
     for county in info["county"].split(","):
         if not county.startswith("["):
