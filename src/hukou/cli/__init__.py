@@ -171,7 +171,11 @@ def clauses(
         rules = (
             ", ".join(r.rules)
             if r.rules
-            else (f"[dim]{r.elsewhere}[/]" if r.elsewhere else "[red]无规则 / no rule[/]")
+            else (
+                f"[dim]无判定规则，见 / no decision rule, see: {r.elsewhere}[/]"
+                if r.elsewhere
+                else "[red]无规则 / no rule[/]"
+            )
         )
         tests = f"{len(r.tests)}" if r.tests else "[red]0[/]"
         t.add_row(r.clause, r.zh if lang == "zh" else r.en, rules, tests)

@@ -22,6 +22,5 @@ def clause_table() -> dict[str, Clause]:
     text = (resources.files("hukou.policy") / "data" / "clauses.yaml").read_text("utf-8")
     out = {}
     for cid, v in yaml.safe_load(text).items():
-        en, _, elsewhere = str(v["en"]).partition(", elsewhere: ")
-        out[str(cid)] = Clause(str(cid), str(v["zh"]), en, elsewhere)
+        out[str(cid)] = Clause(str(cid), str(v["zh"]), str(v["en"]), str(v.get("elsewhere", "")))
     return out
