@@ -69,6 +69,14 @@ LABELS: dict[str, tuple[str, str]] = {
 }
 
 
+_RANKS: dict[str, dict[str, int]] = {
+    name: {member.value: i for i, member in enumerate(enum)} for name, enum in SCALES.items()
+}
+
+
 def rank(scale: str, level: str) -> int:
     """Position of ``level`` on ``scale`` (0 = lowest)."""
-    return list(SCALES[scale]).index(SCALES[scale](level))
+    try:
+        return _RANKS[scale][str(level)]
+    except KeyError:
+        raise ValueError(f"{level!r} is not a level of {scale}") from None

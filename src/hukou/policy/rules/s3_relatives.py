@@ -146,7 +146,15 @@ def joins_talent(
         "§3.3",
         "配偶、未成年子女、父母投靠人才户口登记处",
         "a spouse, minor child or parent joining a talent at their registration place",
+        # who joins first: it settles most pairs at once (as is_parent does in §3.1)
         all_of(
+            Condition(
+                "joiner_relation",
+                "§3.3",
+                "为其配偶、未成年子女或父母",
+                "is their spouse, minor child or parent",
+                any_of(is_spouse, is_parent, is_child & minor(joiner)),
+            ),
             talent_anchor(anchor),
             Condition(
                 "anchor_household",
@@ -169,13 +177,6 @@ def joins_talent(
                     param("readings.unit_consent_for_unit_collective", "bool"),
                     anchor.department_consent,
                 ),
-            ),
-            Condition(
-                "joiner_relation",
-                "§3.3",
-                "为其配偶、未成年子女或父母",
-                "is their spouse, minor child or parent",
-                any_of(is_spouse, is_parent, is_child & minor(joiner)),
             ),
         ),
     )
