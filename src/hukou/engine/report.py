@@ -32,8 +32,6 @@ def trace_json(t: Trace, day: int) -> dict[str, Any]:
         "text": {"zh": t.zh, "en": t.en},
         "value": value,
     }
-    if t.clause in CLAUSE_TEXTS and t.kind != "item":
-        out["clause_text"] = CLAUSE_TEXTS[t.clause]
     if value is True:
         end = last_of_run(t.sets[0], day)
         if end is not None and end < POS:
@@ -47,6 +45,23 @@ def trace_json(t: Trace, day: int) -> dict[str, Any]:
     if t.children:
         out["children"] = [trace_json(c, day) for c in t.children]
     return out
+
+
+def _cited(d: Decision) -> set[str]:
+    cited: set[str] = set()
+
+    def visit(t: Trace) -> None:
+        cited.add(t.clause)
+        for child in t.children:
+            visit(child)
+
+    visit(d.in_force_trace)
+    for c in d.channels:
+        visit(c.explanation)
+    for r in d.relatives:
+        for route in r.routes:
+            visit(route.explanation)
+    return cited
 
 
 def place_json(p: Place | None) -> dict[str, Any] | None:
@@ -125,6 +140,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
             }
             for r in d.relatives
         ],
+        # the Chinese sentence of every clause cited in the trees, once
+        "clause_texts": {k: v for k, v in CLAUSE_TEXTS.items() if k in _cited(d)},
         "priority_groups": [
             {
                 "key": p.key,
