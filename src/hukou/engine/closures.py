@@ -285,7 +285,8 @@ def _compile_condition(node: Condition) -> SetsFn:
     Trace = E.Trace
     k, clause, zh, en = node.key, node.clause, node.zh, node.en
 
-    def run(ev: Evaluator, env: Env, key: Any) -> tuple[Days, Days]:
+    def one(ev: Evaluator, env: Env) -> tuple[Days, Days]:
+        key = (nid, id(env[only]))
         stack = ev.stack
         hit = ev.memo.get(key)
         if hit is not None:
@@ -301,7 +302,22 @@ def _compile_condition(node: Condition) -> SetsFn:
         ev.memo[key] = (sets, trace)
         return sets
 
-    if len(free) == 1:
-        only = free[0]
-        return lambda ev, env: run(ev, env, (nid, id(env[only])))
-    return lambda ev, env: run(ev, env, (nid, *[id(env[s]) for s in free]))
+    def many(ev: Evaluator, env: Env) -> tuple[Days, Days]:
+        key = (nid, *[id(env[s]) for s in free])
+        stack = ev.stack
+        hit = ev.memo.get(key)
+        if hit is not None:
+            if stack:
+                stack[-1].children.append(hit[1])
+            return hit[0]
+        trace = Trace("condition", k, clause, zh, en)
+        if stack:
+            stack[-1].children.append(trace)
+        stack.append(trace)
+        sets = trace.sets = inner(ev, env)
+        stack.pop()
+        ev.memo[key] = (sets, trace)
+        return sets
+
+    only = free[0] if free else ""
+    return one if len(free) == 1 else many
