@@ -25,7 +25,7 @@ WORDS = {
         "eligible": "符合",
         "not_eligible": "不符合",
         "undetermined": "待定",
-        "not_in_force": "不适用：本通知自2020年8月1日起施行，此前的申请不按本通知审查",
+        "not_in_force": "不适用：本通知自2020年8月1日起施行，此前的决定不按本通知审查",
         "overall_eligible": "可以落户",
         "overall_not_eligible": "暂不符合落户条件",
         "overall_undetermined": "尚需补充信息",
@@ -73,8 +73,8 @@ WORDS = {
         "eligible": "eligible",
         "not_eligible": "not eligible",
         "undetermined": "undetermined",
-        "not_in_force": "Not applicable: the notice applies from 2020-08-01; earlier applications "
-        "are not judged by it",
+        "not_in_force": "Not applicable: the notice applies from 2020-08-01; decisions dated earlier "
+        "are not made under it",
         "overall_eligible": "May settle",
         "overall_not_eligible": "Does not qualify yet",
         "overall_undetermined": "More information needed",

@@ -84,7 +84,7 @@ CHANNELS: tuple[Channel, ...] = (
         "a parent joining an adult child",
         s3_relatives.JOIN_ADULT_CHILD,
         "anchor",
-        True,
+        False,
         MATERIALS["s3_1"],
     ),
     Channel(
@@ -94,7 +94,7 @@ CHANNELS: tuple[Channel, ...] = (
         "joining a talent relative",
         s3_relatives.JOIN_TALENT,
         "anchor",
-        True,
+        False,
         MATERIALS["s3_3"],
     ),
     Channel(

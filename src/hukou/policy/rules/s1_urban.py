@@ -25,11 +25,11 @@ S1_2_TEXT = (
 )
 
 
-def lawful_stable_dwelling(d: DwellingFacts) -> Condition:
+def lawful_stable_dwelling(d: DwellingFacts, clause: str = "§1.1") -> Condition:
     """§1.1 合法稳定住所: in an urban area or town of Jiaxing, owned or on a registered lease."""
     return Condition(
         "lawful_stable_dwelling",
-        "§1.1",
+        clause,
         "在嘉兴城区（城镇）有合法稳定住所（自有产权，或租赁并登记备案）",
         "a lawful stable dwelling in an urban area or town of Jiaxing (owned, or a registered lease)",
         all_of(d.in_jiaxing, d.urban, d.tenure.isin(("owned", "rented_registered"))),
@@ -89,10 +89,10 @@ def residence_document(p: PersonFacts) -> Condition:
     )
 
 
-def minor(p: PersonFacts) -> Condition:
+def minor(p: PersonFacts, clause: str = "§1.1") -> Condition:
     return Condition(
         "minor",
-        "§1.1",
+        clause,
         "未成年（未满18周岁）",
         "a minor (under 18)",
         TODAY < add_years(p.birth_date, param("s1_urban.minor_below_age")),

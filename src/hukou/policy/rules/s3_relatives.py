@@ -45,7 +45,28 @@ ANCHOR_HOUSEHOLDS = (
 
 
 def has_lawful_urban_dwelling(p: PersonFacts) -> Exists:
-    return p.any_dwelling(lawful_stable_dwelling)
+    return p.any_dwelling(lambda d: lawful_stable_dwelling(d, "§3.1"))
+
+
+def has_property_proof(p: PersonFacts) -> Exists:
+    """§3.1 房屋权属证明 of an urban dwelling in Jiaxing: ownership. Unlike §1.1, §3.1 does not
+    add "（含房屋租赁登记备案证明）", so a registered lease counts only under the other reading
+    (R23)."""
+    return p.any_dwelling(
+        lambda d: Condition(
+            "property_certificate",
+            "§3.1",
+            "在嘉兴城区（城镇）有房屋权属证明",
+            "property proof of an urban dwelling in Jiaxing",
+            d.in_jiaxing
+            & d.urban
+            & any_of(
+                d.tenure == "owned",
+                param("readings.lease_is_property_proof_for_s3_1", "bool")
+                & (d.tenure == "rented_registered"),
+            ),
+        )
+    )
 
 
 def parent_age(parent: PersonFacts) -> Condition:
@@ -105,7 +126,7 @@ def parent_joins_adult_child(
                 "§3.1",
                 "被投靠子女或本人有城区（城镇）房屋权属证明",
                 "the child or the parent has property proof of an urban dwelling",
-                has_lawful_urban_dwelling(child) | has_lawful_urban_dwelling(parent),
+                has_property_proof(child) | has_property_proof(parent),
             ),
             unless(
                 parent_age(parent),
@@ -153,7 +174,7 @@ def joins_talent(
                 "§3.3",
                 "为其配偶、未成年子女或父母",
                 "is their spouse, minor child or parent",
-                any_of(is_spouse, is_parent, is_child & minor(joiner)),
+                any_of(is_spouse, is_parent, is_child & minor(joiner, "§3.3")),
             ),
             talent_anchor(anchor),
             Condition(
@@ -164,7 +185,11 @@ def joins_talent(
                 "household, the talent-service collective or a community collective",
                 anchor.hukou_in_jiaxing
                 & household.isin(ANCHOR_HOUSEHOLDS)
-                & ((household != "relative_family_household") | anchor.hukou_urban),
+                # "城区（城镇）家庭户籍亲友处" and "社区集体户" (not a village's, R14)
+                & (
+                    household.isin(("unit_collective", "talent_service_collective"))
+                    | anchor.hukou_urban
+                ),
             ),
             Condition(
                 "owner_consent",
