@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit pg bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ run: $(STAMP)
 	$(BIN)/hukou check examples/*.json --lang zh
 	$(BIN)/hukou check examples/01-owner-family.json --lang en
 
-## test: lint, type-check and the whole test-suite
-test: lint typecheck unit
+## test: lint, type-check and the whole test-suite (SQLite and the local PostgreSQL)
+test: lint typecheck pg unit
+
+## pg: start the local PostgreSQL (127.0.0.1:5432) when it is not running
+pg:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL did not start on 127.0.0.1:5432"; exit 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,0 +1,113 @@
+"""Register commands: ``hukou db …``, ``hukou users add``, ``hukou audit verify``, ``hukou cases due``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hukou.privacy import mask_id
+from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.db import database_url, make_engine, session_factory, upgrade
+from hukou.registry.errors import RegistryError
+from hukou.registry.service import Registry
+
+db_app = typer.Typer(help="数据库 / the register's database", no_args_is_help=True)
+users_app = typer.Typer(help="用户 / users", no_args_is_help=True)
+audit_app = typer.Typer(help="审计 / the audit trail", no_args_is_help=True)
+cases_app = typer.Typer(help="案件 / procedures", no_args_is_help=True)
+
+Url = Annotated[str | None, typer.Option("--url", help="默认 HUKOU_DATABASE_URL / default")]
+
+
+def _registry(url: str | None) -> Registry:
+    return Registry(session_factory(make_engine(url or database_url())))
+
+
+def _fail(exc: RegistryError) -> None:
+    field = f"{exc.field}: " if exc.field else ""
+    Console(stderr=True).print(f"[bold red]{field}{exc.zh} / {exc.en}[/]")
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: Url = None) -> None:
+    """迁移到最新结构 / migrate to the newest schema (Alembic)."""
+    upgrade(url or database_url())
+    Console().print("[green]✔[/] 数据库已是最新结构 / the database schema is up to date")
+
+
+@db_app.command("backup")
+def db_backup(path: Path, url: Url = None) -> None:
+    """备份 / back up: SQLite's online backup, or pg_dump for PostgreSQL."""
+    target = url or database_url()
+    if target.startswith("sqlite"):
+        source = sqlite3.connect(target.split("sqlite:///", 1)[1])
+        dest = sqlite3.connect(path)
+        with dest:
+            source.backup(dest)
+        source.close()
+        dest.close()
+    else:
+        if shutil.which("pg_dump") is None:
+            Console(stderr=True).print("pg_dump 不可用 / pg_dump is not installed")
+            raise typer.Exit(2)
+        plain = target.replace("postgresql+psycopg://", "postgresql://")
+        subprocess.run(["pg_dump", "--format=custom", "--file", str(path), plain], check=True)
+    Console().print(f"[green]✔[/] 已备份到 / backed up to {path}")
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option("--role", help="officer | keeper | analyst | admin")],
+    jurisdiction: Annotated[str | None, typer.Option("--jurisdiction")] = None,
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+    url: Url = None,
+) -> None:
+    """新增用户 / add a user (run by an administrator on the server)."""
+    try:
+        uid = _registry(url).add_user(SYSTEM, username, password, role, jurisdiction)
+    except RegistryError as exc:
+        _fail(exc)
+    Console().print(f"[green]✔[/] 用户 {username}（{role}）已建立 / user created, id {uid}")
+
+
+@audit_app.command("verify")
+def audit_verify(url: Url = None) -> None:
+    """校验审计链 / recompute the hash chain; exit 1 naming every record that does not fit."""
+    problems = _registry(url).verify_audit()
+    console = Console()
+    if not problems:
+        console.print("[green]✔[/] 审计链完整 / the audit chain is intact")
+        return
+    for p in problems:
+        console.print(f"[red]✘[/] #{p.record_id}: {p.zh} / {p.en}")
+    raise typer.Exit(1)
+
+
+@cases_app.command("due")
+def cases_due(
+    on: Annotated[str | None, typer.Option("--on", help="YYYY-MM-DD")] = None,
+    county: Annotated[str | None, typer.Option("--county")] = None,
+    url: Url = None,
+) -> None:
+    """公示期届满的迁出程序（§4.5） / move-out procedures whose public notice has run out."""
+    day = dt.date.fromisoformat(on) if on else None
+    actor = Actor(None, "cli", "officer", county) if county else SYSTEM
+    rows = _registry(url).due_move_outs(actor, day)
+    table = Table(title="§4.5 公示期届满 / public notice run out")
+    for col in ("编号 ref", "县 county", "当事人 person", "公示至 notice until"):
+        table.add_column(col)
+    for p in rows:
+        table.add_row(p.reference, p.county, mask_id(str(p.person_id)) or "", str(p.notice_until))
+    Console().print(table)

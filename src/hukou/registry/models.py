@@ -1,0 +1,379 @@
+"""The household register (户籍登记簿): SQLAlchemy 2 typed models.
+
+History is never overwritten: a person leaves a household by closing their
+membership (``end_date``, ``reason_out``), never by deleting it. Invariants the
+law sets are database constraints, so they hold whatever writes to the tables:
+
+* §1.2 一房一户 — at most one open household per dwelling (partial unique index);
+* §4.1 — at most one public collective household per community or village;
+* a person is in at most one household at a time (partial unique index).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("officer", "keeper", "analyst", "admin")
+HOUSEHOLD_KINDS = (
+    "family",  # 家庭户
+    "unit_collective",  # 单位集体户
+    "talent_service_collective",  # 公共就业和人才服务机构集体户
+    "community_collective",  # 社区（村）公共集体户
+)
+TENURES = ("owned", "rented_registered", "rented_unregistered")
+APPLICATION_KINDS = (
+    "s1_1",
+    "s2_1",
+    "s2_2",
+    "s3_1",
+    "s3_3",
+    "s4_4",
+    "s5_2_no_hukou",  # 无户口人员登记户口
+    "s5_2_overseas",  # 国内外身份信息不一致的华侨回国落户
+)
+APPLICATION_STATES = (
+    "draft",
+    "submitted",
+    "under_review",
+    "approved",
+    "rejected",
+    "registered",
+    "withdrawn",
+)
+MOVE_OUT_STATES = (
+    "requested",  # 书面申请已收
+    "notified",  # 已通知当事人迁出
+    "moved_out",  # 当事人自行迁出
+    "public_notice",  # 拒不迁出或无法通知：告知或公示中
+    "moved_ex_officio",  # 依职权迁至公共集体户
+    "withdrawn",  # 申请人撤回
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class User(Base):
+    """系统用户: an officer of a police station (county), a community keeper, an analyst, an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    # officer: a county code (GB/T 2260); keeper: a community id; analyst/admin: none
+    jurisdiction: Mapped[str | None] = mapped_column(String(32))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class Community(Base):
+    """社区（村）: the unit that keeps one public collective household (§4.1)."""
+
+    __tablename__ = "communities"
+    __table_args__ = (
+        UniqueConstraint("county", "township", "name", name="place"),
+        CheckConstraint("kind IN ('community', 'village')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county: Mapped[str] = mapped_column(String(6))
+    township: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="community")
+    urban_rural_code: Mapped[str] = mapped_column(String(3))
+
+
+class Person(Base):
+    """人员."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    sex: Mapped[str] = mapped_column(String(6))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="person")
+
+
+class Dwelling(Base):
+    """住所: a dwelling in Jiaxing, with its address and tenure."""
+
+    __tablename__ = "dwellings"
+    __table_args__ = (CheckConstraint(_in("tenure", TENURES), name="tenure"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county: Mapped[str] = mapped_column(String(6))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    address: Mapped[str] = mapped_column(String(255))
+    urban_rural_code: Mapped[str] = mapped_column(String(3))
+    tenure: Mapped[str] = mapped_column(String(24))
+    commercial_housing: Mapped[bool] = mapped_column(default=True)
+    owner_person_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    certificate_no: Mapped[str | None] = mapped_column(String(64))  # 不动产权证号 / 租赁备案号
+
+
+class Household(Base):
+    """户: a family household at a dwelling, or a collective household."""
+
+    __tablename__ = "households"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HOUSEHOLD_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind = 'family') = (dwelling_id IS NOT NULL)", name="family_has_dwelling"
+        ),
+        CheckConstraint(
+            "(kind = 'community_collective') = (community_id IS NOT NULL)",
+            name="community_collective_has_community",
+        ),
+        # §1.2 一房一户: one open household per dwelling
+        Index(
+            "uq_households_open_dwelling",
+            "dwelling_id",
+            unique=True,
+            sqlite_where=text("dissolved_on IS NULL AND dwelling_id IS NOT NULL"),
+            postgresql_where=text("dissolved_on IS NULL AND dwelling_id IS NOT NULL"),
+        ),
+        # §4.1 one public collective household per community or village
+        Index(
+            "uq_households_open_community",
+            "community_id",
+            unique=True,
+            sqlite_where=text("dissolved_on IS NULL AND community_id IS NOT NULL"),
+            postgresql_where=text("dissolved_on IS NULL AND community_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # 户号
+    kind: Mapped[str] = mapped_column(String(32))
+    county: Mapped[str] = mapped_column(String(6))
+    dwelling_id: Mapped[int | None] = mapped_column(ForeignKey("dwellings.id"))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    unit_name: Mapped[str | None] = mapped_column(String(128))  # 单位集体户的单位
+    keeper_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    established_on: Mapped[dt.date] = mapped_column(Date)
+    dissolved_on: Mapped[dt.date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    members: Mapped[list[Membership]] = relationship(back_populates="household")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Membership(Base):
+    """户籍成员记录: who was in which household, from when to when, and why."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
+        Index(
+            "uq_memberships_open_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("end_date IS NULL"),
+            postgresql_where=text("end_date IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    relation_to_head: Mapped[str] = mapped_column(
+        String(32)
+    )  # 户主, 配偶, 子女, 父母, 集体户成员 …
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    reason_in: Mapped[str] = mapped_column(String(64))  # e.g. "§1.1 application HK-…"
+    reason_out: Mapped[str | None] = mapped_column(String(64))
+
+    person: Mapped[Person] = relationship(back_populates="memberships")
+    household: Mapped[Household] = relationship(back_populates="members")
+
+
+class ResidenceRecord(Base):
+    """居住登记 / 居住证 records: the evidence of §1.2's continuous residence."""
+
+    __tablename__ = "residence_records"
+    __table_args__ = (
+        CheckConstraint("kind IN ('registration', 'permit')", name="kind"),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    county: Mapped[str] = mapped_column(String(6))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Application(Base):
+    """落户申请: the facts it was decided on, the decision and the rule version, kept for good."""
+
+    __tablename__ = "applications"
+    __table_args__ = (
+        CheckConstraint(_in("kind", APPLICATION_KINDS), name="kind"),
+        CheckConstraint(_in("state", APPLICATION_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)  # 受理编号
+    kind: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    county: Mapped[str] = mapped_column(String(6), index=True)  # the station's jurisdiction
+    applicant_id_number: Mapped[str] = mapped_column(String(18), index=True)
+    applicant_name: Mapped[str] = mapped_column(String(64))
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    rule_version: Mapped[str | None] = mapped_column(String(96))
+    # relatives (by index in facts) approved to come along
+    approved_relatives: Mapped[list[Any] | None] = mapped_column(JSON)
+    target_household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    reasons: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=_now, onupdate=_now
+    )
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    events: Mapped[list[ApplicationEvent]] = relationship(
+        back_populates="application", order_by="ApplicationEvent.id"
+    )
+    documents: Mapped[list[DocumentReceived]] = relationship(back_populates="application")
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ApplicationEvent(Base):
+    """One transition of an application, with who made it and why."""
+
+    __tablename__ = "application_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    application: Mapped[Application] = relationship(back_populates="events")
+
+
+class DocumentReceived(Base):
+    """材料接收: a document received against the materials list."""
+
+    __tablename__ = "documents_received"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    material: Mapped[str] = mapped_column(String(255))
+    clause: Mapped[str] = mapped_column(String(16))
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    received_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    application: Mapped[Application] = relationship(back_populates="documents")
+
+
+class MoveOutProcedure(Base):
+    """§4.5 迁出原有户口: a householder's, owner's or tenant's request, to its end."""
+
+    __tablename__ = "move_out_procedures"
+    __table_args__ = (
+        CheckConstraint(_in("state", MOVE_OUT_STATES), name="state"),
+        CheckConstraint(
+            "requester_role IN ('householder', 'owner', 'tenant')", name="requester_role"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    dwelling_id: Mapped[int] = mapped_column(ForeignKey("dwellings.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    requester_name: Mapped[str] = mapped_column(String(64))
+    requester_role: Mapped[str] = mapped_column(String(16))
+    property_proof: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(24), default="requested")
+    requested_on: Mapped[dt.date] = mapped_column(Date)
+    notified_on: Mapped[dt.date | None] = mapped_column(Date)
+    notice_from: Mapped[dt.date | None] = mapped_column(Date)
+    notice_until: Mapped[dt.date | None] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    target_household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class AuditRecord(Base):
+    """审计记录: who changed what, when, before and after — hash-chained."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(32))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last record, kept apart so that deleting the newest records shows too."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,888 @@
+"""Operations on the register (户籍业务): each one transaction, checked, audited.
+
+Every method takes the acting user (``Actor``), checks role and jurisdiction,
+refuses a transition from the wrong state, refuses a stale update (optimistic
+versions), writes an audit record for every row it changes, and commits all of
+it or nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from hukou.engine.decide import decide
+from hukou.engine.report import decision_json
+from hukou.policy.facts import InputError, check_id_number, id_birth_date, id_sex, parse_case
+from hukou.policy.params import ParameterSet, load
+from hukou.policy.places import in_jiaxing
+from hukou.registry import audit
+from hukou.registry.access import SYSTEM, Actor, authenticate, hash_password
+from hukou.registry.clock import Clock, SystemClock
+from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, NotFound, RegistryError
+from hukou.registry.models import (
+    APPLICATION_KINDS,
+    HOUSEHOLD_KINDS,
+    ROLES,
+    Application,
+    ApplicationEvent,
+    Community,
+    DocumentReceived,
+    Dwelling,
+    Household,
+    Membership,
+    MoveOutProcedure,
+    Person,
+    User,
+)
+
+T = TypeVar("T")
+
+# Application lifecycle: (state, action) -> new state. Anything else is refused.
+APPLICATION_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("draft", "submit"): "submitted",
+    ("submitted", "review"): "under_review",
+    ("under_review", "approve"): "approved",
+    ("under_review", "reject"): "rejected",
+    ("approved", "register"): "registered",
+    ("draft", "withdraw"): "withdrawn",
+    ("submitted", "withdraw"): "withdrawn",
+    ("under_review", "withdraw"): "withdrawn",
+}
+
+# §4.5 move-out procedure: (state, action) -> new state.
+MOVE_OUT_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("requested", "notify"): "notified",  # 通知当事人迁出户口
+    ("requested", "unreachable"): "public_notice",  # 无法通知：公示
+    ("notified", "moved_out"): "moved_out",  # 当事人自行迁出
+    ("notified", "refused"): "public_notice",  # 拒不迁出：告知或公示
+    ("public_notice", "moved_out"): "moved_out",
+    ("public_notice", "move_ex_officio"): "moved_ex_officio",  # 依职权迁至公共集体户
+    ("requested", "withdraw"): "withdrawn",
+    ("notified", "withdraw"): "withdrawn",
+    ("public_notice", "withdraw"): "withdrawn",
+}
+
+APP_FIELDS = (
+    "reference",
+    "kind",
+    "state",
+    "county",
+    "decided_on",
+    "rule_version",
+    "approved_relatives",
+    "target_household_id",
+    "reasons",
+    "version",
+)
+HOUSEHOLD_FIELDS = (
+    "number",
+    "kind",
+    "county",
+    "dwelling_id",
+    "community_id",
+    "unit_name",
+    "keeper_user_id",
+    "established_on",
+    "dissolved_on",
+    "version",
+)
+MEMBERSHIP_FIELDS = (
+    "person_id",
+    "household_id",
+    "relation_to_head",
+    "start_date",
+    "end_date",
+    "reason_in",
+    "reason_out",
+)
+MOVE_OUT_FIELDS = (
+    "reference",
+    "state",
+    "county",
+    "dwelling_id",
+    "person_id",
+    "requester_role",
+    "requested_on",
+    "notified_on",
+    "notice_from",
+    "notice_until",
+    "closed_on",
+    "target_household_id",
+    "version",
+)
+
+
+def _reference(prefix: str, day: dt.date) -> str:
+    return f"{prefix}-{day:%Y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+class Registry:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        clock: Clock | None = None,
+        parameters: ParameterSet | None = None,
+    ):
+        self.factory = factory
+        self.clock = clock or SystemClock()
+        self.parameters = parameters or load()
+
+    # ---- plumbing ------------------------------------------------------------
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """One transaction; database-level conflicts become clear, bilingual errors."""
+        try:
+            with self.factory() as session, session.begin():
+                yield session
+        except StaleDataError:
+            raise Conflict(
+                "记录已被他人修改，请刷新后重试",
+                "the record was changed by someone else; reload and retry",
+            ) from None
+        except IntegrityError as exc:
+            raise _integrity(exc) from None
+
+    def _audit(
+        self,
+        s: Session,
+        actor: Actor,
+        action: str,
+        entity: str,
+        entity_id: object,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        audit.record(
+            s,
+            actor=actor.username,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            before=before,
+            after=after,
+            at=self.clock.now(),
+        )
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        with self.factory() as session:
+            return fn(session)
+
+    # ---- users ---------------------------------------------------------------
+    def add_user(
+        self, actor: Actor, username: str, password: str, role: str, jurisdiction: str | None = None
+    ) -> int:
+        actor.require_role("admin")
+        if role not in ROLES:
+            raise RegistryError("角色无效", f"role must be one of {', '.join(ROLES)}", "role")
+        if role == "officer" and (jurisdiction is None or not in_jiaxing(jurisdiction)):
+            raise RegistryError(
+                "民警的辖区须为嘉兴市的县级代码",
+                "an officer's jurisdiction is a Jiaxing county code",
+                "jurisdiction",
+            )
+        if len(password) < 10:
+            raise RegistryError("密码至少10位", "a password has at least 10 characters", "password")
+        with self._tx() as s:
+            user = User(
+                username=username,
+                password_hash=hash_password(password),
+                role=role,
+                jurisdiction=jurisdiction,
+            )
+            s.add(user)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "user.add",
+                "user",
+                user.id,
+                None,
+                {"username": username, "role": role, "jurisdiction": jurisdiction},
+            )
+            return user.id
+
+    def login(self, username: str, password: str) -> Actor:
+        with self.factory() as s:
+            try:
+                actor = authenticate(s, username, password, self.clock.now())
+            except Forbidden:
+                s.commit()  # keep the failure count
+                raise
+            s.commit()
+            return actor
+
+    # ---- places --------------------------------------------------------------
+    def add_community(
+        self,
+        actor: Actor,
+        county: str,
+        township: str,
+        name: str,
+        urban_rural_code: str,
+        kind: str = "community",
+        keeper_user_id: int | None = None,
+    ) -> tuple[int, int]:
+        """A community or village, with its public collective household (§4.1)."""
+        actor.require_role("admin", "officer")
+        if actor.role == "officer":
+            actor.require_officer(county)
+        with self._tx() as s:
+            community = Community(
+                county=county,
+                township=township,
+                name=name,
+                kind=kind,
+                urban_rural_code=urban_rural_code,
+            )
+            s.add(community)
+            s.flush()
+            household = Household(
+                number=self._household_number(s, county),
+                kind="community_collective",
+                county=county,
+                community_id=community.id,
+                keeper_user_id=keeper_user_id,
+                established_on=self.clock.today(),
+            )
+            s.add(household)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "community.add",
+                "community",
+                community.id,
+                None,
+                {"county": county, "township": township, "name": name, "kind": kind},
+            )
+            self._audit(
+                s,
+                actor,
+                "household.establish",
+                "household",
+                household.id,
+                None,
+                audit.snapshot(household, HOUSEHOLD_FIELDS),
+            )
+            return community.id, household.id
+
+    def add_dwelling(
+        self,
+        actor: Actor,
+        county: str,
+        address: str,
+        urban_rural_code: str,
+        tenure: str,
+        commercial_housing: bool = True,
+        community_id: int | None = None,
+        owner_person_id: int | None = None,
+        certificate_no: str | None = None,
+    ) -> int:
+        if actor.role != "admin":
+            actor.require_officer(county)
+        with self._tx() as s:
+            d = Dwelling(
+                county=county,
+                address=address,
+                urban_rural_code=urban_rural_code,
+                tenure=tenure,
+                commercial_housing=commercial_housing,
+                community_id=community_id,
+                owner_person_id=owner_person_id,
+                certificate_no=certificate_no,
+            )
+            s.add(d)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "dwelling.add",
+                "dwelling",
+                d.id,
+                None,
+                {"county": county, "address": address, "tenure": tenure},
+            )
+            return d.id
+
+    def _household_number(self, s: Session, county: str) -> str:
+        """户号: the county code and ten random digits (unique by constraint)."""
+        return f"{county}{secrets.randbelow(10**10):010d}"
+
+    def establish_household(
+        self,
+        actor: Actor,
+        kind: str,
+        county: str,
+        *,
+        dwelling_id: int | None = None,
+        unit_name: str | None = None,
+    ) -> int:
+        """A new household; a family household needs a dwelling holding no other (一房一户)."""
+        if kind not in HOUSEHOLD_KINDS or kind == "community_collective":
+            raise RegistryError("户别无效", "invalid kind of household", "kind")
+        if actor.role != "admin":
+            actor.require_officer(county)
+        with self._tx() as s:
+            h = Household(
+                number=self._household_number(s, county),
+                kind=kind,
+                county=county,
+                dwelling_id=dwelling_id,
+                unit_name=unit_name,
+                established_on=self.clock.today(),
+            )
+            s.add(h)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "household.establish",
+                "household",
+                h.id,
+                None,
+                audit.snapshot(h, HOUSEHOLD_FIELDS),
+            )
+            return h.id
+
+    # ---- persons -------------------------------------------------------------
+    def _person(self, s: Session, id_number: str, name: str, actor: Actor) -> Person:
+        try:
+            number = check_id_number(id_number)
+        except ValueError as exc:
+            zh, _, en = str(exc).partition(" / ")
+            raise RegistryError(zh, en or zh, "id_number") from None
+        person = s.execute(select(Person).where(Person.id_number == number)).scalar_one_or_none()
+        if person is None:
+            person = Person(
+                id_number=number,
+                name=name,
+                sex=id_sex(number).value,
+                birth_date=id_birth_date(number),
+            )
+            s.add(person)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "person.add",
+                "person",
+                person.id,
+                None,
+                {"id_number": number, "name": name},
+            )
+        return person
+
+    # ---- applications --------------------------------------------------------
+    def create_application(
+        self, actor: Actor, kind: str, county: str, facts: dict[str, Any]
+    ) -> Application:
+        """Take an application (受理): the facts are checked now and kept as given."""
+        actor.require_officer(county)
+        if kind not in APPLICATION_KINDS:
+            raise RegistryError(
+                "申请类别无效", f"kind must be one of {', '.join(APPLICATION_KINDS)}", "kind"
+            )
+        try:
+            case = parse_case(facts)
+        except InputError as exc:
+            p = exc.problems[0]
+            raise RegistryError(p["zh"], p["en"], f"facts.{p['field']}") from None
+        applicant = case.applicant
+        if applicant.id_number is None or not applicant.name:
+            raise RegistryError(
+                "受理申请须有申请人身份证号码和姓名",
+                "an application needs the applicant's ID number and name",
+                "facts.applicant.id_number",
+            )
+        with self._tx() as s:
+            app = Application(
+                reference=_reference("HK", self.clock.today()),
+                kind=kind,
+                state="draft",
+                county=county,
+                applicant_id_number=applicant.id_number,
+                applicant_name=applicant.name,
+                facts=facts,
+                created_by=actor.user_id,
+            )
+            s.add(app)
+            s.flush()
+            s.add(
+                ApplicationEvent(
+                    application_id=app.id,
+                    from_state=None,
+                    to_state="draft",
+                    actor_id=actor.user_id,
+                    at=self.clock.now(),
+                )
+            )
+            self._audit(
+                s,
+                actor,
+                "application.create",
+                "application",
+                app.id,
+                None,
+                audit.snapshot(app, APP_FIELDS),
+            )
+            return app
+
+    def _transition(
+        self, s: Session, actor: Actor, app: Application, action: str, note: str | None = None
+    ) -> None:
+        new = APPLICATION_TRANSITIONS.get((app.state, action))
+        if new is None:
+            raise InvalidTransition(
+                f"申请状态为「{app.state}」，不能{action}",
+                f"an application in state {app.state} cannot be {action}ed",
+                "state",
+            )
+        before = audit.snapshot(app, APP_FIELDS)
+        old = app.state
+        app.state = new
+        s.add(
+            ApplicationEvent(
+                application_id=app.id,
+                from_state=old,
+                to_state=new,
+                actor_id=actor.user_id,
+                at=self.clock.now(),
+                note=note,
+            )
+        )
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            f"application.{action}",
+            "application",
+            app.id,
+            before,
+            audit.snapshot(app, APP_FIELDS),
+        )
+
+    def _load_app(self, s: Session, app_id: int, version: int | None, actor: Actor) -> Application:
+        app = s.get(Application, app_id)
+        if app is None:
+            raise NotFound("无此申请", "no such application", "application_id")
+        actor.require_officer(app.county)
+        if version is not None and app.version != version:
+            raise Conflict(
+                "申请已被他人修改，请刷新后重试",
+                "the application was changed by someone else; reload and retry",
+                "version",
+            )
+        return app
+
+    def act(
+        self,
+        actor: Actor,
+        app_id: int,
+        action: str,
+        version: int | None = None,
+        note: str | None = None,
+    ) -> Application:
+        """submit, review or withdraw an application."""
+        if action not in ("submit", "review", "withdraw"):
+            raise RegistryError("操作无效", "unknown action", "action")
+        with self._tx() as s:
+            app = self._load_app(s, app_id, version, actor)
+            self._transition(s, actor, app, action, note)
+            return app
+
+    def approve(self, actor: Actor, app_id: int, version: int | None = None) -> Application:
+        """准予落户: decided now by the engine; refused unless the channel applied for is eligible."""
+        with self._tx() as s:
+            app = self._load_app(s, app_id, version, actor)
+            today = self.clock.today()
+            decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
+            channel = next((c for c in decision.channels if c.key == app.kind), None)
+            if channel is None or channel.status != "eligible":
+                status = channel.status if channel else decision.status
+                raise InvalidTransition(
+                    f"按{app.kind}审查结论为「{status}」，不能准予落户",
+                    f"the decision under {app.kind} is {status}; it cannot be approved",
+                    "kind",
+                )
+            report = decision_json(decision)
+            app.decision = report
+            app.decided_on = today
+            v = decision.rule_version
+            app.rule_version = f"{v.ruleset}/{v.code}/{v.parameters_as_of}/{v.digest}"
+            route = {"s1_1": "accompany_s1_1"}.get(app.kind)
+            app.approved_relatives = [
+                r.index
+                for r in decision.relatives
+                if route and any(x.key == route and x.status == "eligible" for x in r.routes)
+            ]
+            self._transition(s, actor, app, "approve")
+            return app
+
+    def reject(
+        self, actor: Actor, app_id: int, reasons: str, version: int | None = None
+    ) -> Application:
+        """不予落户, with the reasons."""
+        if not reasons.strip():
+            raise RegistryError("不予落户须说明理由", "a rejection needs its reasons", "reasons")
+        with self._tx() as s:
+            app = self._load_app(s, app_id, version, actor)
+            today = self.clock.today()
+            app.decision = decision_json(
+                decide(parse_case(app.facts), on=today, parameters=self.parameters)
+            )
+            app.decided_on = today
+            app.reasons = reasons
+            self._transition(s, actor, app, "reject", reasons)
+            return app
+
+    def register(
+        self,
+        actor: Actor,
+        app_id: int,
+        household_id: int | None = None,
+        dwelling_id: int | None = None,
+        version: int | None = None,
+    ) -> int:
+        """办理落户登记: the applicant and approved relatives into one household, in one
+        transaction. Either an existing ``household_id`` (the §4.3 place: a relative's
+        household, a collective household, the anchor's household) or a ``dwelling_id``
+        on which a new family household is established (一房一户 is the database's)."""
+        with self._tx() as s:
+            app = self._load_app(s, app_id, version, actor)
+            if (household_id is None) == (dwelling_id is None):
+                raise RegistryError(
+                    "须指定户或住所之一", "give either a household or a dwelling", "household_id"
+                )
+            today = self.clock.today()
+            if dwelling_id is not None:
+                dwelling = s.get(Dwelling, dwelling_id)
+                if dwelling is None:
+                    raise NotFound("无此住所", "no such dwelling", "dwelling_id")
+                household = Household(
+                    number=self._household_number(s, dwelling.county),
+                    kind="family",
+                    county=dwelling.county,
+                    dwelling_id=dwelling.id,
+                    established_on=today,
+                )
+                s.add(household)
+                s.flush()
+                self._audit(
+                    s,
+                    actor,
+                    "household.establish",
+                    "household",
+                    household.id,
+                    None,
+                    audit.snapshot(household, HOUSEHOLD_FIELDS),
+                )
+            else:
+                found = s.get(Household, household_id)
+                if found is None or found.dissolved_on is not None:
+                    raise NotFound(
+                        "无此户或该户已注销",
+                        "no such household, or it was dissolved",
+                        "household_id",
+                    )
+                household = found
+            facts = app.facts
+            people = [(facts["applicant"], "户主" if dwelling_id else "成员")]
+            relatives = facts.get("relatives") or []
+            for index in app.approved_relatives or []:
+                rel = relatives[index]
+                people.append(
+                    (rel, {"spouse": "配偶", "child": "子女", "parent": "父母"}[rel["relation"]])
+                )
+            for data, relation in people:
+                if not data.get("id_number") or not data.get("name"):
+                    raise RegistryError(
+                        "落户人员须有身份证号码和姓名",
+                        "everyone registered needs an ID number and a name",
+                        "facts",
+                    )
+                person = self._person(s, data["id_number"], data["name"], actor)
+                self._move(
+                    s, actor, person, household, relation, today, f"{app.kind} {app.reference}"
+                )
+            app.target_household_id = household.id
+            self._transition(s, actor, app, "register")
+            return household.id
+
+    def _move(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person,
+        household: Household,
+        relation: str,
+        day: dt.date,
+        reason: str,
+    ) -> Membership:
+        """Close the person's open membership (history is kept) and open one in ``household``."""
+        current = s.execute(
+            select(Membership).where(
+                Membership.person_id == person.id, Membership.end_date.is_(None)
+            )
+        ).scalar_one_or_none()
+        if current is not None:
+            if current.household_id == household.id:
+                raise Conflict(
+                    "此人已在该户", "this person is already in that household", "household_id"
+                )
+            before = audit.snapshot(current, MEMBERSHIP_FIELDS)
+            current.end_date = day
+            current.reason_out = f"迁往 {household.number}"
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "membership.close",
+                "membership",
+                current.id,
+                before,
+                audit.snapshot(current, MEMBERSHIP_FIELDS),
+            )
+        m = Membership(
+            person_id=person.id,
+            household_id=household.id,
+            relation_to_head=relation,
+            start_date=day,
+            reason_in=reason[:64],
+        )
+        s.add(m)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "membership.open",
+            "membership",
+            m.id,
+            None,
+            audit.snapshot(m, MEMBERSHIP_FIELDS),
+        )
+        return m
+
+    def receive_document(self, actor: Actor, app_id: int, material: str, clause: str) -> int:
+        with self._tx() as s:
+            app = self._load_app(s, app_id, None, actor)
+            doc = DocumentReceived(
+                application_id=app.id,
+                material=material,
+                clause=clause,
+                received_on=self.clock.today(),
+                received_by=actor.user_id,
+            )
+            s.add(doc)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "document.receive",
+                "application",
+                app.id,
+                None,
+                {"material": material, "clause": clause},
+            )
+            return doc.id
+
+    # ---- §4.5 move-out -------------------------------------------------------
+    def request_move_out(
+        self,
+        actor: Actor,
+        dwelling_id: int,
+        person_id: int,
+        requester_name: str,
+        requester_role: str,
+        property_proof: str,
+    ) -> MoveOutProcedure:
+        """A written request by the householder, owner or tenant, with property proof."""
+        if requester_role not in ("householder", "owner", "tenant"):
+            raise RegistryError(
+                "申请人须为现户主、房屋权利人或承租人",
+                "the requester is the householder, the owner or the tenant",
+                "requester_role",
+            )
+        if not property_proof.strip():
+            raise RegistryError(
+                "须提交房屋权属证明", "the property proof is required", "property_proof"
+            )
+        with self._tx() as s:
+            dwelling = s.get(Dwelling, dwelling_id)
+            if dwelling is None:
+                raise NotFound("无此住所", "no such dwelling", "dwelling_id")
+            actor.require_officer(dwelling.county)
+            registered_here = s.execute(
+                select(Membership)
+                .join(Household)
+                .where(
+                    Membership.person_id == person_id,
+                    Membership.end_date.is_(None),
+                    Household.dwelling_id == dwelling_id,
+                )
+            ).scalar_one_or_none()
+            if registered_here is None:
+                raise RegistryError(
+                    "当事人户口不在该房屋",
+                    "that person's hukou is not at this dwelling",
+                    "person_id",
+                )
+            p = MoveOutProcedure(
+                reference=_reference("QC", self.clock.today()),
+                county=dwelling.county,
+                dwelling_id=dwelling_id,
+                person_id=person_id,
+                requester_name=requester_name,
+                requester_role=requester_role,
+                property_proof=property_proof,
+                state="requested",
+                requested_on=self.clock.today(),
+            )
+            s.add(p)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "move_out.request",
+                "move_out",
+                p.id,
+                None,
+                audit.snapshot(p, MOVE_OUT_FIELDS),
+            )
+            return p
+
+    def move_out_step(
+        self,
+        actor: Actor,
+        procedure_id: int,
+        action: str,
+        version: int | None = None,
+        note: str | None = None,
+    ) -> MoveOutProcedure:
+        """Advance a §4.5 procedure: notify, unreachable, refused, moved_out, move_ex_officio,
+        withdraw. Moving ex officio is allowed only once the public notice has run out."""
+        with self._tx() as s:
+            p = s.get(MoveOutProcedure, procedure_id)
+            if p is None:
+                raise NotFound("无此迁出程序", "no such procedure", "procedure_id")
+            actor.require_officer(p.county)
+            if version is not None and p.version != version:
+                raise Conflict(
+                    "程序已被他人修改", "the procedure was changed by someone else", "version"
+                )
+            new = MOVE_OUT_TRANSITIONS.get((p.state, action))
+            if new is None:
+                raise InvalidTransition(
+                    f"程序状态为「{p.state}」，不能执行 {action}",
+                    f"a procedure in state {p.state} cannot do {action}",
+                    "state",
+                )
+            today = self.clock.today()
+            before = audit.snapshot(p, MOVE_OUT_FIELDS)
+            if new == "public_notice":
+                days = self.parameters.at(today)["s4_registration.move_out_public_notice_days"]
+                p.notice_from = today
+                p.notice_until = today + dt.timedelta(days=days - 1)
+            if action == "notify":
+                p.notified_on = today
+            if action == "move_ex_officio":
+                assert p.notice_until is not None
+                if today <= p.notice_until:
+                    raise InvalidTransition(
+                        f"公示期至 {p.notice_until} 届满，届满后方可依职权迁移",
+                        f"the public notice runs until {p.notice_until}; only after it may the "
+                        "hukou be moved ex officio",
+                        "notice_until",
+                    )
+                p.target_household_id = self._move_to_community_collective(s, actor, p, today)
+            if new in ("moved_out", "moved_ex_officio", "withdrawn"):
+                p.closed_on = today
+            p.state = new
+            p.note = note or p.note
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                f"move_out.{action}",
+                "move_out",
+                p.id,
+                before,
+                audit.snapshot(p, MOVE_OUT_FIELDS),
+            )
+            return p
+
+    def _move_to_community_collective(
+        self, s: Session, actor: Actor, p: MoveOutProcedure, day: dt.date
+    ) -> int:
+        dwelling = s.get(Dwelling, p.dwelling_id)
+        assert dwelling is not None
+        target = s.execute(
+            select(Household).where(
+                Household.kind == "community_collective",
+                Household.community_id == dwelling.community_id,
+                Household.dissolved_on.is_(None),
+            )
+        ).scalar_one_or_none()
+        if target is None:
+            raise Conflict(
+                "该房屋所在社区无公共集体户（§4.1）",
+                "the dwelling's community has no public collective household (§4.1)",
+                "community_id",
+            )
+        person = s.get(Person, p.person_id)
+        assert person is not None
+        self._move(s, actor, person, target, "集体户成员", day, f"§4.5 {p.reference}")
+        return target.id
+
+    def due_move_outs(self, actor: Actor, on: dt.date | None = None) -> list[MoveOutProcedure]:
+        """Procedures in the actor's county whose public notice has run out (``hukou cases due``)."""
+        day = on or self.clock.today()
+
+        def query(s: Session) -> list[MoveOutProcedure]:
+            stmt = select(MoveOutProcedure).where(
+                MoveOutProcedure.state == "public_notice", MoveOutProcedure.notice_until < day
+            )
+            if actor.role != "admin":
+                stmt = stmt.where(MoveOutProcedure.county == actor.jurisdiction)
+            return list(s.execute(stmt.order_by(MoveOutProcedure.notice_until)).scalars())
+
+        return self.read(query)
+
+    # ---- audit ---------------------------------------------------------------
+    def verify_audit(self) -> list[audit.Problem]:
+        return self.read(audit.verify)
+
+
+def _integrity(exc: IntegrityError) -> RegistryError:
+    text = str(exc.orig)
+    if "uq_households_open_dwelling" in text or "households.dwelling_id" in text:
+        return Conflict(
+            "该住所已有一户（一房一户，§1.2）",
+            "this dwelling already holds a household (one dwelling, one household, §1.2)",
+            "dwelling_id",
+        )
+    if "uq_households_open_community" in text or "households.community_id" in text:
+        return Conflict(
+            "该社区（村）已有公共集体户（§4.1）",
+            "this community already has its public collective household (§4.1)",
+            "community_id",
+        )
+    if "uq_memberships_open_person" in text or "memberships.person_id" in text:
+        return Conflict(
+            "此人已在另一户登记", "this person is registered in another household", "person_id"
+        )
+    if "username" in text:
+        return Conflict("用户名已存在", "that username exists", "username")
+    return Conflict("与登记簿中现有记录冲突", "conflicts with an existing record in the register")
+
+
+__all__ = ["SYSTEM", "Registry"]

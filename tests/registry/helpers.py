@@ -1,0 +1,46 @@
+"""Small builders for registry tests: valid ID numbers and case facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stdnum.cn import ric
+
+
+def id_number(region: str, birth: str, seq: int, male: bool) -> str:
+    """A valid 18-character ID number; ``birth`` as YYYYMMDD."""
+    order = seq * 2 + (1 if male else 0)
+    body = f"{region}{birth}{order:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def owner_case(name: str = "李建国", with_spouse: bool = True, seq: int = 1) -> dict[str, Any]:
+    """An owner of an urban flat in 南湖区 with a spouse living with him: §1.1."""
+    facts: dict[str, Any] = {
+        "decision_date": "2025-03-01",
+        "applicant": {
+            "id_number": id_number("341221", "19880512", seq, True),
+            "name": name,
+            "residence_permit": {"held": True, "county": "330402"},
+            "lives_in": "330402",
+            "dwellings": [
+                {
+                    "tenure": "owned",
+                    "commercial_housing": True,
+                    "address": {"county": "330402", "urban_rural_code": "111"},
+                }
+            ],
+            "hukou": {"kind": "outside_jiaxing"},
+        },
+        "relatives": [],
+    }
+    if with_spouse:
+        facts["relatives"].append(
+            {
+                "relation": "spouse",
+                "id_number": id_number("341221", "19900823", seq, False),
+                "name": "王芳",
+                "lives_with_applicant": True,
+            }
+        )
+    return facts
