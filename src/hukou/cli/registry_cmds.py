@@ -111,3 +111,18 @@ def cases_due(
     for p in rows:
         table.add_row(p.reference, p.county, mask_id(str(p.person_id)) or "", str(p.notice_until))
     Console().print(table)
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    url: Url = None,
+) -> None:
+    """启动服务 / serve the API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from hukou.service.app import create_app
+
+    app = create_app(_registry(url))
+    Console().print(f"hukou 服务 / service: [bold]http://{host}:{port}/docs[/]")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,354 @@
+"""The HTTP service (FastAPI; OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Anonymous: ``POST /api/check`` decides a case and stores nothing. Everything
+else needs a bearer token from ``POST /api/login`` and is bound by the role and
+jurisdiction rules of ``registry.access``. Errors are JSON with the field and a
+message in Chinese and English: 422 for bad input, 403 outside one's role or
+jurisdiction, 404, and 409 for a stale update or a broken invariant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import Body, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+import hukou
+from hukou.engine.decide import decide
+from hukou.engine.report import decision_json
+from hukou.policy.facts import InputError, parse_case
+from hukou.privacy import mask_id, mask_name
+from hukou.registry.access import Actor
+from hukou.registry.errors import Forbidden, NotFound, RegistryError
+from hukou.registry.models import Application, Household, Membership, MoveOutProcedure, Person
+from hukou.registry.service import Registry
+from hukou.service import tokens
+
+
+def _problem(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"errors": problems})
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ApplicationIn(BaseModel):
+    kind: Literal["s1_1", "s2_1", "s2_2", "s3_1", "s3_3", "s4_4", "s5_2_no_hukou", "s5_2_overseas"]
+    county: str = Field(pattern=r"^\d{6}$")
+    facts: dict[str, Any]
+
+
+class VersionIn(BaseModel):
+    version: int | None = None
+    note: str | None = Field(None, max_length=2000)
+
+
+class RejectIn(BaseModel):
+    version: int | None = None
+    reasons: str = Field(min_length=1, max_length=2000)
+
+
+class RegisterIn(BaseModel):
+    version: int | None = None
+    household_id: int | None = None
+    dwelling_id: int | None = None
+
+
+class MoveOutIn(BaseModel):
+    dwelling_id: int
+    person_id: int
+    requester_name: str = Field(min_length=1, max_length=64)
+    requester_role: Literal["householder", "owner", "tenant"]
+    property_proof: str = Field(min_length=1, max_length=128)
+
+
+def _application(app: Application, actor: Actor) -> dict[str, Any]:
+    full = actor.can_see_county(app.county)
+    return {
+        "id": app.id,
+        "reference": app.reference,
+        "kind": app.kind,
+        "state": app.state,
+        "county": app.county,
+        "version": app.version,
+        "applicant_name": app.applicant_name if full else mask_name(app.applicant_name),
+        "applicant_id_number": app.applicant_id_number
+        if full
+        else mask_id(app.applicant_id_number),
+        "decided_on": app.decided_on.isoformat() if app.decided_on else None,
+        "rule_version": app.rule_version,
+        "reasons": app.reasons,
+        "approved_relatives": app.approved_relatives,
+        "target_household_id": app.target_household_id,
+        "decision": app.decision if full else None,
+    }
+
+
+def _procedure(p: MoveOutProcedure) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "reference": p.reference,
+        "state": p.state,
+        "county": p.county,
+        "dwelling_id": p.dwelling_id,
+        "person_id": p.person_id,
+        "version": p.version,
+        "requested_on": str(p.requested_on),
+        "notified_on": p.notified_on and str(p.notified_on),
+        "notice_from": p.notice_from and str(p.notice_from),
+        "notice_until": p.notice_until and str(p.notice_until),
+        "closed_on": p.closed_on and str(p.closed_on),
+        "target_household_id": p.target_household_id,
+    }
+
+
+def _actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    """The logged-in user behind a request's bearer token."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Forbidden("请先登录", "log in first", "authorization")
+    registry: Registry = request.app.state.registry
+    found = tokens.read(authorization[7:], registry.clock.now())
+    if found is None:
+        raise Forbidden("登录已过期或无效", "the login has expired or is invalid", "authorization")
+    return found
+
+
+Who = Annotated[Actor, Depends(_actor)]
+
+
+def create_app(registry: Registry) -> FastAPI:
+    app = FastAPI(
+        title="hukou — 嘉兴市落户审查与户籍登记",
+        version=hukou.__version__,
+        description="嘉政办发〔2020〕28号 as explained rules, and the register that follows "
+        "from it.",
+    )
+    app.state.registry = registry
+
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_req: Request, exc: RegistryError) -> JSONResponse:
+        return _problem(exc.status, [exc.as_dict()])
+
+    @app.exception_handler(InputError)
+    async def _input_error(_req: Request, exc: InputError) -> JSONResponse:
+        return _problem(422, exc.problems)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e["loc"] if p != "body")
+            problems.append({"field": field or "(body)", "zh": "输入无效", "en": e["msg"]})
+        return _problem(422, problems)
+
+    @app.get("/api/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": hukou.__version__}
+
+    @app.post("/api/check")
+    def check(
+        case: Annotated[dict[str, Any], Body(description="案件事实 / the facts of a case")],
+        on: Annotated[dt.date | None, Query(description="决定日期 / decision date")] = None,
+    ) -> dict[str, Any]:
+        """审查一个案件，不作任何保存 / decide a case; nothing is stored."""
+        return decision_json(decide(parse_case(case, decision_date=on)))
+
+    @app.post("/api/login")
+    def login(body: LoginIn) -> dict[str, Any]:
+        who = registry.login(body.username, body.password)
+        return {
+            "token": tokens.issue(who, registry.clock.now()),
+            "role": who.role,
+            "jurisdiction": who.jurisdiction,
+            "expires_in": int(tokens.TOKEN_LIFETIME.total_seconds()),
+        }
+
+    @app.post("/api/applications", status_code=201)
+    def create_application(body: ApplicationIn, who: Who) -> dict[str, Any]:
+        return _application(
+            registry.create_application(who, body.kind, body.county, body.facts), who
+        )
+
+    @app.get("/api/applications")
+    def list_applications(who: Who, state: str | None = None) -> list[dict[str, Any]]:
+        who.require_role("officer", "admin")
+
+        def query(s: Any) -> list[dict[str, Any]]:
+            stmt = select(Application).order_by(Application.id.desc()).limit(200)
+            if who.role == "officer":
+                stmt = stmt.where(Application.county == who.jurisdiction)
+            if state:
+                stmt = stmt.where(Application.state == state)
+            return [_application(a, who) for a in s.execute(stmt).scalars()]
+
+        return registry.read(query)
+
+    @app.get("/api/applications/{app_id}")
+    def get_application(app_id: int, who: Who) -> dict[str, Any]:
+        who.require_role("officer", "admin")
+        found = registry.read(lambda s: s.get(Application, app_id))
+        if found is None:
+            raise NotFound("无此申请", "no such application", "app_id")
+        if who.role == "officer":
+            who.require_officer(found.county)
+        return _application(found, who)
+
+    @app.post("/api/applications/{app_id}/{action}")
+    def act(
+        app_id: int,
+        action: Literal["submit", "review", "withdraw"],
+        who: Who,
+        body: VersionIn | None = None,
+    ) -> dict[str, Any]:
+        body = body or VersionIn()
+        return _application(registry.act(who, app_id, action, body.version, body.note), who)
+
+    @app.post("/api/applications/{app_id}:approve")
+    def approve(app_id: int, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
+        return _application(registry.approve(who, app_id, (body or VersionIn()).version), who)
+
+    @app.post("/api/applications/{app_id}:reject")
+    def reject(app_id: int, body: RejectIn, who: Who) -> dict[str, Any]:
+        return _application(registry.reject(who, app_id, body.reasons, body.version), who)
+
+    @app.post("/api/applications/{app_id}:register")
+    def register(app_id: int, body: RegisterIn, who: Who) -> dict[str, Any]:
+        hid = registry.register(
+            who,
+            app_id,
+            household_id=body.household_id,
+            dwelling_id=body.dwelling_id,
+            version=body.version,
+        )
+        return {"household_id": hid}
+
+    @app.get("/api/households/{household_id}")
+    def household(household_id: int, who: Who) -> dict[str, Any]:
+        def query(s: Any) -> dict[str, Any]:
+            h = s.get(Household, household_id)
+            if h is None:
+                raise NotFound("无此户", "no such household", "household_id")
+            if who.role == "keeper":
+                if h.kind != "community_collective" or str(h.community_id) != who.jurisdiction:
+                    raise Forbidden(
+                        "仅限本社区公共集体户", "only your community's collective household"
+                    )
+            elif who.role == "analyst":
+                raise Forbidden("分析人员只能查看汇总数据", "analysts see aggregates only")
+            full = who.role == "keeper" or who.can_see_county(h.county)
+            rows = s.execute(
+                select(Person, Membership)
+                .join(Membership)
+                .where(Membership.household_id == h.id, Membership.end_date.is_(None))
+                .order_by(Membership.id)
+            ).all()
+            return {
+                "id": h.id,
+                "number": h.number,
+                "kind": h.kind,
+                "county": h.county,
+                "version": h.version,
+                "members": [
+                    {
+                        "person_id": p.id,
+                        "name": p.name if full else mask_name(p.name),
+                        "id_number": p.id_number if full else mask_id(p.id_number),
+                        "relation_to_head": m.relation_to_head,
+                        "since": str(m.start_date),
+                        "reason_in": m.reason_in,
+                    }
+                    for p, m in rows
+                ],
+            }
+
+        return registry.read(query)
+
+    @app.get("/api/persons")
+    def persons(
+        who: Who, id_number: Annotated[str, Query(min_length=18, max_length=18)]
+    ) -> list[dict[str, Any]]:
+        """查询人员 (by ID number): full data inside one's county, masked outside."""
+        who.require_role("officer", "admin")
+
+        def query(s: Any) -> list[dict[str, Any]]:
+            out = []
+            for p in s.execute(
+                select(Person).where(Person.id_number == id_number.upper())
+            ).scalars():
+                current = s.execute(
+                    select(Household)
+                    .join(Membership)
+                    .where(Membership.person_id == p.id, Membership.end_date.is_(None))
+                ).scalar_one_or_none()
+                county = current.county if current else None
+                full = who.can_see_county(county)
+                out.append(
+                    {
+                        "person_id": p.id,
+                        "name": p.name if full else mask_name(p.name),
+                        "id_number": p.id_number if full else mask_id(p.id_number),
+                        "household_id": current.id if current and full else None,
+                        "county": county,
+                    }
+                )
+            return out
+
+        return registry.read(query)
+
+    @app.post("/api/move-outs", status_code=201)
+    def request_move_out(body: MoveOutIn, who: Who) -> dict[str, Any]:
+        """§4.5 书面申请 / a written request to move a hukou out of a dwelling."""
+        return _procedure(
+            registry.request_move_out(
+                who,
+                body.dwelling_id,
+                body.person_id,
+                body.requester_name,
+                body.requester_role,
+                body.property_proof,
+            )
+        )
+
+    @app.post("/api/move-outs/{procedure_id}/{action}")
+    def move_out_step(
+        procedure_id: int,
+        action: Literal[
+            "notify", "unreachable", "refused", "moved_out", "move_ex_officio", "withdraw"
+        ],
+        who: Who,
+        body: VersionIn | None = None,
+    ) -> dict[str, Any]:
+        body = body or VersionIn()
+        return _procedure(
+            registry.move_out_step(who, procedure_id, action, body.version, body.note)
+        )
+
+    @app.get("/api/move-outs/due")
+    def move_outs_due(who: Who) -> list[dict[str, Any]]:
+        who.require_role("officer", "admin")
+        return [_procedure(p) for p in registry.due_move_outs(who)]
+
+    @app.get("/api/stats")
+    def stats(who: Who) -> list[dict[str, Any]]:
+        """申请汇总（按县、类别、状态） / applications counted by county, kind and state."""
+        who.require_role("analyst", "admin", "officer")
+
+        def query(s: Any) -> list[dict[str, Any]]:
+            stmt = select(
+                Application.county, Application.kind, Application.state, func.count()
+            ).group_by(Application.county, Application.kind, Application.state)
+            return [
+                {"county": c, "kind": k, "state": st, "count": n}
+                for c, k, st, n in s.execute(stmt).all()
+            ]
+
+        return registry.read(query)
+
+    return app
