@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit pg bench clean
+.PHONY: run examples test lint typecheck unit pg bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: decide every worked example and print the decisions (zh-CN, then English)
+## run: migrate the embedded SQLite register, load the demo and serve on 127.0.0.1:8000
 run: $(STAMP)
+	$(BIN)/hukou db upgrade
+	$(BIN)/hukou demo load
+	$(BIN)/hukou serve --host 127.0.0.1 --port $(PORT)
+
+## examples: decide every worked example and print the decisions (zh-CN, then English)
+examples: $(STAMP)
 	$(BIN)/hukou check examples/*.json --lang zh
 	$(BIN)/hukou check examples/01-owner-family.json --lang en
 
@@ -40,4 +47,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/decide_one.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis hukou.db hukou.db-wal hukou.db-shm

@@ -183,12 +183,20 @@ def clauses(
 
 
 def _register_commands() -> None:
-    from hukou.cli.registry_cmds import audit_app, cases_app, db_app, serve, users_app
+    from hukou.cli.registry_cmds import (
+        audit_app,
+        cases_app,
+        db_app,
+        demo_app,
+        serve,
+        users_app,
+    )
 
     app.add_typer(db_app, name="db")
     app.add_typer(users_app, name="users")
     app.add_typer(audit_app, name="audit")
     app.add_typer(cases_app, name="cases")
+    app.add_typer(demo_app, name="demo")
     app.command("serve")(serve)
 
 

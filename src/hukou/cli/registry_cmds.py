@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hukou.privacy import mask_id
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.db import database_url, make_engine, session_factory, upgrade
 from hukou.registry.errors import RegistryError
@@ -109,7 +108,7 @@ def cases_due(
     for col in ("编号 ref", "县 county", "当事人 person", "公示至 notice until"):
         table.add_column(col)
     for p in rows:
-        table.add_row(p.reference, p.county, mask_id(str(p.person_id)) or "", str(p.notice_until))
+        table.add_row(p.reference, p.county, f"#{p.person_id}", str(p.notice_until))
     Console().print(table)
 
 
@@ -126,3 +125,31 @@ def serve(
     app = create_app(_registry(url))
     Console().print(f"hukou 服务 / service: [bold]http://{host}:{port}/docs[/]")
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+demo_app = typer.Typer(help="演示数据 / demonstration data", no_args_is_help=True)
+
+
+@demo_app.command("load")
+def demo_load(url: Url = None, seed: int = 2020) -> None:
+    """载入演示数据（已载入则跳过） / load a synthetic Jiaxing (skipped when already there)."""
+    from rich.progress import Progress
+
+    from hukou.registry import demo
+
+    registry = _registry(url)
+    console = Console()
+    if demo.loaded(registry):
+        console.print("演示数据已存在 / the demonstration data is already loaded")
+    else:
+        with Progress(console=console, transient=True) as progress:
+            progress.add_task("载入演示数据 / loading demonstration data", total=None)
+            demo.load(registry, seed)
+    console.print(
+        "演示账号 / demo logins (password "
+        f"[bold]{demo.DEMO_PASSWORD}[/]): admin, analyst, keeper, "
+        + ", ".join(
+            f"officer_{c}"
+            for c in sorted(__import__("hukou.policy.places", fromlist=["x"]).jiaxing_counties())
+        )
+    )
