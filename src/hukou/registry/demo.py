@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from faker import Faker
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from hukou.policy.places import jiaxing_counties
@@ -85,6 +87,13 @@ def _family(fake: Faker, rng: random.Random, county: str, today: dt.date) -> dic
             },
         ],
     }
+
+
+def _person_id(id_number: str) -> Callable[[Session], int]:
+    def query(s: Session) -> int:
+        return int(s.execute(select(Person.id).where(Person.id_number == id_number)).scalar_one())
+
+    return query
 
 
 def loaded(registry: Registry) -> bool:
@@ -166,12 +175,7 @@ def load(registry: Registry, seed: int = 2020) -> DemoLogins:
             household = registry.register(officer, app.id, dwelling_id=dwelling)
             if state == "registered" and not moved_out:
                 # §4.5: the owner asks that the spouse's hukou leave the flat; refused
-                spouse = facts["relatives"][0]["id_number"]
-                person = registry.read(
-                    lambda s, n=spouse: s.execute(
-                        select(Person.id).where(Person.id_number == n)
-                    ).scalar_one()
-                )
+                person = registry.read(_person_id(facts["relatives"][0]["id_number"]))
                 p = registry.request_move_out(
                     officer, dwelling, person, facts["applicant"]["name"], "owner", "不动产权证书"
                 )

@@ -695,6 +695,64 @@ class Registry:
             )
             return doc.id
 
+    # ---- §4.4 attachment -----------------------------------------------------
+    def attach_to_community(self, actor: Actor, person_id: int, reason: str) -> int:
+        """§4.4 挂靠: a family-household member who lost the right to be registered at the
+        address (expropriation, demolition, transfer, divorce, …) and has no lawful dwelling
+        locally attaches to the community collective household where the hukou is now."""
+        reasons = ("land_expropriation", "demolition", "ownership_transfer", "divorce", "other")
+        if reason not in reasons:
+            raise RegistryError(
+                "挂靠原因无效", f"the reason is one of {', '.join(reasons)}", "reason"
+            )
+        with self._tx() as s:
+            current = s.execute(
+                select(Membership).where(
+                    Membership.person_id == person_id, Membership.end_date.is_(None)
+                )
+            ).scalar_one_or_none()
+            if current is None:
+                raise NotFound(
+                    "此人在登记簿中无户口", "this person has no hukou in the register", "person_id"
+                )
+            household = s.get(Household, current.household_id)
+            assert household is not None
+            actor.require_officer(household.county)
+            if household.kind != "family" or household.dwelling_id is None:
+                raise RegistryError(
+                    "仅家庭户成员可挂靠（§4.4）",
+                    "only a member of a family household may attach (§4.4)",
+                    "person_id",
+                )
+            owns = s.execute(
+                select(Dwelling.id).where(Dwelling.owner_person_id == person_id)
+            ).first()
+            if owns is not None:
+                raise RegistryError(
+                    "本地有合法住所的，不适用挂靠（§4.4）",
+                    "a person with a lawful dwelling locally does not attach (§4.4)",
+                    "person_id",
+                )
+            dwelling = s.get(Dwelling, household.dwelling_id)
+            assert dwelling is not None
+            target = s.execute(
+                select(Household).where(
+                    Household.kind == "community_collective",
+                    Household.community_id == dwelling.community_id,
+                    Household.dissolved_on.is_(None),
+                )
+            ).scalar_one_or_none()
+            if target is None:
+                raise Conflict(
+                    "现户口所在地社区（村）无公共集体户（§4.1）",
+                    "the community where the hukou is has no public collective household (§4.1)",
+                    "community_id",
+                )
+            person = s.get(Person, person_id)
+            assert person is not None
+            self._move(s, actor, person, target, "集体户成员", self.clock.today(), f"§4.4 {reason}")
+            return target.id
+
     # ---- §4.5 move-out -------------------------------------------------------
     def request_move_out(
         self,

@@ -61,6 +61,10 @@ class RegisterIn(BaseModel):
     dwelling_id: int | None = None
 
 
+class AttachIn(BaseModel):
+    reason: Literal["land_expropriation", "demolition", "ownership_transfer", "divorce", "other"]
+
+
 class MoveOutIn(BaseModel):
     dwelling_id: int
     person_id: int
@@ -334,6 +338,30 @@ def create_app(registry: Registry) -> FastAPI:
     def move_outs_due(who: Who) -> list[dict[str, Any]]:
         who.require_role("officer", "admin")
         return [_procedure(p) for p in registry.due_move_outs(who)]
+
+    @app.post("/api/persons/{person_id}:attach")
+    def attach(person_id: int, body: AttachIn, who: Who) -> dict[str, Any]:
+        """§4.4 挂靠至现户口所在地社区（村）集体户."""
+        return {"household_id": registry.attach_to_community(who, person_id, body.reason)}
+
+    @app.get("/api/collectives/mine")
+    def my_collective(who: Who) -> dict[str, Any]:
+        """社区公共集体户（户籍协管员） / the keeper's community collective household."""
+        who.require_role("keeper")
+
+        def query(s: Any) -> int:
+            hid = s.execute(
+                select(Household.id).where(
+                    Household.kind == "community_collective",
+                    Household.community_id == int(who.jurisdiction or 0),
+                    Household.dissolved_on.is_(None),
+                )
+            ).scalar_one_or_none()
+            if hid is None:
+                raise NotFound("本社区无公共集体户", "your community has no collective household")
+            return int(hid)
+
+        return household(registry.read(query), who)
 
     @app.get("/api/stats")
     def stats(who: Who) -> list[dict[str, Any]]:
