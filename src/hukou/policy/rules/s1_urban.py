@@ -13,7 +13,10 @@ from hukou.policy.expr import (
     any_of,
     unless,
 )
+from hukou.policy.places import jiaxing_counties
 from hukou.policy.rules.vocabulary import APPLICANT, RELATIVE, DwellingFacts, PersonFacts, param
+
+JIAXING = tuple(jiaxing_counties())  # the seven county-level codes, from policy/data
 
 S1_1_TEXT = (
     "在城区（城镇）范围内有合法稳定住所的人员，凭房屋权属证明（含房屋租赁登记备案证明）、"
@@ -75,15 +78,16 @@ def qualifying_dwelling(d: DwellingFacts) -> Condition:
 
 
 def residence_document(p: PersonFacts) -> Condition:
-    """§1.1 凭《浙江省居住证》或居住登记凭证 (reading R2: a condition, not only a paper)."""
+    """§1.1 凭《浙江省居住证》或居住登记凭证 (reading R2: a condition, not only a paper; the
+    permit issued in Jiaxing, the registration being Jiaxing's)."""
     return Condition(
         "residence_document",
         "§1.1",
-        "持《浙江省居住证》或居住登记凭证",
-        "holds a Zhejiang residence permit or a residence registration",
+        "持嘉兴发放的《浙江省居住证》或居住登记凭证",
+        "holds a Zhejiang residence permit issued in Jiaxing, or a Jiaxing residence registration",
         any_of(
             Not(param("readings.residence_permit_or_registration_required", "bool")),
-            p.permit_held,
+            p.permit_held & p.permit_county.isin(JIAXING),
             p.residence_registration,
         ),
     )

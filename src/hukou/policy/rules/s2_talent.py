@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hukou.policy.expr import TODAY, Condition, add_years, all_of, any_of
+from hukou.policy.rules.s1_urban import JIAXING
 from hukou.policy.rules.vocabulary import APPLICANT, PersonFacts, param
 
 S2_1_TEXT = "具有大专以上学历、中级以上职称或取得技师以上国家职业资格证书的人员，允许本人申请落户。"
@@ -13,13 +14,14 @@ S2_2_TEXT = (
 
 
 def permit_where_living(p: PersonFacts, clause: str) -> Condition:
-    """在居住地取得（领取）《浙江省居住证》: a permit issued in the county the person lives in."""
+    """在居住地取得（领取）《浙江省居住证》: a permit issued in the county the person lives in,
+    in Jiaxing (R12)."""
     return Condition(
         "permit_where_living",
         clause,
-        "在居住地取得《浙江省居住证》",
-        "holds a Zhejiang residence permit issued where they live",
-        p.permit_held & (p.permit_county == p.lives_in),
+        "在居住地（嘉兴）取得《浙江省居住证》",
+        "holds a Zhejiang residence permit issued where they live, in Jiaxing",
+        p.permit_held & (p.permit_county == p.lives_in) & p.lives_in.isin(JIAXING),
     )
 
 
