@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, Query, Request
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -28,6 +28,10 @@ from hukou.registry.errors import Forbidden, NotFound, RegistryError
 from hukou.registry.models import Application, Household, Membership, MoveOutProcedure, Person
 from hukou.registry.service import Registry
 from hukou.service import tokens
+
+MAX_ID = 2_147_483_647  # ids are SQL integers
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="记录编号 / row id")]
+BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _problem(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
@@ -46,19 +50,19 @@ class ApplicationIn(BaseModel):
 
 
 class VersionIn(BaseModel):
-    version: int | None = None
+    version: int | None = Field(None, ge=1, le=MAX_ID)
     note: str | None = Field(None, max_length=2000)
 
 
 class RejectIn(BaseModel):
-    version: int | None = None
+    version: int | None = Field(None, ge=1, le=MAX_ID)
     reasons: str = Field(min_length=1, max_length=2000)
 
 
 class RegisterIn(BaseModel):
-    version: int | None = None
-    household_id: int | None = None
-    dwelling_id: int | None = None
+    version: int | None = Field(None, ge=1, le=MAX_ID)
+    household_id: BodyId | None = None
+    dwelling_id: BodyId | None = None
 
 
 class AttachIn(BaseModel):
@@ -66,8 +70,8 @@ class AttachIn(BaseModel):
 
 
 class MoveOutIn(BaseModel):
-    dwelling_id: int
-    person_id: int
+    dwelling_id: BodyId
+    person_id: BodyId
     requester_name: str = Field(min_length=1, max_length=64)
     requester_role: Literal["householder", "owner", "tenant"]
     property_proof: str = Field(min_length=1, max_length=128)
@@ -195,7 +199,7 @@ def create_app(registry: Registry) -> FastAPI:
         return registry.read(query)
 
     @app.get("/api/applications/{app_id}")
-    def get_application(app_id: int, who: Who) -> dict[str, Any]:
+    def get_application(app_id: RowId, who: Who) -> dict[str, Any]:
         who.require_role("officer", "admin")
         found = registry.read(lambda s: s.get(Application, app_id))
         if found is None:
@@ -206,7 +210,7 @@ def create_app(registry: Registry) -> FastAPI:
 
     @app.post("/api/applications/{app_id}/{action}")
     def act(
-        app_id: int,
+        app_id: RowId,
         action: Literal["submit", "review", "withdraw"],
         who: Who,
         body: VersionIn | None = None,
@@ -215,15 +219,15 @@ def create_app(registry: Registry) -> FastAPI:
         return _application(registry.act(who, app_id, action, body.version, body.note), who)
 
     @app.post("/api/applications/{app_id}:approve")
-    def approve(app_id: int, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
+    def approve(app_id: RowId, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
         return _application(registry.approve(who, app_id, (body or VersionIn()).version), who)
 
     @app.post("/api/applications/{app_id}:reject")
-    def reject(app_id: int, body: RejectIn, who: Who) -> dict[str, Any]:
+    def reject(app_id: RowId, body: RejectIn, who: Who) -> dict[str, Any]:
         return _application(registry.reject(who, app_id, body.reasons, body.version), who)
 
     @app.post("/api/applications/{app_id}:register")
-    def register(app_id: int, body: RegisterIn, who: Who) -> dict[str, Any]:
+    def register(app_id: RowId, body: RegisterIn, who: Who) -> dict[str, Any]:
         hid = registry.register(
             who,
             app_id,
@@ -234,7 +238,7 @@ def create_app(registry: Registry) -> FastAPI:
         return {"household_id": hid}
 
     @app.get("/api/households/{household_id}")
-    def household(household_id: int, who: Who) -> dict[str, Any]:
+    def household(household_id: RowId, who: Who) -> dict[str, Any]:
         def query(s: Any) -> dict[str, Any]:
             h = s.get(Household, household_id)
             if h is None:
@@ -322,7 +326,7 @@ def create_app(registry: Registry) -> FastAPI:
 
     @app.post("/api/move-outs/{procedure_id}/{action}")
     def move_out_step(
-        procedure_id: int,
+        procedure_id: RowId,
         action: Literal[
             "notify", "unreachable", "refused", "moved_out", "move_ex_officio", "withdraw"
         ],
@@ -340,7 +344,7 @@ def create_app(registry: Registry) -> FastAPI:
         return [_procedure(p) for p in registry.due_move_outs(who)]
 
     @app.post("/api/persons/{person_id}:attach")
-    def attach(person_id: int, body: AttachIn, who: Who) -> dict[str, Any]:
+    def attach(person_id: RowId, body: AttachIn, who: Who) -> dict[str, Any]:
         """§4.4 挂靠至现户口所在地社区（村）集体户."""
         return {"household_id": registry.attach_to_community(who, person_id, body.reason)}
 
