@@ -139,6 +139,11 @@ MATERIALS: dict[str, tuple[Material, ...]] = {
             "transfer of ownership, divorce certificate, …)",
             "§4.4",
         ),
+        Material(
+            "本人在本地无合法住所的书面说明（经核查）",
+            "a written statement, checked by the station, that you have no lawful dwelling locally",
+            "§4.4",
+        ),
     ),
 }
 
@@ -152,8 +157,13 @@ RELATIVE_MATERIALS: dict[str, tuple[Material, ...]] = {
         _ID,
         Material("父母与子女关系证明", "proof of the parent–child relation", "§3.1"),
         Material(
-            "居住地《浙江省居住证》（不受年龄限制时）",
-            "residence permit where they live (no age limit)",
+            "被投靠子女（申请人）或本人的房屋权属证明",
+            "property certificate of the child (the applicant) or of the parent",
+            "§3.1",
+        ),
+        Material(
+            "居住地《浙江省居住证》及与子女共同居住生活的证明（不受年龄限制时）",
+            "residence permit where they live and proof of living with the child (no age limit)",
             "§3.2",
             when=Not(parent_age(RELATIVE)),
         ),
