@@ -1,0 +1,5 @@
+"""``python -m hukou.cli``."""
+
+from hukou.cli import main
+
+main()
