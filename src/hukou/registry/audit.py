@@ -74,6 +74,27 @@ def record(
     at: dt.datetime,
 ) -> AuditRecord:
     """Append one record to the chain, inside the caller's transaction."""
+    return append(
+        session,
+        [
+            {
+                "actor": actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "before": before,
+                "after": after,
+                "at": at,
+            }
+        ],
+    )[0]
+
+
+def append(session: Session, entries: list[dict[str, Any]]) -> list[AuditRecord]:
+    """Append records to the chain in one go: the head is locked once, for the rest of
+    the caller's transaction (its commit)."""
+    if not entries:
+        return []
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()
@@ -81,23 +102,28 @@ def record(
         head = AuditHead(id=1, last_id=0, last_hash=GENESIS, count=0)
         session.add(head)
         session.flush()
-    rec = AuditRecord(
-        id=head.last_id + 1,
-        at=at,
-        actor=actor,
-        action=action,
-        entity=entity,
-        entity_id=str(entity_id),
-        before=_canonical(before),
-        after=_canonical(after),
-        prev_hash=head.last_hash,
-        hash="",
-    )
-    rec.hash = record_hash(rec, head.last_hash)
-    session.add(rec)
-    head.last_id, head.last_hash, head.count = rec.id, rec.hash, head.count + 1
+    out = []
+    last_id, last_hash = head.last_id, head.last_hash
+    for e in entries:
+        rec = AuditRecord(
+            id=last_id + 1,
+            at=e["at"],
+            actor=e["actor"],
+            action=e["action"],
+            entity=e["entity"],
+            entity_id=str(e["entity_id"]),
+            before=_canonical(e["before"]),
+            after=_canonical(e["after"]),
+            prev_hash=last_hash,
+            hash="",
+        )
+        rec.hash = record_hash(rec, last_hash)
+        last_id, last_hash = rec.id, rec.hash
+        out.append(rec)
+    session.add_all(out)
+    head.last_id, head.last_hash, head.count = last_id, last_hash, head.count + len(out)
     session.flush()
-    return rec
+    return out
 
 
 @dataclass(frozen=True)

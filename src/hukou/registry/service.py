@@ -142,7 +142,11 @@ class Registry:
         """One transaction; database-level conflicts become clear, bilingual errors."""
         try:
             with self.factory() as session, session.begin():
+                session.info["audit"] = []
                 yield session
+                # the chain's head is locked only now, for the commit alone, so that
+                # concurrent transactions serialise on their commit, not on their work
+                audit.append(session, session.info.pop("audit"))
         except StaleDataError:
             raise Conflict(
                 "记录已被他人修改，请刷新后重试",
@@ -161,15 +165,17 @@ class Registry:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        audit.record(
-            s,
-            actor=actor.username,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            before=before,
-            after=after,
-            at=self.clock.now(),
+        """Queue an audit record; ``_tx`` appends the queue to the chain just before commit."""
+        s.info["audit"].append(
+            {
+                "actor": actor.username,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "before": before,
+                "after": after,
+                "at": self.clock.now(),
+            }
         )
 
     def read(self, fn: Callable[[Session], T]) -> T:
