@@ -115,16 +115,25 @@ def cases_due(
 def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="进程数 / worker processes")] = 1,
     url: Url = None,
 ) -> None:
     """启动服务 / serve the API (OpenAPI at /openapi.json, docs at /docs)."""
+    import os
+
     import uvicorn
 
-    from hukou.service.app import create_app
-
-    app = create_app(_registry(url))
+    if url:
+        os.environ["HUKOU_DATABASE_URL"] = url
     Console().print(f"hukou 服务 / service: [bold]http://{host}:{port}/docs[/]")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(
+        "hukou.service.main:app_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 demo_app = typer.Typer(help="演示数据 / demonstration data", no_args_is_help=True)

@@ -10,11 +10,12 @@ jurisdiction, 404, and 409 for a stale update or a broken invariant.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -164,9 +165,14 @@ def create_app(registry: Registry) -> FastAPI:
     def check(
         case: Annotated[dict[str, Any], Body(description="案件事实 / the facts of a case")],
         on: Annotated[dt.date | None, Query(description="决定日期 / decision date")] = None,
-    ) -> dict[str, Any]:
-        """审查一个案件，不作任何保存 / decide a case; nothing is stored."""
-        return decision_json(decide(parse_case(case, decision_date=on)))
+    ) -> Response:
+        """审查一个案件，不作任何保存 / decide a case; nothing is stored (hukou.decision/1)."""
+        report = decision_json(decide(parse_case(case, decision_date=on)))
+        # serialised here: FastAPI's generic encoder would walk the whole tree again
+        return Response(
+            json.dumps(report, ensure_ascii=False, separators=(",", ":")),
+            media_type="application/json",
+        )
 
     @app.post("/api/login")
     def login(body: LoginIn) -> dict[str, Any]:
