@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import hukou
-from hukou.engine.evaluate import POS, Evaluator, Trace, first_from, last_of_run, truth
+from hukou.engine import codegen
+from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
-from hukou.policy.expr import Condition
+from hukou.policy.expr import Condition, Exception_, Exists, Expr, walk
 from hukou.policy.facts import Case
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
@@ -130,6 +131,25 @@ def day_to_date(day: int | None) -> dt.date | None:
     return dt.date.fromordinal(day)
 
 
+def _dates(sets: tuple[Days, Days], day: int) -> tuple[bool | None, dt.date | None, dt.date | None]:
+    """(value on ``day``, earliest date it would be true if not now, last day it stays true)."""
+    ts, fs = sets
+    for lo, hi in ts:
+        if lo <= day <= hi:  # true now: until the end of this run
+            return True, None, None if hi >= POS else dt.date.fromordinal(hi)
+    value: bool | None = None
+    for lo, hi in fs:
+        if lo <= day <= hi:
+            value = False
+            break
+    after = day + 1
+    for lo, hi in ts:
+        if hi >= after:
+            first = lo if lo > after else after
+            return value, None if first >= POS else dt.date.fromordinal(first), None
+    return value, None, None
+
+
 def _result(
     ev: Evaluator,
     rule: Condition,
@@ -140,13 +160,7 @@ def _result(
     self_only: bool,
     key: str,
 ) -> ChannelResult:
-    value = truth(trace.sets, ev.day)
-    earliest = until = None
-    if value is True:
-        end = last_of_run(trace.sets[0], ev.day)
-        until = day_to_date(end)
-    else:
-        earliest = day_to_date(first_from(trace.sets[0], ev.day + 1))
+    value, earliest, until = _dates(trace.sets, ev.day)
     missing = ev.missing(rule, env) if value is None else []
     return ChannelResult(
         key,
@@ -162,28 +176,68 @@ def _result(
     )
 
 
+def _applies(sets: tuple[Days, Days], day: int) -> bool | None:
+    for lo, hi in sets[0]:
+        if lo <= day <= hi:
+            return True
+    for lo, hi in sets[1]:
+        if lo <= day <= hi:
+            return False
+    return None
+
+
 def _materials(
     ev: Evaluator, items: tuple[Material, ...], env: dict[str, dict[str, Any]]
 ) -> list[MaterialItem]:
+    if ev.generated:
+        return codegen.materials_fn(items, MaterialItem)(ev, env)
     out = []
+    day = ev.day
+    quiet_sets = ev.quiet_sets
     for m in items:
         applies: bool | None = True
         if m.when is not None:
-            applies = truth(ev.quiet_sets(m.when, env), ev.day)
+            applies = _applies(quiet_sets(m.when, env), day)
         if applies is not False:
             out.append(MaterialItem(m.zh, m.en, m.clause, applies is None))
     return out
 
 
 def _qualifying_item(trace: Trace, day: int) -> Trace | None:
-    """The first list item (dwelling, relative) that made an ``exists`` true."""
-    for child in trace.children:
-        if child.kind == "item" and truth(child.sets, day) is True:
-            return child
-        found = _qualifying_item(child, day)
-        if found is not None:
-            return found
+    """The first list item (dwelling, relative) that made an ``exists`` true
+    (depth first, in the order of the explanation)."""
+    pending = [iter(trace.children)]
+    while pending:
+        for child in pending[-1]:
+            kind = child.kind
+            if kind == "item":
+                for lo, hi in child.sets[0]:
+                    if lo <= day <= hi:
+                        return child
+            elif child.key in _NO_ITEMS and kind in ("condition", "exception"):
+                continue  # a rule with no "exists" in it: no item below
+            if child.children:
+                pending.append(iter(child.children))
+                break
+        else:
+            pending.pop()
     return None
+
+
+def _keys_without_items() -> frozenset[str]:
+    """Keys of the named conditions and exceptions of the rules with no ``exists``
+    anywhere below them: their explanations hold no list item. A key shared by a
+    rule with one and a rule without is not among them."""
+    with_items: set[str] = set()
+    without: set[str] = set()
+    roots: list[Expr] = [IN_FORCE, *(c.rule for c in CHANNELS), *(r.rule for r in RELATIVE_ROUTES)]
+    roots += [*PRIORITY_GROUPS, *(o.when for o in REGISTRATION_PLACE.options)]
+    for root in roots:
+        for node in walk(root):
+            if isinstance(node, Condition | Exception_):
+                has = any(isinstance(n, Exists) for n in walk(node))
+                (with_items if has else without).add(node.key)
+    return frozenset(without - with_items)
 
 
 def _place(
@@ -192,6 +246,7 @@ def _place(
     result: ChannelResult,
     case: Case,
     env: dict[str, dict[str, Any]],
+    choices: dict[int, tuple[str | None, Trace]] | None = None,
 ) -> Place | None:
     if result.status == "not_eligible":
         return None
@@ -223,10 +278,15 @@ def _place(
             "the community (village) collective household where the hukou is now",
             detail=where or "",
         )
-    chosen, trace = ev.choose(REGISTRATION_PLACE, env)
-    options = {o.value: o for o in REGISTRATION_PLACE.options}
+    # the §4.3 choice is the same for every channel that uses it: made once per decision
+    choice = None if choices is None else choices.get(id(env))
+    if choice is None:
+        choice = ev.choose(REGISTRATION_PLACE, env)
+        if choices is not None:
+            choices[id(env)] = choice
+    chosen, trace = choice
     if chosen is not None:
-        o = options[chosen]
+        o = _OPTIONS[chosen]
         detail = ""
         if chosen == "own_dwelling":
             item = _qualifying_item(trace, ev.day)
@@ -244,8 +304,22 @@ def _place(
     )
 
 
+_OPTIONS = {o.value: o for o in REGISTRATION_PLACE.options}
+_NO_ITEMS = _keys_without_items()
+
+
 def rule_version(resolved: ResolvedParameters) -> RuleVersion:
-    return RuleVersion(RULESET, hukou.__version__, resolved.as_of, resolved.digest)
+    hit = _VERSIONS.get(id(resolved))
+    if hit is None or hit[0] is not resolved:
+        version = RuleVersion(RULESET, hukou.__version__, resolved.as_of, resolved.digest)
+        if len(_VERSIONS) > 4096:
+            _VERSIONS.clear()
+        hit = _VERSIONS[id(resolved)] = (resolved, version)
+    return hit[1]
+
+
+# id(resolved parameters) -> (them, their version): a RuleVersion is frozen, so shared
+_VERSIONS: dict[int, tuple[ResolvedParameters, RuleVersion]] = {}
 
 
 def decide(
@@ -278,36 +352,47 @@ def decide(
         return Decision(when, version, False, "not_in_force", [], [], [], force_trace, case)
 
     channels: list[ChannelResult] = []
+    choices: dict[int, tuple[str | None, Trace]] = {}
     for ch in CHANNELS:
         trace = ev.explain(ch.rule, env)
         result = _result(ev, ch.rule, ch.zh, ch.en, trace, env, ch.self_only, ch.key)
         if result.status != "not_eligible":
-            result.registration_place = _place(ev, ch, result, case, env)
+            result.registration_place = _place(ev, ch, result, case, env, choices)
             result.materials = _materials(ev, ch.materials, env)
         channels.append(result)
+    by_key = {c.key: c for c in channels}
 
     rel_results: list[RelativeResult] = []
-    by_key = {c.key: c for c in channels}
+    talent = by_key["s2_1"].status == "eligible" or by_key["s2_2"].status == "eligible"
+    anchors = [
+        (c.registration_place.detail, c.key)
+        for c in channels
+        if c.registration_place is not None
+        and c.registration_place.kind == "anchor_household"
+        and c.status == "eligible"
+    ]
+    explain = ev.explain
     for i, (rel, scope) in enumerate(zip(case.relatives, relatives, strict=True)):
         renv = {"applicant": applicant, "relative": scope}
         routes = []
+        eligible = undetermined = False
+        dates = []
         for route in RELATIVE_ROUTES:
-            trace = ev.explain(route.rule, renv)
+            trace = explain(route.rule, renv)
             r = _result(ev, route.rule, route.zh, route.en, trace, renv, False, route.key)
             if r.status != "not_eligible":
                 r.materials = _materials(ev, route.materials, renv)
+                if r.status == "eligible":
+                    eligible = True
+                else:
+                    undetermined = True
+            if r.earliest_date:
+                dates.append(r.earliest_date)
             routes.append(r)
-        values = [r.status for r in routes]
         status: Status = (
-            "eligible"
-            if "eligible" in values
-            else "undetermined"
-            if "undetermined" in values
-            else "not_eligible"
+            "eligible" if eligible else "undetermined" if undetermined else "not_eligible"
         )
-        dates = [r.earliest_date for r in routes if r.earliest_date]
         notes = []
-        talent = [k for k in ("s2_1", "s2_2") if by_key[k].status == "eligible"]
         if talent and status != "eligible":
             notes.append(
                 (
@@ -315,14 +400,10 @@ def decide(
                     "§2.1 and §2.2 settle the applicant alone; once settled, see whether §3.3 applies",
                 )
             )
-        anchor_of = [
-            c.key
-            for c in channels
-            if c.registration_place is not None
-            and c.registration_place.kind == "anchor_household"
-            and c.registration_place.detail == f"relatives[{i}]"
-            and c.status == "eligible"
-        ]
+        anchor_of = []
+        if anchors:
+            path = f"relatives[{i}]"
+            anchor_of = [key for detail, key in anchors if detail == path]
         if anchor_of:
             notes.append(
                 (
@@ -333,7 +414,7 @@ def decide(
         rel_results.append(
             RelativeResult(
                 i,
-                rel.relation.value,
+                rel.relation._value_,
                 rel.name,
                 rel.id_number,
                 status,
@@ -373,8 +454,7 @@ def decide(
 def _result_simple(
     ev: Evaluator, key: str, clause: str, zh: str, en: str, trace: Trace
 ) -> ChannelResult:
-    value = truth(trace.sets, ev.day)
-    earliest = None if value is True else day_to_date(first_from(trace.sets[0], ev.day + 1))
+    value, earliest, _until = _dates(trace.sets, ev.day)
     return ChannelResult(
         key,
         clause,

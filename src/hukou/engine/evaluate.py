@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from hukou.engine import codegen
 from hukou.engine.closures import bool_fn, value_fn
 from hukou.policy.expr import (
     And,
@@ -181,44 +182,62 @@ def source_of(scope: dict[str, Any], name: str) -> str:
     return f"{scope['__path__']}.{src}"
 
 
+GENERATED = True
+"""Run rules as generated source (``codegen.py``); False: as closures (``closures.py``)."""
+
+
 class Evaluator:
     """Evaluates rule trees for one case on one date with one set of parameters.
 
-    Rule nodes run as closures compiled once (``closures.py``); named conditions
-    are memoised per binding of the scopes they read, so a channel embedded in a
-    relative's route is evaluated once per case.
+    Rule nodes run as Python source generated once per named condition
+    (``codegen.py``), or as the closures of ``closures.py`` (``generated=False``,
+    the reference the tests compare with); named conditions are memoised per
+    binding of the scopes they read, so a channel embedded in a relative's route
+    is evaluated once per case.
     """
 
-    def __init__(self, params: ResolvedParameters, today: dt.date):
+    def __init__(self, params: ResolvedParameters, today: dt.date, generated: bool | None = None):
         self.params = params
         self.today = today
         self.day = today.toordinal()
         self.leap = str(params.values.get("readings.leap_day_anniversary", "feb28"))
         self.stack: list[Trace] = []
         self.memo: dict[tuple[int, ...], tuple[tuple[Days, Days], Trace]] = {}
+        # generated code: conditions reading one scope are memoised per scope, by node
+        self.memos: dict[int, dict[int, tuple[tuple[Days, Days], Trace]]] = {}
+        self.alive: list[dict[str, Any]] = []  # the scopes ``memos`` is keyed by (by id)
+        self.generated = GENERATED if generated is None else generated
+        self.bool_fn = codegen.root_fn if self.generated else bool_fn
 
     def value(self, node: Expr, env: dict[str, dict[str, Any]]) -> Any:
         return value_fn(node)(self, env)
 
     def sets(self, node: Expr, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
-        return bool_fn(node)(self, env)
+        return self.bool_fn(node)(self, env)
 
     def quiet_sets(self, node: Expr, env: dict[str, dict[str, Any]]) -> tuple[Days, Days]:
         """``sets`` without adding to the trace being built."""
+        if self.generated:
+            return codegen.quiet_fn(node)(self, env)
         saved, self.stack = self.stack, []
         try:
-            return bool_fn(node)(self, env)
+            return self.bool_fn(node)(self, env)
         finally:
             self.stack = saved
 
     # ---- entry points -------------------------------------------------------
     def explain(self, node: Condition, env: dict[str, dict[str, Any]]) -> Trace:
         """Evaluate a named condition and return its explanation tree."""
+        if self.generated:
+            hit = codegen.EXPLAIN.get(id(node))
+            return (codegen.explain_fn(node) if hit is None else hit[1])(self, env)
         self.quiet_sets(node, env)
         return self.memo[(id(node), *[id(env[s]) for s in free_scopes(node)])][1]
 
     def choose(self, node: FirstOf, env: dict[str, dict[str, Any]]) -> tuple[str | None, Trace]:
         """§4.3-style ordered choice on the decision date: (value or None if open, trace)."""
+        if self.generated:
+            return codegen.choose_fn(node)(self, env)
         trace = Trace("condition", node.key, node.clause, "", "")
         saved, self.stack = self.stack, [trace]
         chosen: str | None = None
@@ -250,14 +269,16 @@ class Evaluator:
         out: dict[str, None] = {}
         saved, self.stack = self.stack, []
         try:
-            if self._open(node, env):
+            if self.generated:
+                codegen.missing_fn(node)(self, env, out)
+            elif self._open(node, env):
                 self._missing(node, env, out)
         finally:
             self.stack = saved
         return list(out)
 
     def _open(self, node: Expr, env: dict[str, dict[str, Any]]) -> bool:
-        ts, fs = bool_fn(node)(self, env)
+        ts, fs = self.bool_fn(node)(self, env)
         self.stack.clear()  # nothing is being explained here
         day = self.day
         for lo, hi in ts:

@@ -68,29 +68,120 @@ def residence_stretch(
     return stretch
 
 
+class FactKeys(dict[str, str]):
+    """``name -> "<scope path>.<name>"``: the keys facts are recorded under in a trace,
+    made once per scope path rather than once per read."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def __missing__(self, name: str) -> str:
+        key = self[name] = f"{self.path}.{name}"
+        return key
+
+
+_FACT_KEYS: dict[str, FactKeys] = {}
+
+
+def fact_keys(path: str) -> FactKeys:
+    keys = _FACT_KEYS.get(path)
+    if keys is None:
+        if len(_FACT_KEYS) > 4096:
+            _FACT_KEYS.clear()
+        keys = _FACT_KEYS[path] = FactKeys(path)
+    return keys
+
+
+# Qualification levels -> their rank, by enum member (as ``rank`` gives it)
+_RANK_OF: dict[str, dict[Any, int]] = {
+    scale: {member: rank(scale, member) for member in SCALES[scale]}
+    for scale in ("education", "title", "vocational")
+}
+_EDUCATION, _TITLE, _VOCATIONAL = (_RANK_OF[s] for s in ("education", "title", "vocational"))
+
+
+# Scopes are made by copying these (all facts unknown) and filling in what is known:
+# much cheaper than building a dict of 30-odd entries from scratch.
+_DWELLING: Scope = dict.fromkeys(
+    (
+        "__path__",
+        "__owner__",
+        "__kind__",
+        "__keys__",
+        "tenure",
+        "commercial",
+        "in_jiaxing",
+        "urban",
+        "stretch_exists",
+        "stretch_start",
+        "stretch_end",
+    )
+)
+_DWELLING["__kind__"] = "dwelling"
+_PERSON: Scope = dict.fromkeys(
+    (
+        "__path__",
+        "__kind__",
+        "__keys__",
+        "sex",
+        "birth_date",
+        "education",
+        "title",
+        "vocational",
+        "sv_graduate",
+        "sv_graduation_date",
+        "labour_contract",
+        "local_business",
+        "lives_in",
+        "residence_registration",
+        "permit_held",
+        "permit_county",
+        "hukou_kind",
+        "hukou_in_jiaxing",
+        "hukou_urban",
+        "owner_consent",
+        "department_consent",
+        "lost_registration",
+        "rural_origin",
+        "employed_in_town_since",
+        "family_migrated_together",
+        "offer_relative_household",
+        "offer_unit_collective",
+        "offer_talent_collective",
+        "residence_history_known",
+        "dwellings",
+    )
+)
+_PERSON["__kind__"] = "person"
+
+
 def _dwelling_scope(
     d: Dwelling, owner: Person, path: str, owner_path: str, p: ResolvedParameters
 ) -> Scope:
     address = d.address
-    county = address.county if address else None
-    scope: Scope = {
-        "__path__": path,
-        "__owner__": owner_path,
-        "__kind__": "dwelling",
-        "tenure": d.tenure.value if d.tenure else None,
-        "commercial": d.commercial_housing,
-        "in_jiaxing": None if county is None else places.in_jiaxing(county),
-        "urban": _urban(address.urban_rural_code) if address else None,
-        "stretch_exists": None,
-        "stretch_start": None,
-        "stretch_end": None,
-    }
-    if owner.residence_history is not None and county is not None:
+    county = address.county if address is not None else None
+    tenure = d.tenure
+    scope = _DWELLING.copy()
+    scope["__path__"] = path
+    scope["__owner__"] = owner_path
+    scope["__keys__"] = fact_keys(path)
+    if tenure:
+        scope["tenure"] = tenure._value_
+    scope["commercial"] = d.commercial_housing
+    if county is not None:
+        scope["in_jiaxing"] = county in places.jiaxing_counties()
+    if address is not None:
+        scope["urban"] = _urban(address.urban_rural_code)
+    history = owner.residence_history
+    if history is not None and county is not None:
         stretch = residence_stretch(
-            owner.residence_history,
+            history,
             places.area_of(county),
             p.on,
-            p["s1_urban.residence_gap_tolerance_days"],
+            p.values["s1_urban.residence_gap_tolerance_days"],
         )
         scope["stretch_exists"] = stretch is not None
         if stretch is not None:
@@ -101,64 +192,81 @@ def _dwelling_scope(
 def _hukou(h: Hukou | None) -> tuple[Any, ...]:
     if h is None:
         return (None,) * 6
-    kind = h.kind.value if h.kind else None
-    county = h.address.county if h.address else None
+    kind = h.kind._value_ if h.kind else None
+    address = h.address
+    county = address.county if address is not None else None
     if kind == "outside_jiaxing":
         in_jx: bool | None = False
     elif county is not None:
-        in_jx = places.in_jiaxing(county)
+        in_jx = county in places.jiaxing_counties()
     else:
         in_jx = None
-    urban = _urban(h.address.urban_rural_code) if h.address else None
+    urban = _urban(address.urban_rural_code) if address is not None else None
     return kind, in_jx, urban, h.owner_consent, h.department_consent, county
 
 
 def person_scope(person: Person, path: str, p: ResolvedParameters) -> Scope:
-    permit = person.residence_permit
-    kind, in_jx, urban, consent, dept, _county = _hukou(person.hukou)
-    offers = person.registration_offers
-    scope: Scope = {
-        "__path__": path,
-        "__kind__": "person",
-        "sex": person.sex.value if person.sex else None,
-        "birth_date": person.birth_date,
-        "education": rank("education", person.education) if person.education else None,
-        "title": rank("title", person.professional_title) if person.professional_title else None,
-        "vocational": rank("vocational", person.vocational_qualification)
-        if person.vocational_qualification
-        else None,
-        "sv_graduate": person.secondary_vocational_graduate,
-        "sv_graduation_date": person.secondary_vocational_graduation_date,
-        "labour_contract": person.local_labour_contract,
-        "local_business": person.local_business,
-        "lives_in": person.lives_in,
-        "residence_registration": person.residence_registration,
-        "permit_held": permit.held if permit else None,
-        "permit_county": permit.county if permit else None,
-        "hukou_kind": kind,
-        "hukou_in_jiaxing": in_jx,
-        "hukou_urban": urban,
-        "owner_consent": consent,
-        "department_consent": dept,
-        "lost_registration": person.lost_registration.value if person.lost_registration else None,
-        "rural_origin": person.rural_origin,
-        "employed_in_town_since": person.employed_in_town_since,
-        "family_migrated_together": person.family_migrated_together,
-        "offer_relative_household": offers.relative_family_household if offers else None,
-        "offer_unit_collective": offers.unit_collective if offers else None,
-        "offer_talent_collective": offers.talent_service_collective if offers else None,
-        "residence_history_known": person.residence_history is not None,
-        "dwellings": None
-        if person.dwellings is None
-        else [
+    f = person.__dict__  # the model's fields, read in bulk (attribute access is slower)
+    scope = _PERSON.copy()
+    scope["__path__"] = path
+    scope["__keys__"] = fact_keys(path)
+    # each fact stays None (unknown) unless the case gives it
+    if (v := f["sex"]) is not None:
+        scope["sex"] = v._value_
+    if (v := f["birth_date"]) is not None:
+        scope["birth_date"] = v
+    if (v := f["education"]) is not None:
+        scope["education"] = _EDUCATION[v]
+    if (v := f["professional_title"]) is not None:
+        scope["title"] = _TITLE[v]
+    if (v := f["vocational_qualification"]) is not None:
+        scope["vocational"] = _VOCATIONAL[v]
+    if (v := f["secondary_vocational_graduate"]) is not None:
+        scope["sv_graduate"] = v
+    if (v := f["secondary_vocational_graduation_date"]) is not None:
+        scope["sv_graduation_date"] = v
+    if (v := f["local_labour_contract"]) is not None:
+        scope["labour_contract"] = v
+    if (v := f["local_business"]) is not None:
+        scope["local_business"] = v
+    if (v := f["lives_in"]) is not None:
+        scope["lives_in"] = v
+    if (v := f["residence_registration"]) is not None:
+        scope["residence_registration"] = v
+    if (permit := f["residence_permit"]) is not None:
+        scope["permit_held"] = permit.held
+        scope["permit_county"] = permit.county
+    if (hukou := f["hukou"]) is not None:
+        (
+            scope["hukou_kind"],
+            scope["hukou_in_jiaxing"],
+            scope["hukou_urban"],
+            scope["owner_consent"],
+            scope["department_consent"],
+            _county,
+        ) = _hukou(hukou)
+    if (v := f["lost_registration"]) is not None:
+        scope["lost_registration"] = v._value_
+    if (v := f["rural_origin"]) is not None:
+        scope["rural_origin"] = v
+    if (v := f["employed_in_town_since"]) is not None:
+        scope["employed_in_town_since"] = v
+    if (v := f["family_migrated_together"]) is not None:
+        scope["family_migrated_together"] = v
+    if (offers := f["registration_offers"]) is not None:
+        scope["offer_relative_household"] = offers.relative_family_household
+        scope["offer_unit_collective"] = offers.unit_collective
+        scope["offer_talent_collective"] = offers.talent_service_collective
+    scope["residence_history_known"] = f["residence_history"] is not None
+    if (dwellings := f["dwellings"]) is not None:
+        scope["dwellings"] = [
             _dwelling_scope(d, person, f"{path}.dwellings[{i}]", path, p)
-            for i, d in enumerate(person.dwellings)
-        ],
-    }
+            for i, d in enumerate(dwellings)
+        ]
     if isinstance(person, Relative):
         scope["__kind__"] = "relative"
-        scope["relation"] = person.relation.value
-        scope["lives_with"] = person.lives_with_applicant
+        scope["relation"] = f["relation"]._value_
+        scope["lives_with"] = f["lives_with_applicant"]
     return scope
 
 
