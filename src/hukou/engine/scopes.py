@@ -181,7 +181,8 @@ def _dwelling_scope(
             history,
             places.area_of(county),
             p.on,
-            p.values["s1_urban.residence_gap_tolerance_days"],
+            # before §8 no parameter is in force, and nothing is judged: any value will do
+            p.values.get("s1_urban.residence_gap_tolerance_days", 0),
         )
         scope["stretch_exists"] = stretch is not None
         if stretch is not None:
