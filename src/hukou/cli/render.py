@@ -194,7 +194,8 @@ def _place(p: Place | None, lang: str) -> str:
     w = WORDS[lang]
     if p.kind is None:
         return f"{w['open_place']}: {', '.join(p.candidates)}"
-    detail = f" ({p.detail})" if p.detail else ""
+    where = p.where_zh if lang == "zh" else p.where_en
+    detail = f"：{where}" if where and lang == "zh" else f": {where}" if where else ""
     return f"{p.clause} {_label(p.zh, p.en, lang)}{detail}"
 
 

@@ -4,6 +4,7 @@ the hukou goes, what to bring, and from which date — each step explained."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
 from hukou.policy.expr import Condition, Exception_, Exists, Expr, walk
-from hukou.policy.facts import Case
+from hukou.policy.facts import Address, Case
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
     CHANNELS,
@@ -51,8 +52,10 @@ class Place:
     clause: str
     zh: str
     en: str
-    detail: str = ""  # which dwelling, whose household
+    detail: str = ""  # which dwelling, whose household: a path into the case
     candidates: list[str] = field(default_factory=list)  # still possible while open
+    where_zh: str = ""  # the address or household ``detail`` names, for people to read
+    where_en: str = ""
 
 
 @dataclass
@@ -252,31 +255,40 @@ def _place(
         return None
     if channel.placement == "own_dwelling":
         item = _qualifying_item(result.explanation, ev.day)
-        return Place(
-            "own_dwelling",
-            "§4.3",
-            "本人城区（城镇）合法住所",
-            "own lawful urban dwelling",
-            detail=item.key if item else "",
+        return _with_where(
+            Place(
+                "own_dwelling",
+                "§4.3",
+                "本人城区（城镇）合法住所",
+                "own lawful urban dwelling",
+                detail=item.key if item else "",
+            ),
+            case,
         )
     if channel.placement == "anchor":
         item = _qualifying_item(result.explanation, ev.day)
-        return Place(
-            "anchor_household",
-            channel.clause,
-            "被投靠人户口登记处",
-            "the registration place of the relative joined",
-            detail=item.key if item else "",
+        return _with_where(
+            Place(
+                "anchor_household",
+                channel.clause,
+                "被投靠人户口登记处",
+                "the registration place of the relative joined",
+                detail=item.key if item else "",
+            ),
+            case,
         )
     if channel.placement == "community_collective":
         hukou = case.applicant.hukou
-        where = hukou.address.community if hukou and hukou.address else None
+        address = hukou.address if hukou else None
+        zh, en = _address_text(address)
         return Place(
             "community_collective",
             "§4.4",
             "现户口所在地社区（村）集体户",
             "the community (village) collective household where the hukou is now",
-            detail=where or "",
+            detail=address.community or "" if address else "",
+            where_zh=f"{zh} 公共集体户" if zh else "",
+            where_en=f"public collective household, {en}" if en else "",
         )
     # the §4.3 choice is the same for every channel that uses it: made once per decision
     choice = None if choices is None else choices.get(id(env))
@@ -291,7 +303,7 @@ def _place(
         if chosen == "own_dwelling":
             item = _qualifying_item(trace, ev.day)
             detail = item.key if item else ""
-        return Place(chosen, "§4.3", o.zh, o.en, detail=detail)
+        return _with_where(Place(chosen, "§4.3", o.zh, o.en, detail=detail), case)
     candidates = []
     for opt in trace.children:
         v = truth(opt.sets, ev.day)
@@ -302,6 +314,45 @@ def _place(
     return Place(
         None, "§4.3", "待定：按§4.3顺序", "open: in the order of §4.3", candidates=candidates
     )
+
+
+_RELATION_WORDS = {
+    "spouse": ("配偶", "spouse"),
+    "child": ("子女", "child"),
+    "parent": ("父母", "parent"),
+}
+_ITEM = re.compile(r"^(applicant|relatives\[(\d+)\])(?:\.dwellings\[(\d+)\])?$")
+
+
+def _address_text(a: Address | None) -> tuple[str, str]:
+    """An address as people write it: 南湖区 建设街道 禾兴社区 … / the same in English order."""
+    if a is None:
+        return "", ""
+    parts = [a.township, a.community, a.detail]
+    local = " ".join(p for p in parts if p)
+    zh = " ".join(p for p in (county_label(a.county, "zh"), local) if p)
+    en = ", ".join(p for p in (local, county_label(a.county, "en")) if p)
+    return zh, en
+
+
+def _with_where(place: Place, case: Case) -> Place:
+    """Fill ``where_zh``/``where_en`` from the case path in ``detail``."""
+    m = _ITEM.match(place.detail)
+    if m is None:
+        return place
+    person = case.applicant if m.group(2) is None else case.relatives[int(m.group(2))]
+    if m.group(3) is not None:  # one of that person's dwellings
+        dwellings = person.dwellings or []
+        dwelling = dwellings[int(m.group(3))]
+        place.where_zh, place.where_en = _address_text(dwelling.address)
+        return place
+    # a relative joined: their hukou's registered address (§3.1, §3.3)
+    relation = getattr(person, "relation", None)
+    who_zh, who_en = _RELATION_WORDS.get(relation.value if relation else "", ("亲属", "relative"))
+    zh, en = _address_text(person.hukou.address if person.hukou else None)
+    place.where_zh = f"{who_zh}户口所在户" + (f"（{zh}）" if zh else "")
+    place.where_en = f"the {who_en}'s household" + (f" ({en})" if en else "")
+    return place
 
 
 _OPTIONS = {o.value: o for o in REGISTRATION_PLACE.options}

@@ -73,6 +73,7 @@ def place_json(p: Place | None) -> dict[str, Any] | None:
         "zh": p.zh,
         "en": p.en,
         "detail": p.detail,
+        "where": {"zh": p.where_zh, "en": p.where_en},
         "candidates": p.candidates,
     }
 

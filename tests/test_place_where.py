@@ -1,0 +1,79 @@
+"""The registration place in words people read (§4.3, §3.1, §4.4): an address, not a path."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from hukou.engine.decide import decide
+from hukou.engine.report import decision_json
+from hukou.policy.facts import parse_case
+
+ON = dt.date(2024, 3, 1)
+ADDRESS = {
+    "county": "330402",
+    "urban_rural_code": "111",
+    "township": "建设街道",
+    "community": "禾兴社区",
+    "detail": "中山路1号",
+}
+
+
+def _owner(address: dict[str, Any] | None) -> dict[str, Any]:
+    dwelling: dict[str, Any] = {"tenure": "owned", "commercial_housing": True}
+    if address is not None:
+        dwelling["address"] = address
+    return {
+        "decision_date": ON.isoformat(),
+        "applicant": {
+            "sex": "male",
+            "birth_date": "1990-05-01",
+            "dwellings": [{"tenure": "rented_unregistered"}, dwelling],
+            "residence_history": [],
+        },
+    }
+
+
+def test_an_owner_is_registered_at_the_address_of_the_qualifying_dwelling() -> None:
+    d = decide(parse_case(_owner(ADDRESS)))
+    place = d.channels[0].registration_place
+    assert place is not None and place.kind == "own_dwelling"
+    assert place.detail == "applicant.dwellings[1]"  # the owned flat, not the first listed
+    assert place.where_zh == "南湖区 建设街道 禾兴社区 中山路1号"
+    assert place.where_en == "建设街道 禾兴社区 中山路1号, Nanhu District"
+    assert decision_json(d)["channels"][0]["registration_place"]["where"]["zh"] == place.where_zh
+
+
+def test_no_address_given_leaves_where_empty_but_the_place_known() -> None:
+    d = decide(parse_case(_owner(None)))
+    place = d.channels[0].registration_place
+    assert place is not None and place.kind in ("own_dwelling", None)
+    assert place.where_zh == ""
+
+
+def test_a_parent_joining_a_child_names_the_childs_household() -> None:
+    case = {
+        "decision_date": ON.isoformat(),
+        "applicant": {
+            "sex": "male",
+            "birth_date": "1960-01-01",
+            "hukou": {"kind": "outside_jiaxing"},
+        },
+        "relatives": [
+            {
+                "relation": "child",
+                "sex": "female",
+                "birth_date": "1988-01-01",
+                "lives_with_applicant": True,
+                "hukou": {"kind": "own_family_household", "address": ADDRESS},
+                "dwellings": [{"tenure": "owned", "commercial_housing": True, "address": ADDRESS}],
+            }
+        ],
+    }
+    d = decide(parse_case(case))
+    s31 = next(c for c in d.channels if c.key == "s3_1")
+    assert s31.status == "eligible", s31.missing_facts
+    place = s31.registration_place
+    assert place is not None and place.kind == "anchor_household"
+    assert place.where_zh == "子女户口所在户（南湖区 建设街道 禾兴社区 中山路1号）"
+    assert place.where_en.startswith("the child's household (")
