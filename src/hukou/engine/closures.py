@@ -35,6 +35,7 @@ from hukou.policy.expr import (
     Or,
     Param,
     Today,
+    fill_label,
 )
 
 if TYPE_CHECKING:
@@ -261,7 +262,7 @@ def _compile_default(node: Default) -> SetsFn:
         ts, fs = base(ev, env)
         stack = ev.stack
         for exc, when in exceptions:
-            trace = Trace("exception", exc.key, exc.clause, exc.zh, exc.en)
+            trace = Trace("exception", exc.key, exc.clause, *_labels(exc.zh, exc.en, ev))
             if stack:
                 stack[-1].children.append(trace)
             stack.append(trace)
@@ -274,6 +275,14 @@ def _compile_default(node: Default) -> SetsFn:
         return ts, fs
 
     return default
+
+
+def _labels(zh: str, en: str, ev: Evaluator) -> tuple[str, str]:
+    """Labels with the parameters they quote filled in (``{path}``)."""
+    if "{" in zh or "{" in en:
+        values = ev.params.values
+        return fill_label(zh, values), fill_label(en, values)
+    return zh, en
 
 
 def _compile_condition(node: Condition) -> SetsFn:
@@ -293,7 +302,7 @@ def _compile_condition(node: Condition) -> SetsFn:
             if stack:
                 stack[-1].children.append(hit[1])
             return hit[0]
-        trace = Trace("condition", k, clause, zh, en)
+        trace = Trace("condition", k, clause, *_labels(zh, en, ev))
         if stack:
             stack[-1].children.append(trace)
         stack.append(trace)
@@ -310,7 +319,7 @@ def _compile_condition(node: Condition) -> SetsFn:
             if stack:
                 stack[-1].children.append(hit[1])
             return hit[0]
-        trace = Trace("condition", k, clause, zh, en)
+        trace = Trace("condition", k, clause, *_labels(zh, en, ev))
         if stack:
             stack[-1].children.append(trace)
         stack.append(trace)

@@ -47,6 +47,8 @@ from hukou.policy.expr import (
     Or,
     Param,
     Today,
+    fill_label,
+    label_params,
     walk,
 )
 
@@ -551,7 +553,8 @@ class _Gen:
                     self.union(ind, fs, a, fs)
                 continue
             tr, tf = self.tmp("tr"), self.tmp("tf")
-            args = [repr(x) for x in ("exception", exc.key, exc.clause, exc.zh, exc.en)]
+            args = [repr(x) for x in ("exception", exc.key, exc.clause)]
+            args += [_label_src(exc.zh), _label_src(exc.en)]
             self.new_trace(ind, tr, tf, *args)
             self.hang(ctx, ind, tr)
             inner = _Ctx(ctx.scopes, tr, tf, False)
@@ -677,6 +680,13 @@ def _is_open(ts: Days, fs: Days, day: int) -> bool:
     return True
 
 
+def _label_src(text: str) -> str:
+    """A label as source: a constant, or filled with the parameters in force (``ev``)."""
+    if label_params(text):
+        return f"_fill_label({text!r}, ev.params.values)"
+    return repr(text)
+
+
 def _namespace() -> dict[str, Any]:
     from hukou.engine import evaluate as E
 
@@ -698,6 +708,7 @@ def _namespace() -> dict[str, Any]:
         "_source": _source,
         "_SOURCES": _SOURCES,
         "_is_open": _is_open,
+        "_fill_label": fill_label,
     }
 
 
@@ -740,7 +751,8 @@ def _compile_condition(node: Condition) -> CondFn:
     gen.counter = len(params)
     ctx = _Ctx(dict(zip(free, params, strict=True)), "trace", "tf", False)
     r = gen.sets_of(gen.boolean(node.expr, ctx, 1), 1)
-    trace_args = [repr(x) for x in ("condition", node.key, node.clause, node.zh, node.en)]
+    trace_args = [repr(x) for x in ("condition", node.key, node.clause)]
+    trace_args += [_label_src(node.zh), _label_src(node.en)]
     head = _Gen()
     head.new_trace(1, "trace", "tf", *trace_args)
     head.emit(1, "if parent is not None:")
@@ -913,11 +925,12 @@ def _compile_materials(items: tuple[Any, ...], make: type) -> MaterialsFn:
 
     def append(ind: int, m: Any, if_applicable: str) -> None:
         if not inline:
-            gen.emit(ind, f"out.append(_make({m.zh!r}, {m.en!r}, {m.clause!r}, {if_applicable}))")
+            zh, en = _label_src(m.zh), _label_src(m.en)
+            gen.emit(ind, f"out.append(_make({zh}, {en}, {m.clause!r}, {if_applicable}))")
             return
         gen.emit(ind, "o = _new(_make)")
-        gen.emit(ind, f"o.zh = {m.zh!r}")
-        gen.emit(ind, f"o.en = {m.en!r}")
+        gen.emit(ind, f"o.zh = {_label_src(m.zh)}")
+        gen.emit(ind, f"o.en = {_label_src(m.en)}")
         gen.emit(ind, f"o.clause = {m.clause!r}")
         gen.emit(ind, f"o.if_applicable = {if_applicable}")
         gen.emit(ind, "out.append(o)")

@@ -13,7 +13,7 @@ from hukou.engine import codegen
 from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
-from hukou.policy.expr import Condition, Exception_, Exists, Expr, walk
+from hukou.policy.expr import Condition, Exception_, Exists, Expr, fill_label, walk
 from hukou.policy.facts import Address, Case
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
@@ -202,7 +202,9 @@ def _materials(
         if m.when is not None:
             applies = _applies(quiet_sets(m.when, env), day)
         if applies is not False:
-            out.append(MaterialItem(m.zh, m.en, m.clause, applies is None))
+            values = ev.params.values
+            zh, en = fill_label(m.zh, values), fill_label(m.en, values)
+            out.append(MaterialItem(zh, en, m.clause, applies is None))
     return out
 
 

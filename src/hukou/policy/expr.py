@@ -16,7 +16,8 @@ time-independent expression; that restriction is what lets the engine answer
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -454,3 +455,26 @@ def facts_used(node: Expr) -> set[str]:
 
 def params_used(node: Expr) -> set[str]:
     return {n.path for n in walk(node) if isinstance(n, Param)}
+
+
+# A label may quote a parameter as ``{s1_urban.continuous_residence_years}``, so an
+# explanation says "2年" under a reform that lowers 3 years to 2 (the notice's own
+# text, quoted separately, keeps its numbers).
+LABEL_PARAM = re.compile(r"\{([a-z0-9_]+(?:\.[a-z0-9_]+)+)\}")
+
+
+def label_params(text: str) -> list[str]:
+    """The parameter paths a label quotes."""
+    return LABEL_PARAM.findall(text)
+
+
+def fill_label(text: str, values: Mapping[str, Any]) -> str:
+    """``text`` with each quoted parameter replaced by its value (``?`` if not in force)."""
+
+    def one(m: re.Match[str]) -> str:
+        v = values.get(m.group(1))
+        if v is None:
+            return "?"
+        return v.isoformat() if isinstance(v, dt.date) else str(v)
+
+    return LABEL_PARAM.sub(one, text)

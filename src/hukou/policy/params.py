@@ -115,14 +115,16 @@ class ParameterSet:
         return id(self)
 
 
-_resolved_cache: dict[tuple[int, dt.date], ResolvedParameters] = {}
+# (id of a set, date) -> (the set, its values then). The set is kept with its
+# values: once a reform's set is garbage, a new set may be given the same id.
+_resolved_cache: dict[tuple[int, dt.date], tuple[ParameterSet, ResolvedParameters]] = {}
 
 
 def _resolve(pset: ParameterSet, on: dt.date) -> ResolvedParameters:
     key = (id(pset), on)
     hit = _resolved_cache.get(key)
-    if hit is not None:
-        return hit
+    if hit is not None and hit[0] is pset:
+        return hit[1]
     values: dict[str, Any] = {}
     ranks: dict[str, int] = {}
     starts: list[dt.date] = []
@@ -142,7 +144,7 @@ def _resolve(pset: ParameterSet, on: dt.date) -> ResolvedParameters:
     )
     if len(_resolved_cache) > 4096:
         _resolved_cache.clear()
-    _resolved_cache[key] = resolved
+    _resolved_cache[key] = (pset, resolved)
     return resolved
 
 

@@ -52,8 +52,8 @@ MATERIALS: dict[str, tuple[Material, ...]] = {
             "§1.1",
         ),
         Material(
-            "在市本级或同一县（市）连续居住3年的证明（居住登记、居住证记录）",
-            "proof of 3 years' continuous residence in the area (registration or permit records)",
+            "在市本级或同一县（市）连续居住{s1_urban.continuous_residence_years}年的证明（居住登记、居住证记录）",
+            "proof of {s1_urban.continuous_residence_years} years' continuous residence in the area (registration or permit records)",
             "§1.2",
             when=APPLICANT.any_dwelling(rented_commercial_flat),
         ),

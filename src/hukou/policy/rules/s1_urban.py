@@ -44,8 +44,8 @@ def continuous_residence(d: DwellingFacts) -> Condition:
     return Condition(
         "continuous_residence",
         "§1.2",
-        "在市本级或同一县（市）范围内已连续居住3年及以上",
-        "3 years' continuous residence within the city proper or the same county",
+        "在市本级或同一县（市）范围内已连续居住{s1_urban.continuous_residence_years}年及以上",
+        "{s1_urban.continuous_residence_years} years' continuous residence within the city proper or the same county",
         d.stretch_exists
         & (TODAY <= d.stretch_end)
         & (TODAY >= add_years(d.stretch_start, param("s1_urban.continuous_residence_years"))),
@@ -97,8 +97,8 @@ def minor(p: PersonFacts, clause: str = "§1.1") -> Condition:
     return Condition(
         "minor",
         clause,
-        "未成年（未满18周岁）",
-        "a minor (under 18)",
+        "未成年（未满{s1_urban.minor_below_age}周岁）",
+        "a minor (under {s1_urban.minor_below_age})",
         TODAY < add_years(p.birth_date, param("s1_urban.minor_below_age")),
     )
 

@@ -58,15 +58,15 @@ QUALIFIED = Condition(
 VOCATIONAL_GRADUATE = Condition(
     "s2_2",
     "§2.2",
-    "中职（技校）毕业15年内，在本市就业或经商，并在居住地取得居住证",
-    "within 15 years of secondary-vocational graduation, working or in business in Jiaxing, "
+    "中职（技校）毕业{s2_talent.vocational_graduate_window_years}年内，在本市就业或经商，并在居住地取得居住证",
+    "within {s2_talent.vocational_graduate_window_years} years of secondary-vocational graduation, working or in business in Jiaxing, "
     "with a permit where they live",
     all_of(
         Condition(
             "within_graduation_window",
             "§2.2",
-            "中等职业学校（含技校）毕业后15年内",
-            "within 15 years of secondary-vocational graduation",
+            "中等职业学校（含技校）毕业后{s2_talent.vocational_graduate_window_years}年内",
+            "within {s2_talent.vocational_graduate_window_years} years of secondary-vocational graduation",
             APPLICANT.sv_graduate
             # "毕业后": the window opens on the graduation day ...
             & (TODAY >= APPLICANT.sv_graduation_date)

@@ -74,8 +74,8 @@ def parent_age(parent: PersonFacts) -> Condition:
     return Condition(
         "parent_age",
         "§3.1",
-        "男性年满60周岁、女性年满55周岁",
-        "men 60 or older, women 55 or older",
+        "男性年满{s3_relatives.parent_min_age_male}周岁、女性年满{s3_relatives.parent_min_age_female}周岁",
+        "men {s3_relatives.parent_min_age_male} or older, women {s3_relatives.parent_min_age_female} or older",
         any_of(
             (parent.sex == "male")
             & (TODAY >= add_years(parent.birth_date, param("s3_relatives.parent_min_age_male"))),
@@ -110,8 +110,8 @@ def parent_joins_adult_child(
             Condition(
                 "child_adult",
                 "§3.1",
-                "被投靠子女已成年（年满18周岁）",
-                "the child is an adult (18+)",
+                "被投靠子女已成年（年满{s3_relatives.adult_age}周岁）",
+                "the child is an adult ({s3_relatives.adult_age}+)",
                 TODAY >= add_years(child.birth_date, param("s3_relatives.adult_age")),
             ),
             Condition(

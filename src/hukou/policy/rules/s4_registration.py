@@ -28,8 +28,8 @@ PRIORITY_GROUPS = (
     Condition(
         "rural_migrant_5_years",
         "§4.2",
-        "在城镇就业居住5年以上的农业转移人员",
-        "rural migrant employed and living in towns 5+ years",
+        "在城镇就业居住{s4_registration.priority_town_years}年以上的农业转移人员",
+        "rural migrant employed and living in towns {s4_registration.priority_town_years}+ years",
         APPLICANT.rural_origin
         & (
             TODAY
