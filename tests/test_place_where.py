@@ -77,3 +77,17 @@ def test_a_parent_joining_a_child_names_the_childs_household() -> None:
     assert place is not None and place.kind == "anchor_household"
     assert place.where_zh == "子女户口所在户（南湖区 建设街道 禾兴社区 中山路1号）"
     assert place.where_en.startswith("the child's household (")
+
+
+def test_the_cli_shows_the_joined_relative_as_the_anchor_not_as_refused() -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from hukou.cli import app
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "10-parent-joins-adult-child.json"
+    out = CliRunner().invoke(app, ["check", str(example)]).output
+    assert "◎ 被投靠人" in out
+    assert "✘ 被投靠人" not in out
+    assert "子女户口所在户（" in out  # the place in words

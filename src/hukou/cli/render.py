@@ -117,6 +117,7 @@ WORDS = {
 }
 
 MARK = {"eligible": "[green]✔[/]", "not_eligible": "[red]✘[/]", "undetermined": "[yellow]?[/]"}
+ANCHOR_MARK = "[cyan]◎[/]"
 
 
 def _label(zh: str, en: str, lang: str) -> str:
@@ -290,11 +291,13 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
                 "not_eligible": w["may_not"],
                 "undetermined": w["open"],
             }[r.status]
+            mark = MARK[r.status]
             if r.anchor_of:
-                verdict_word = w["anchor"]
-            rel.add_row(
-                f"{w[r.relation]} {name}", f"{MARK[r.status]} {verdict_word}", "\n".join(routes)
-            )
+                # the applicant joins this relative: their own routes to move do not matter
+                verdict_word, mark = w["anchor"], ANCHOR_MARK
+                if r.status == "not_eligible":
+                    routes = [_label(zh, en, lang) for zh, en in r.notes]
+            rel.add_row(f"{w[r.relation]} {name}", f"{mark} {verdict_word}", "\n".join(routes))
         parts.append(rel)
 
     shown = [c for c in d.channels if c.status != "not_eligible"]
