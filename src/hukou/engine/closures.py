@@ -35,7 +35,7 @@ from hukou.policy.expr import (
     Or,
     Param,
     Today,
-    fill_label,
+    fill_label_cached,
 )
 
 if TYPE_CHECKING:
@@ -280,8 +280,8 @@ def _compile_default(node: Default) -> SetsFn:
 def _labels(zh: str, en: str, ev: Evaluator) -> tuple[str, str]:
     """Labels with the parameters they quote filled in (``{path}``)."""
     if "{" in zh or "{" in en:
-        values = ev.params.values
-        return fill_label(zh, values), fill_label(en, values)
+        values, digest = ev.params.values, ev.params.digest
+        return fill_label_cached(zh, values, digest), fill_label_cached(en, values, digest)
     return zh, en
 
 

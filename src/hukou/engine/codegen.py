@@ -47,7 +47,7 @@ from hukou.policy.expr import (
     Or,
     Param,
     Today,
-    fill_label,
+    fill_label_cached,
     label_params,
     walk,
 )
@@ -683,7 +683,7 @@ def _is_open(ts: Days, fs: Days, day: int) -> bool:
 def _label_src(text: str) -> str:
     """A label as source: a constant, or filled with the parameters in force (``ev``)."""
     if label_params(text):
-        return f"_fill_label({text!r}, ev.params.values)"
+        return f"_fill_label({text!r}, ev.params.values, ev.params.digest)"
     return repr(text)
 
 
@@ -708,7 +708,7 @@ def _namespace() -> dict[str, Any]:
         "_source": _source,
         "_SOURCES": _SOURCES,
         "_is_open": _is_open,
-        "_fill_label": fill_label,
+        "_fill_label": fill_label_cached,
     }
 
 

@@ -13,7 +13,7 @@ from hukou.engine import codegen
 from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
-from hukou.policy.expr import Condition, Exception_, Exists, Expr, fill_label, walk
+from hukou.policy.expr import Condition, Exception_, Exists, Expr, fill_label_cached, walk
 from hukou.policy.facts import Address, Case
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
@@ -202,8 +202,9 @@ def _materials(
         if m.when is not None:
             applies = _applies(quiet_sets(m.when, env), day)
         if applies is not False:
-            values = ev.params.values
-            zh, en = fill_label(m.zh, values), fill_label(m.en, values)
+            values, digest = ev.params.values, ev.params.digest
+            zh = fill_label_cached(m.zh, values, digest)
+            en = fill_label_cached(m.en, values, digest)
             out.append(MaterialItem(zh, en, m.clause, applies is None))
     return out
 

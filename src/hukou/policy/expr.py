@@ -478,3 +478,17 @@ def fill_label(text: str, values: Mapping[str, Any]) -> str:
         return v.isoformat() if isinstance(v, dt.date) else str(v)
 
     return LABEL_PARAM.sub(one, text)
+
+
+_FILLED: dict[tuple[str, str], str] = {}
+
+
+def fill_label_cached(text: str, values: Mapping[str, Any], digest: str) -> str:
+    """``fill_label`` remembered per parameter digest: a label is filled once per set."""
+    key = (text, digest)
+    hit = _FILLED.get(key)
+    if hit is None:
+        if len(_FILLED) > 8192:
+            _FILLED.clear()
+        hit = _FILLED[key] = fill_label(text, values)
+    return hit
