@@ -91,3 +91,32 @@ def test_the_cli_shows_the_joined_relative_as_the_anchor_not_as_refused() -> Non
     assert "◎ 被投靠人" in out
     assert "✘ 被投靠人" not in out
     assert "子女户口所在户（" in out  # the place in words
+
+
+def _parent_with_spouse(child_birth: str) -> dict[str, Any]:
+    return {
+        "decision_date": ON.isoformat(),
+        "applicant": {"sex": "male", "birth_date": "1960-01-01"},
+        "relatives": [
+            {
+                "relation": "child",
+                "sex": "female",
+                "birth_date": child_birth,
+                "lives_with_applicant": True,
+                "hukou": {"kind": "own_family_household", "address": ADDRESS},
+                "dwellings": [{"tenure": "owned", "commercial_housing": True, "address": ADDRESS}],
+            },
+            {"relation": "spouse", "sex": "female", "birth_date": "1972-01-01"},
+        ],
+    }
+
+
+def test_the_spouse_of_a_parent_joining_a_child_is_pointed_to_their_own_s3_1_application() -> None:
+    d = decide(parse_case(_parent_with_spouse("1988-01-01")))
+    assert next(c for c in d.channels if c.key == "s3_1").status == "eligible"
+    spouse = d.relatives[1]
+    assert any("依§3.1另行申请投靠" in zh for zh, _en in spouse.notes)
+    # the child is an adult only from 18: a 17-year-old child gives no §3.1, so no note
+    d = decide(parse_case(_parent_with_spouse("2007-01-01")))
+    assert next(c for c in d.channels if c.key == "s3_1").status == "not_eligible"
+    assert not any("§3.1" in zh for zh, _en in d.relatives[1].notes)

@@ -418,6 +418,7 @@ def decide(
 
     rel_results: list[RelativeResult] = []
     talent = by_key["s2_1"].status == "eligible" or by_key["s2_2"].status == "eligible"
+    joins_child = by_key["s3_1"].status != "not_eligible"
     anchors = [
         (c.registration_place.detail, c.key)
         for c in channels
@@ -452,6 +453,16 @@ def decide(
                 (
                     "§2.1、§2.2 仅允许本人落户，家属不能随迁；本人落户后可看§3.3是否适用",
                     "§2.1 and §2.2 settle the applicant alone; once settled, see whether §3.3 applies",
+                )
+            )
+        if joins_child and rel.relation._value_ == "spouse" and status != "eligible":
+            # §3.1 is each parent's own right: the case names no relation between the
+            # spouse and the child, so the spouse is pointed to an application of their own
+            notes.append(
+                (
+                    "配偶如同为该成年子女的父（母），可依§3.1另行申请投靠（年龄条件单独审查）",
+                    "if the spouse is also the adult child's parent, they may apply under §3.1 "
+                    "in their own name (their age is checked on its own)",
                 )
             )
         anchor_of = []
