@@ -294,8 +294,11 @@ def _compile_condition(node: Condition) -> SetsFn:
     Trace = E.Trace
     k, clause, zh, en = node.key, node.clause, node.zh, node.en
 
-    def one(ev: Evaluator, env: Env) -> tuple[Days, Days]:
-        key = (nid, id(env[only]))
+    only = free[0] if len(free) == 1 else None
+
+    def condition(ev: Evaluator, env: Env) -> tuple[Days, Days]:
+        # memoised per binding of the scopes the condition reads
+        key = (nid, id(env[only])) if only else (nid, *[id(env[s]) for s in free])
         stack = ev.stack
         hit = ev.memo.get(key)
         if hit is not None:
@@ -311,22 +314,4 @@ def _compile_condition(node: Condition) -> SetsFn:
         ev.memo[key] = (sets, trace)
         return sets
 
-    def many(ev: Evaluator, env: Env) -> tuple[Days, Days]:
-        key = (nid, *[id(env[s]) for s in free])
-        stack = ev.stack
-        hit = ev.memo.get(key)
-        if hit is not None:
-            if stack:
-                stack[-1].children.append(hit[1])
-            return hit[0]
-        trace = Trace("condition", k, clause, *_labels(zh, en, ev))
-        if stack:
-            stack[-1].children.append(trace)
-        stack.append(trace)
-        sets = trace.sets = inner(ev, env)
-        stack.pop()
-        ev.memo[key] = (sets, trace)
-        return sets
-
-    only = free[0] if free else ""
-    return one if len(free) == 1 else many
+    return condition

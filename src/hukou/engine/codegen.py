@@ -889,19 +889,11 @@ def _compile_choose(node: FirstOf) -> ChooseFn:
     gen.emit(1, "trace.sets = _UNKNOWN")
     gen.emit(1, "return chosen, trace")
     header = ["def choose(ev, env):", *_bind(gen, free, True, _has_condition(node))]
-    gen.ns["_truth"] = _truth
+    from hukou.engine.evaluate import truth
+
+    gen.ns["_truth"] = truth
     fn: ChooseFn = _finish(gen, header, "choose", "choose " + node.key, node)
     return fn
-
-
-def _truth(sets: tuple[Days, Days], day: int) -> bool | None:
-    for lo, hi in sets[0]:
-        if lo <= day <= hi:
-            return True
-    for lo, hi in sets[1]:
-        if lo <= day <= hi:
-            return False
-    return None
 
 
 def _compile_materials(items: tuple[Any, ...], make: type) -> MaterialsFn:
@@ -951,6 +943,8 @@ def _compile_materials(items: tuple[Any, ...], make: type) -> MaterialsFn:
         append(2, m, "v is None")
     gen.emit(1, "return out")
     header = ["def materials(ev, env):", *_bind(gen, free, False, any(map(_has_condition, whens)))]
-    gen.ns["_truth"] = _truth
+    from hukou.engine.evaluate import truth
+
+    gen.ns["_truth"] = truth
     fn: MaterialsFn = _finish(gen, header, "materials", "materials", make)
     return fn

@@ -179,16 +179,6 @@ def _result(
     )
 
 
-def _applies(sets: tuple[Days, Days], day: int) -> bool | None:
-    for lo, hi in sets[0]:
-        if lo <= day <= hi:
-            return True
-    for lo, hi in sets[1]:
-        if lo <= day <= hi:
-            return False
-    return None
-
-
 def _materials(
     ev: Evaluator, items: tuple[Material, ...], env: dict[str, dict[str, Any]]
 ) -> list[MaterialItem]:
@@ -200,7 +190,7 @@ def _materials(
     for m in items:
         applies: bool | None = True
         if m.when is not None:
-            applies = _applies(quiet_sets(m.when, env), day)
+            applies = truth(quiet_sets(m.when, env), day)
         if applies is not False:
             values, digest = ev.params.values, ev.params.digest
             zh = fill_label_cached(m.zh, values, digest)

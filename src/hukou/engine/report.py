@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from hukou.engine.decide import ChannelResult, Decision, Place, day_to_date
-from hukou.engine.evaluate import POS, Trace, first_from, last_of_run, truth
+from hukou.engine.decide import ChannelResult, Decision, Place
+from hukou.engine.evaluate import POS, Trace, contains, first_from, last_of_run
 from hukou.engine.scopes import display_value
 from hukou.policy.facts import field_label
 from hukou.policy.rules import CLAUSE_TEXTS
@@ -23,8 +23,12 @@ def _iso(d: dt.date | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def trace_json(t: Trace, day: int) -> dict[str, Any]:
-    value = truth(t.sets, day)
+def _trace(t: Trace, day: int, cited: set[str]) -> dict[str, Any]:
+    """One explained node, and its subtree; the clauses met are added to ``cited`` on the
+    way (one walk of the tree, not two)."""
+    cited.add(t.clause)
+    yes = t.sets[0]
+    value = True if contains(yes, day) else False if contains(t.sets[1], day) else None
     out: dict[str, Any] = {
         "kind": t.kind,
         "key": t.key,
@@ -33,35 +37,22 @@ def trace_json(t: Trace, day: int) -> dict[str, Any]:
         "value": value,
     }
     if value is True:
-        end = last_of_run(t.sets[0], day)
+        end = last_of_run(yes, day)
         if end is not None and end < POS:
-            out["until"] = _iso(day_to_date(end))
+            out["until"] = dt.date.fromordinal(end).isoformat()
     else:
-        nxt = first_from(t.sets[0], day + 1)
+        nxt = first_from(yes, day + 1)
         if nxt is not None and nxt < POS:
-            out["earliest_date"] = _iso(day_to_date(nxt))
+            out["earliest_date"] = dt.date.fromordinal(nxt).isoformat()
     if t.facts:
         out["facts"] = {k: display_value(k.rsplit(".", 1)[-1], v) for k, v in t.facts.items()}
     if t.children:
-        out["children"] = [trace_json(c, day) for c in t.children]
+        out["children"] = [_trace(c, day, cited) for c in t.children]
     return out
 
 
-def _cited(d: Decision) -> set[str]:
-    cited: set[str] = set()
-
-    def visit(t: Trace) -> None:
-        cited.add(t.clause)
-        for child in t.children:
-            visit(child)
-
-    visit(d.in_force_trace)
-    for c in d.channels:
-        visit(c.explanation)
-    for r in d.relatives:
-        for route in r.routes:
-            visit(route.explanation)
-    return cited
+def trace_json(t: Trace, day: int) -> dict[str, Any]:
+    return _trace(t, day, set())
 
 
 def place_json(p: Place | None) -> dict[str, Any] | None:
@@ -78,7 +69,7 @@ def place_json(p: Place | None) -> dict[str, Any] | None:
     }
 
 
-def channel_json(c: ChannelResult, day: int) -> dict[str, Any]:
+def channel_json(c: ChannelResult, day: int, cited: set[str] | None = None) -> dict[str, Any]:
     return {
         "key": c.key,
         "clause": c.clause,
@@ -97,15 +88,17 @@ def channel_json(c: ChannelResult, day: int) -> dict[str, Any]:
             {"zh": m.zh, "en": m.en, "clause": m.clause, "if_applicable": m.if_applicable}
             for m in c.materials
         ],
-        "explanation": trace_json(c.explanation, day),
+        "explanation": _trace(c.explanation, day, set() if cited is None else cited),
     }
 
 
 def decision_json(d: Decision) -> dict[str, Any]:
+    """The whole report; the trees are walked once, collecting the clauses they cite."""
     day = d.decision_date.toordinal()
     best = d.best
     applicant = d.case.applicant
-    return {
+    cited: set[str] = set()
+    out = {
         "schema": SCHEMA,
         "decision_date": d.decision_date.isoformat(),
         "rule_version": {
@@ -115,7 +108,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
             "digest": d.rule_version.digest,
         },
         "status": d.status,
-        "in_force": trace_json(d.in_force_trace, day),
+        "in_force": _trace(d.in_force_trace, day, cited),
         "applicant": {
             "name": mask_name(applicant.name),
             "id_number": mask_id(applicant.id_number),
@@ -126,7 +119,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "registration_place": place_json(best.registration_place) if best else None,
         "earliest_date": _iso(d.earliest_date),
         "missing_facts": d.missing_facts,
-        "channels": [channel_json(c, day) for c in d.channels],
+        "channels": [channel_json(c, day, cited) for c in d.channels],
         "relatives": [
             {
                 "index": r.index,
@@ -137,12 +130,11 @@ def decision_json(d: Decision) -> dict[str, Any]:
                 "earliest_date": _iso(r.earliest_date),
                 "notes": [{"zh": zh, "en": en} for zh, en in r.notes],
                 "anchor_of": r.anchor_of,
-                "routes": [channel_json(x, day) for x in r.routes],
+                "routes": [channel_json(x, day, cited) for x in r.routes],
             }
             for r in d.relatives
         ],
-        # the Chinese sentence of every clause cited in the trees, once
-        "clause_texts": {k: v for k, v in CLAUSE_TEXTS.items() if k in _cited(d)},
+        "clause_texts": {},
         "priority_groups": [
             {
                 "key": p.key,
@@ -155,3 +147,6 @@ def decision_json(d: Decision) -> dict[str, Any]:
             for p in d.priority_groups
         ],
     }
+    # the Chinese sentence of every clause cited in the trees, once
+    out["clause_texts"] = {k: v for k, v in CLAUSE_TEXTS.items() if k in cited}
+    return out
