@@ -93,3 +93,18 @@ def test_backup_copies_the_sqlite_register(tmp_path: Path) -> None:
     assert runner.invoke(app, ["db", "backup", str(target), "--url", url]).exit_code == 0
     with sqlite3.connect(target) as conn:
         assert conn.execute("SELECT username FROM users").fetchall() == [("a1",)]
+
+
+def test_audit_seal_chains_what_was_written_unsealed(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    assert runner.invoke(app, ["db", "upgrade", "--url", url]).exit_code == 0
+    args = ["users", "add", "adm", "--role", "admin", "--password", "a long enough secret"]
+    assert runner.invoke(app, [*args, "--url", url]).exit_code == 0
+    with sqlite3.connect(db) as conn:  # as a crashed sealer would leave it
+        conn.execute("UPDATE audit_log SET seq = NULL, prev_hash = NULL, hash = NULL")
+        conn.execute("DELETE FROM audit_head")
+    sealed = runner.invoke(app, ["audit", "seal", "--url", url])
+    assert sealed.exit_code == 0, sealed.output
+    assert "sealed 1 record" in sealed.output
+    assert runner.invoke(app, ["audit", "verify", "--url", url]).exit_code == 0

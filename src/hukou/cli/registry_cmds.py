@@ -1,4 +1,4 @@
-"""Register commands: ``hukou db …``, ``hukou users add``, ``hukou audit verify``, ``hukou cases due``."""
+"""Register commands: ``hukou db …``, ``hukou users add``, ``hukou audit verify|seal``, ``hukou cases due``."""
 
 from __future__ import annotations
 
@@ -92,6 +92,13 @@ def audit_verify(url: Url = None) -> None:
     for p in problems:
         console.print(f"[red]✘[/] #{p.record_id}: {p.zh} / {p.en}")
     raise typer.Exit(1)
+
+
+@audit_app.command("seal")
+def audit_seal(url: Url = None) -> None:
+    """封存审计记录 / chain the audit records not yet sealed (the service does this itself)."""
+    sealed = _registry(url).seal_audit()
+    Console().print(f"[green]✔[/] 已封存 {sealed} 条 / sealed {sealed} record(s)")
 
 
 @cases_app.command("due")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 class RegistryError(Exception):
-    status = 400
+    """Bad input (422) unless a subclass says otherwise."""
+
+    status = 422
 
     def __init__(self, zh: str, en: str, field: str | None = None):
         self.zh, self.en, self.field = zh, en, field

@@ -352,9 +352,23 @@ class MoveOutProcedure(Base):
 
 
 class AuditRecord(Base):
-    """审计记录: who changed what, when, before and after — hash-chained."""
+    """审计记录: who changed what, when, before and after — hash-chained.
+
+    A business transaction inserts its records *unsealed* (``seq``, ``prev_hash`` and
+    ``hash`` empty), atomically with the change they describe; the sealer
+    (``audit.seal``) later gives each a chain position and its hash, in id order.
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("uq_audit_log_seq", "seq", unique=True),
+        Index(
+            "ix_audit_log_unsealed",
+            "id",
+            postgresql_where=text("seq IS NULL"),
+            sqlite_where=text("seq IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -364,12 +378,14 @@ class AuditRecord(Base):
     entity_id: Mapped[str] = mapped_column(String(32))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column(Integer)  # chain position, given when sealed
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
-    """The chain's last record, kept apart so that deleting the newest records shows too."""
+    """The chain's last sealed record, kept apart so that deleting the newest records shows
+    too. ``last_id`` is the last chain position (``seq``)."""
 
     __tablename__ = "audit_head"
 

@@ -8,23 +8,28 @@ it or nothing.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
+import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+import hukou
 from hukou.engine.decide import decide
 from hukou.engine.report import decision_json
 from hukou.policy.facts import InputError, check_id_number, id_birth_date, id_sex, parse_case
 from hukou.policy.params import ParameterSet, load
 from hukou.policy.places import in_jiaxing
-from hukou.registry import audit
+from hukou.registry import audit, logmask, s5_2
 from hukou.registry.access import SYSTEM, Actor, authenticate, hash_password
 from hukou.registry.clock import Clock, SystemClock
 from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, NotFound, RegistryError
@@ -45,6 +50,7 @@ from hukou.registry.models import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # Application lifecycle: (state, action) -> new state. Anything else is refused.
 APPLICATION_TRANSITIONS: dict[tuple[str, str], str] = {
@@ -70,6 +76,9 @@ MOVE_OUT_TRANSITIONS: dict[tuple[str, str], str] = {
     ("notified", "withdraw"): "withdrawn",
     ("public_notice", "withdraw"): "withdrawn",
 }
+
+# §5.2: the person's relation to the head of the household they join, from the guardian's
+S5_2_RELATION = {"father": "子女", "mother": "子女", "adopter": "养子女", "spouse": "配偶"}
 
 APP_FIELDS = (
     "reference",
@@ -122,7 +131,52 @@ MOVE_OUT_FIELDS = (
 
 
 def _reference(prefix: str, day: dt.date) -> str:
-    return f"{prefix}-{day:%Y%m%d}-{secrets.token_hex(3).upper()}"
+    """受理编号: the day and 40 random bits (with 24 bits, two of 2,400 applications taken on
+    one day shared a number about once in six days; with 40, about once in 1,000 years)."""
+    return f"{prefix}-{day:%Y%m%d}-{secrets.token_hex(5).upper()}"
+
+
+class _Sealer:
+    """A thread that seals this process's committed audit records soon after their commit,
+    in batches, so that no request waits for it: the service's workers and the benchmark's
+    clients use it (``Registry(background_seal=True)``). It waits for a sealer at work in
+    another process (the lock), then takes whatever is left. ``stop`` (also at exit) seals
+    the rest."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.due = threading.Event()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="hukou-audit-sealer", daemon=True)
+        self.thread.start()
+        atexit.register(self.stop)
+
+    def poke(self) -> None:
+        self.due.set()
+
+    def _run(self) -> None:
+        while True:
+            self.due.wait()
+            if self.stopping:
+                return
+            self.due.clear()
+            try:
+                self.registry.seal_audit(wait=True)
+            except SQLAlchemyError:  # the records stay unsealed: try again shortly
+                log.warning("audit sealing failed; retrying", exc_info=True)
+                time.sleep(1)
+                self.due.set()
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        self.due.set()
+        self.thread.join(timeout=30)
+        try:
+            self.registry.seal_audit(wait=True)
+        except SQLAlchemyError:
+            log.warning("audit records left unsealed at exit", exc_info=True)
 
 
 class Registry:
@@ -131,22 +185,33 @@ class Registry:
         factory: sessionmaker[Session],
         clock: Clock | None = None,
         parameters: ParameterSet | None = None,
+        *,
+        background_seal: bool = False,
     ):
+        logmask.install()  # whoever opens the register logs no personal data
         self.factory = factory
         self.clock = clock or SystemClock()
         self.parameters = parameters or load()
+        self._sealer = _Sealer(self) if background_seal else None
+
+    def close(self) -> None:
+        """Stop the background sealer, sealing what is left (a no-op without one)."""
+        if self._sealer is not None:
+            self._sealer.stop()
 
     # ---- plumbing ------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[Session]:
-        """One transaction; database-level conflicts become clear, bilingual errors."""
+        """One transaction; database-level conflicts become clear, bilingual errors.
+
+        Its audit records are inserted unsealed just before the commit, in the same
+        transaction; once committed, they are sealed into the chain (``audit.seal``)."""
         try:
             with self.factory() as session, session.begin():
                 session.info["audit"] = []
                 yield session
-                # the chain's head is locked only now, for the commit alone, so that
-                # concurrent transactions serialise on their commit, not on their work
-                audit.append(session, session.info.pop("audit"))
+                audited = bool(session.info["audit"])
+                audit.insert(session, session.info.pop("audit"))
         except StaleDataError:
             raise Conflict(
                 "记录已被他人修改，请刷新后重试",
@@ -154,6 +219,31 @@ class Registry:
             ) from None
         except IntegrityError as exc:
             raise _integrity(exc) from None
+        if audited:
+            if self._sealer is not None:
+                self._sealer.poke()
+            else:
+                self.seal_audit(wait=False)
+
+    def seal_audit(self, wait: bool = True) -> int:
+        """Chain the committed unsealed audit records (see ``audit.seal``). After a request
+        (without a background sealer) it does not wait for a sealer already at work: that
+        one, or the next request's, takes the records it has not seen. A failure here loses nothing: the
+        records stay unsealed, for the next sealer."""
+        total = 0
+        while True:
+            try:
+                with self.factory() as session, session.begin():
+                    n = audit.seal(session, wait=wait)
+            except SQLAlchemyError:
+                if wait:
+                    raise
+                # the change itself is committed: its caller must not see a failure
+                log.warning("audit records left unsealed for the next sealer", exc_info=True)
+                return total
+            total += n
+            if n < audit.SEAL_BATCH:
+                return total
 
     def _audit(
         self,
@@ -165,7 +255,7 @@ class Registry:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> None:
-        """Queue an audit record; ``_tx`` appends the queue to the chain just before commit."""
+        """Queue an audit record; ``_tx`` inserts the queue, unsealed, just before commit."""
         s.info["audit"].append(
             {
                 "actor": actor.username,
@@ -398,26 +488,31 @@ class Registry:
             raise RegistryError(
                 "申请类别无效", f"kind must be one of {', '.join(APPLICATION_KINDS)}", "kind"
             )
-        try:
-            case = parse_case(facts)
-        except InputError as exc:
-            p = exc.problems[0]
-            raise RegistryError(p["zh"], p["en"], f"facts.{p['field']}") from None
-        applicant = case.applicant
-        if applicant.id_number is None or not applicant.name:
-            raise RegistryError(
-                "受理申请须有申请人身份证号码和姓名",
-                "an application needs the applicant's ID number and name",
-                "facts.applicant.id_number",
-            )
+        if kind in s5_2.KINDS:
+            # §5.2: no ID number yet (or one to restore); the facts are the case's own
+            facts = s5_2.parse(kind, facts, self.clock.today()).model_dump(mode="json")
+            id_number, name = s5_2.applicant(kind, facts)
+        else:
+            try:
+                case = parse_case(facts)
+            except InputError as exc:
+                p = exc.problems[0]
+                raise RegistryError(p["zh"], p["en"], f"facts.{p['field']}") from None
+            if case.applicant.id_number is None or not case.applicant.name:
+                raise RegistryError(
+                    "受理申请须有申请人身份证号码和姓名",
+                    "an application needs the applicant's ID number and name",
+                    "facts.applicant.id_number",
+                )
+            id_number, name = case.applicant.id_number, case.applicant.name
         with self._tx() as s:
             app = Application(
                 reference=_reference("HK", self.clock.today()),
                 kind=kind,
                 state="draft",
                 county=county,
-                applicant_id_number=applicant.id_number,
-                applicant_name=applicant.name,
+                applicant_id_number=id_number,
+                applicant_name=name,
                 facts=facts,
                 created_by=actor.user_id,
             )
@@ -511,6 +606,9 @@ class Registry:
         with self._tx() as s:
             app = self._load_app(s, app_id, version, actor)
             today = self.clock.today()
+            if app.kind in s5_2.KINDS:
+                self._approve_s5_2(s, actor, app, today)
+                return app
             decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
             channel = next((c for c in decision.channels if c.key == app.kind), None)
             if channel is None or channel.status != "eligible":
@@ -534,6 +632,22 @@ class Registry:
             self._transition(s, actor, app, "approve")
             return app
 
+    def _approve_s5_2(self, s: Session, actor: Actor, app: Application, today: dt.date) -> None:
+        """§5.2: approved once every material of the category is received and the register
+        holds no hukou for this person already (see ``s5_2.checks``)."""
+        if app.state != "under_review":  # the transition table says so too; checked first
+            self._transition(s, actor, app, "approve")
+        received = set(
+            s.execute(
+                select(DocumentReceived.material).where(DocumentReceived.application_id == app.id)
+            ).scalars()
+        )
+        app.decision = s5_2.checks(s, app.kind, app.facts, received)
+        app.decided_on = today
+        app.rule_version = f"§5.2/{hukou.__version__}"
+        app.approved_relatives = []
+        self._transition(s, actor, app, "approve")
+
     def reject(
         self, actor: Actor, app_id: int, reasons: str, version: int | None = None
     ) -> Application:
@@ -543,9 +657,10 @@ class Registry:
         with self._tx() as s:
             app = self._load_app(s, app_id, version, actor)
             today = self.clock.today()
-            app.decision = decision_json(
-                decide(parse_case(app.facts), on=today, parameters=self.parameters)
-            )
+            if app.kind not in s5_2.KINDS:  # §5.2 has no engine decision: the reasons say it
+                app.decision = decision_json(
+                    decide(parse_case(app.facts), on=today, parameters=self.parameters)
+                )
             app.decided_on = today
             app.reasons = reasons
             self._transition(s, actor, app, "reject", reasons)
@@ -601,6 +716,11 @@ class Registry:
                         "household_id",
                     )
                 household = found
+            if app.kind in s5_2.KINDS:
+                self._register_s5_2(s, actor, app, household, dwelling_id is not None, today)
+                app.target_household_id = household.id
+                self._transition(s, actor, app, "register")
+                return household.id
             facts = app.facts
             people = [(facts["applicant"], "户主" if dwelling_id else "成员")]
             relatives = facts.get("relatives") or []
@@ -623,6 +743,60 @@ class Registry:
             app.target_household_id = household.id
             self._transition(s, actor, app, "register")
             return household.id
+
+    def _register_s5_2(
+        self,
+        s: Session,
+        actor: Actor,
+        app: Application,
+        household: Household,
+        head: bool,
+        day: dt.date,
+    ) -> None:
+        """§5.2 登记户口: the person — with the former number restored, or a new one — and
+        the membership, in the caller's transaction."""
+        if app.state != "approved":
+            return  # the transition after this refuses it, naming the state
+        facts = app.facts
+        who = facts["person"]
+        number = s5_2.restorable(app.kind, facts)
+        person = None
+        if number is not None:
+            person = s.execute(
+                select(Person).where(Person.id_number == number)
+            ).scalar_one_or_none()
+        if person is None:
+            number = number or s5_2.new_id_number(
+                s, household.county, dt.date.fromisoformat(who["birth_date"]), who["sex"]
+            )
+            person = Person(
+                id_number=number,
+                name=who["name"],
+                sex=who["sex"],
+                birth_date=dt.date.fromisoformat(who["birth_date"]),
+            )
+            s.add(person)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "person.add",
+                "person",
+                person.id,
+                None,
+                {"id_number": number, "name": who["name"], "clause": "§5.2"},
+            )
+        elif person.name != who["name"]:
+            before = {"name": person.name}
+            person.name = who["name"]
+            s.flush()
+            self._audit(
+                s, actor, "person.rename", "person", person.id, before, {"name": person.name}
+            )
+        guardian = str((facts.get("guardian") or {}).get("relation", ""))
+        relation = "户主" if head else S5_2_RELATION.get(guardian, "成员")
+        self._move(s, actor, person, household, relation, day, f"§5.2 {app.reference}")
+        app.applicant_id_number = person.id_number
 
     def _move(
         self,
@@ -681,6 +855,21 @@ class Registry:
     def receive_document(self, actor: Actor, app_id: int, material: str, clause: str) -> int:
         with self._tx() as s:
             app = self._load_app(s, app_id, None, actor)
+            if app.state not in ("draft", "submitted", "under_review"):
+                raise InvalidTransition(
+                    f"申请状态为「{app.state}」，不再接收材料",
+                    f"an application in state {app.state} takes no more documents",
+                    "state",
+                )
+            if app.kind in s5_2.KINDS:
+                known = {m.key: m for m in s5_2.materials(app.kind, app.facts)}
+                if material not in known:
+                    raise RegistryError(
+                        "本类申请无此材料",
+                        f"this kind of application takes: {', '.join(known)}",
+                        "material",
+                    )
+                clause = "§5.2"
             doc = DocumentReceived(
                 application_id=app.id,
                 material=material,
@@ -700,6 +889,52 @@ class Registry:
                 {"material": material, "clause": clause},
             )
             return doc.id
+
+    def materials(self, actor: Actor, app_id: int) -> dict[str, Any]:
+        """The materials an application needs and those received. §5.2: the category's list;
+        other kinds: the decided channel's list, once decided."""
+
+        def query(s: Session) -> dict[str, Any]:
+            app = s.get(Application, app_id)
+            if app is None:
+                raise NotFound("无此申请", "no such application", "application_id")
+            if actor.role != "admin":  # as reading the application itself
+                actor.require_officer(app.county)
+            docs = list(
+                s.execute(
+                    select(DocumentReceived)
+                    .where(DocumentReceived.application_id == app.id)
+                    .order_by(DocumentReceived.id)
+                ).scalars()
+            )
+            got = {d.material for d in docs}
+            required: list[dict[str, Any]]
+            if app.kind in s5_2.KINDS:
+                required = [
+                    {"key": m.key, "zh": m.zh, "en": m.en, "clause": "§5.2"}
+                    for m in s5_2.materials(app.kind, app.facts)
+                ]
+            else:
+                channel = next(
+                    (c for c in (app.decision or {}).get("channels", []) if c["key"] == app.kind),
+                    None,
+                )
+                required = [
+                    {"key": m["zh"], "zh": m["zh"], "en": m["en"], "clause": m["clause"]}
+                    for m in (channel or {}).get("materials", [])
+                ]
+            for m in required:
+                m["received"] = m["key"] in got
+            return {
+                "application_id": app.id,
+                "required": required,
+                "received": [
+                    {"material": d.material, "clause": d.clause, "received_on": str(d.received_on)}
+                    for d in docs
+                ],
+            }
+
+        return self.read(query)
 
     # ---- §4.4 attachment -----------------------------------------------------
     def attach_to_community(self, actor: Actor, person_id: int, reason: str) -> int:
@@ -922,8 +1157,12 @@ class Registry:
         return self.read(query)
 
     # ---- audit ---------------------------------------------------------------
-    def verify_audit(self) -> list[audit.Problem]:
-        return self.read(audit.verify)
+    def verify_audit(self, bound: dt.timedelta = audit.UNSEALED_BOUND) -> list[audit.Problem]:
+        """``hukou audit verify``: records left unsealed longer than ``bound`` are named,
+        then everything committed is sealed and the whole chain is recomputed."""
+        late = self.read(lambda s: audit.overdue(s, self.clock.now(), bound))
+        self.seal_audit()
+        return late + self.read(audit.verify)
 
 
 def _integrity(exc: IntegrityError) -> RegistryError:
