@@ -199,11 +199,27 @@ def _register_commands() -> None:
     app.add_typer(demo_app, name="demo")
     app.command("serve")(serve)
 
+    from hukou.cli.synth_cmd import synth
+
+    app.command("synth")(synth)
+
+    from hukou.cli.batch_cmd import batch
+
+    app.command("batch")(batch)
+
+    from hukou.cli.analytics_cmds import indicators, reform
+
+    app.command("reform")(reform)
+    app.command("indicators")(indicators)
+
 
 _register_commands()
 
 
 def main() -> None:
+    from hukou.registry import logmask
+
+    logmask.install()  # no ID number or name reaches a log unmasked, whatever the command
     app()
 
 

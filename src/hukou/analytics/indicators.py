@@ -1,0 +1,476 @@
+"""The §7 indicators (考核指标), per county and period.
+
+§7: 综合考虑农业转移人员落户数量、居住证办理数量等因素，安排…转移支付…；落实城镇建设用地
+增加规模与农业转移人员数量相匹配 — fiscal transfers and urban land quotas follow the
+number of migrants settled and of residence permits issued, county by county. So:
+
+* **settlements** — from the register: applications in state ``registered``, by the
+  county of the station that registered them (``applications.county``), the channel
+  applied for (``applications.kind``) and the day of the ``registered`` event in
+  Beijing time (the register's day, ``registry.clock``). Persons settled are the
+  applicant plus the relatives approved to come along (``approved_relatives``): the
+  people ``Registry.register`` moves into the household.
+* **residence permits issued** — from the register's ``residence_records`` (kind
+  ``permit``, by ``start_date`` and ``county``) when it holds them, or from a
+  population's ``persons.permit_issued_on`` / ``permit_county``. Every table says
+  which in its ``source`` column. (Nothing in the register writes permits yet; the
+  demo's figures therefore come from a population.)
+* **eligible, not yet settled** — from batch results (``hukou batch``): persons whose
+  decision is ``eligible`` and whose hukou is not already in an urban area or town of
+  Jiaxing (a rural Jiaxing hukou counts: §7 is about 农业转移人员, rural people moving
+  to towns), by the county they live in, the best channel, and the period of the
+  decision date (a snapshot, not a flow).
+
+The functions return pyarrow tables and import nothing heavy at module level: the
+analyst web pages call them per request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from hukou.policy.places import jiaxing_counties
+from hukou.registry.models import Application, ApplicationEvent, ResidenceRecord
+
+if TYPE_CHECKING:
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+Period = Literal["month", "quarter", "year"]
+PERIODS: tuple[str, ...] = ("month", "quarter", "year")
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+# the application kinds the register knows (registry.models.APPLICATION_KINDS)
+KIND_LABELS: dict[str, tuple[str, str, str]] = {
+    "s1_1": ("§1.1", "合法稳定住所落户", "settling on a lawful stable dwelling"),
+    "s2_1": ("§2.1", "学历、职称、技能人才落户", "settling on education, title or skills"),
+    "s2_2": ("§2.2", "中职（技校）毕业生落户", "secondary-vocational graduates"),
+    "s3_1": ("§3.1", "父母投靠成年子女", "a parent joining an adult child"),
+    "s3_3": ("§3.3", "投靠人才亲属", "joining a talent relative"),
+    "s4_4": ("§4.4", "挂靠社区（村）集体户", "attaching to the community collective household"),
+    "s5_2_no_hukou": ("§5.2", "无户口人员登记户口", "registering a person with no hukou"),
+    "s5_2_overseas": ("§5.2", "华侨回国落户", "overseas Chinese returning"),
+}
+
+SETTLEMENTS = pa.schema(
+    [
+        ("county", pa.string()),
+        ("county_zh", pa.string()),
+        ("county_en", pa.string()),
+        ("period", pa.string()),
+        ("channel", pa.string()),
+        ("clause", pa.string()),
+        ("channel_zh", pa.string()),
+        ("channel_en", pa.string()),
+        ("applications", pa.int64()),
+        ("persons", pa.int64()),
+    ]
+)
+PERMITS = pa.schema(
+    [
+        ("county", pa.string()),
+        ("county_zh", pa.string()),
+        ("county_en", pa.string()),
+        ("period", pa.string()),
+        ("permits", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
+ELIGIBLE = pa.schema(
+    [
+        ("county", pa.string()),
+        ("county_zh", pa.string()),
+        ("county_en", pa.string()),
+        ("period", pa.string()),
+        ("channel", pa.string()),
+        ("clause", pa.string()),
+        ("channel_zh", pa.string()),
+        ("channel_en", pa.string()),
+        ("eligible_not_settled", pa.int64()),
+    ]
+)
+SUMMARY = pa.schema(
+    [
+        ("county", pa.string()),
+        ("county_zh", pa.string()),
+        ("county_en", pa.string()),
+        ("period", pa.string()),
+        ("settled_persons", pa.int64()),
+        ("settlement_applications", pa.int64()),
+        ("permits", pa.int64()),
+        ("eligible_not_settled", pa.int64()),
+    ]
+)
+
+
+def period_of(day: dt.date, period: str) -> str:
+    """``2025-03`` (month), ``2025-Q1`` (quarter), ``2025`` (year)."""
+    if period == "month":
+        return f"{day.year:04d}-{day.month:02d}"
+    if period == "quarter":
+        return f"{day.year:04d}-Q{(day.month - 1) // 3 + 1}"
+    if period == "year":
+        return f"{day.year:04d}"
+    raise ValueError(f"period must be one of {', '.join(PERIODS)} / 期间须为 month、quarter、year")
+
+
+def county_labels(code: str | None) -> tuple[str, str, str]:
+    """(key, zh, en): a Jiaxing county by its GB/T 2260 code; every other county is
+    ``outside`` (§7 assesses Jiaxing's counties), a NULL ``unknown``."""
+    if code is None or code == "unknown":
+        return "unknown", "未知", "unknown"
+    c = jiaxing_counties().get(code)
+    if c is not None:
+        return code, c.zh, c.en
+    return "outside", "嘉兴市外", "outside Jiaxing"
+
+
+def _beijing_day(at: dt.datetime) -> dt.date:
+    # SQLite hands back naive datetimes: the register writes them in UTC (registry.clock)
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    return aware.astimezone(BEIJING).date()
+
+
+def _within(day: dt.date, start: dt.date | None, end: dt.date | None) -> bool:
+    return (start is None or day >= start) and (end is None or day <= end)
+
+
+def _session(bind: Engine | Session) -> tuple[Session, bool]:
+    if isinstance(bind, Session):
+        return bind, False
+    return Session(bind), True
+
+
+def settlements(
+    bind: Engine | Session,
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pa.Table:
+    """§7 落户数量: registered applications and persons settled, per county, period, channel."""
+    period_of(dt.date(2000, 1, 1), period)  # refuse a bad period before querying
+    stmt = (
+        select(
+            Application.county,
+            Application.kind,
+            ApplicationEvent.at,
+            Application.approved_relatives,
+        )
+        .join(ApplicationEvent, ApplicationEvent.application_id == Application.id)
+        .where(Application.state == "registered", ApplicationEvent.to_state == "registered")
+    )
+    session, owned = _session(bind)
+    try:
+        rows = session.execute(stmt).all()
+    finally:
+        if owned:
+            session.close()
+    apps: Counter[tuple[str, str, str]] = Counter()
+    persons: Counter[tuple[str, str, str]] = Counter()
+    for county, kind, at, approved in rows:
+        day = _beijing_day(at)
+        if not _within(day, start, end):
+            continue
+        key = (county, period_of(day, period), kind)
+        apps[key] += 1
+        persons[key] += 1 + len(approved or [])
+    out = []
+    for county, per, kind in sorted(apps):
+        code, czh, cen = county_labels(county)
+        clause, zh, en = KIND_LABELS.get(kind, ("", kind, kind))
+        out.append(
+            {
+                "county": code,
+                "county_zh": czh,
+                "county_en": cen,
+                "period": per,
+                "channel": kind,
+                "clause": clause,
+                "channel_zh": zh,
+                "channel_en": en,
+                "applications": apps[(county, per, kind)],
+                "persons": persons[(county, per, kind)],
+            }
+        )
+    return pa.Table.from_pylist(out, schema=SETTLEMENTS)
+
+
+def _permit_rows(
+    pairs: Iterable[tuple[str | None, dt.date | None]],
+    period: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    source: str,
+) -> pa.Table:
+    counts: Counter[tuple[str, str]] = Counter()
+    for county, day in pairs:
+        if day is None or not _within(day, start, end):
+            continue
+        counts[(county_labels(county)[0], period_of(day, period))] += 1
+    out = []
+    for county, per in sorted(counts):
+        code, czh, cen = county_labels(county)
+        out.append(
+            {
+                "county": code,
+                "county_zh": czh,
+                "county_en": cen,
+                "period": per,
+                "permits": counts[(county, per)],
+                "source": source,
+            }
+        )
+    return pa.Table.from_pylist(out, schema=PERMITS)
+
+
+def permits_from_registry(
+    bind: Engine | Session,
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pa.Table:
+    """§7 居住证办理数量 from the register's ``residence_records`` (kind ``permit``)."""
+    period_of(dt.date(2000, 1, 1), period)
+    stmt = select(ResidenceRecord.county, ResidenceRecord.start_date).where(
+        ResidenceRecord.kind == "permit"
+    )
+    session, owned = _session(bind)
+    try:
+        rows = session.execute(stmt).all()
+    finally:
+        if owned:
+            session.close()
+    return _permit_rows(((c, d) for c, d in rows), period, start, end, "registry.residence_records")
+
+
+def permits_from_population(
+    persons: pa.Table,
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> pa.Table:
+    """§7 居住证办理数量 from a population: ``permit_issued_on`` in ``permit_county``.
+
+    A permit counts when it is held (``permit_held`` not false) and its issue date is known.
+    """
+    period_of(dt.date(2000, 1, 1), period)
+    held = persons.column("permit_held").to_pylist()
+    counties = persons.column("permit_county").to_pylist()
+    days = persons.column("permit_issued_on").to_pylist()
+    pairs = ((c, d) for h, c, d in zip(held, counties, days, strict=True) if h is not False)
+    return _permit_rows(pairs, period, start, end, "population.persons")
+
+
+def _settled_already(persons: ibis.Table) -> Any:
+    """Hukou already in an urban area or town of Jiaxing (urban–rural code 1xx)."""
+    return (
+        persons.hukou_county.isin(list(jiaxing_counties()))
+        & persons.hukou_urban_rural_code.startswith("1")
+    ).fill_null(False)
+
+
+def eligible_not_settled(
+    results: ibis.Table,
+    persons: ibis.Table,
+    period: str = "month",
+) -> pa.Table:
+    """Migrants a batch run found eligible and not yet settled, per county and best channel."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    period_of(dt.date(2000, 1, 1), period)
+    j = results.filter(results.status == "eligible").join(
+        persons.select("person_id", "lives_in", "hukou_county", "hukou_urban_rural_code"),
+        "person_id",
+    )
+    j = j.filter(~_settled_already(j))
+    grouped = (
+        j.group_by(
+            county=j.lives_in,
+            decision_date=j.decision_date,
+            channel=j.best_channel.fill_null("unknown"),
+        )
+        .aggregate(n=ibis._.count())
+        .to_pyarrow()
+    )
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for row in grouped.to_pylist():
+        code = county_labels(row["county"])[0]
+        counts[(code, period_of(row["decision_date"], period), row["channel"])] += int(row["n"])
+    out = []
+    for county, per, channel in sorted(counts):
+        code, czh, cen = county_labels(county)
+        clause, zh, en = KIND_LABELS.get(channel, ("", channel, channel))
+        out.append(
+            {
+                "county": code,
+                "county_zh": czh,
+                "county_en": cen,
+                "period": per,
+                "channel": channel,
+                "clause": clause,
+                "channel_zh": zh,
+                "channel_en": en,
+                "eligible_not_settled": counts[(county, per, channel)],
+            }
+        )
+    return pa.Table.from_pylist(out, schema=ELIGIBLE)
+
+
+def results_tables(directory: Path, population: Path | None = None) -> tuple[Any, Any]:
+    """``results.parquet`` of a batch output directory, and the persons it is about
+    (``persons.parquet`` there, else in ``population``), as DuckDB-backed Ibis tables."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    con = ibis.duckdb.connect()
+    results_path = directory / "results.parquet"
+    if not results_path.exists():
+        raise FileNotFoundError(f"缺少批量结果 / missing batch results: {results_path}")
+    persons_path = directory / "persons.parquet"
+    if not persons_path.exists() and population is not None:
+        persons_path = population / "persons.parquet"
+    if not persons_path.exists():
+        raise FileNotFoundError(f"缺少人员表 / missing persons table: {persons_path}")
+    return (
+        con.read_parquet(results_path, table_name="results"),
+        con.read_parquet(persons_path, table_name="persons"),
+    )
+
+
+def summary(
+    settled: pa.Table | None = None,
+    permits: pa.Table | None = None,
+    eligible: pa.Table | None = None,
+) -> pa.Table:
+    """One row per county and period: the three §7 figures side by side (0 where none)."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def row(county: str, per: str) -> dict[str, Any]:
+        if (county, per) not in rows:
+            code, czh, cen = county_labels(county)
+            rows[(county, per)] = {
+                "county": code,
+                "county_zh": czh,
+                "county_en": cen,
+                "period": per,
+                "settled_persons": 0,
+                "settlement_applications": 0,
+                "permits": 0,
+                "eligible_not_settled": 0,
+            }
+        return rows[(county, per)]
+
+    for r in settled.to_pylist() if settled is not None else []:
+        x = row(r["county"], r["period"])
+        x["settled_persons"] += r["persons"]
+        x["settlement_applications"] += r["applications"]
+    for r in permits.to_pylist() if permits is not None else []:
+        row(r["county"], r["period"])["permits"] += r["permits"]
+    for r in eligible.to_pylist() if eligible is not None else []:
+        row(r["county"], r["period"])["eligible_not_settled"] += r["eligible_not_settled"]
+    order = {c: i for i, c in enumerate(jiaxing_counties())}
+    keys = sorted(rows, key=lambda k: (k[1], order.get(k[0], len(order)), k[0]))
+    return pa.Table.from_pylist([rows[k] for k in keys], schema=SUMMARY)
+
+
+# ---- charts and workbook --------------------------------------------------------------
+
+
+def indicator_panels(tables: dict[str, pa.Table]) -> list[Any]:
+    """Per county (all periods summed): persons settled by channel, permits issued,
+    eligible not yet settled."""
+    from hukou.analytics.charts import Panel, Series
+
+    s = tables["summary"].to_pylist()
+    present = {r["county"] for r in s}
+    counties = [c for c in (*jiaxing_counties(), "outside", "unknown") if c in present]
+    counties = counties or list(jiaxing_counties())
+    labels = [county_labels(c) for c in counties]
+    czh = tuple(zh for _, zh, _ in labels)
+    cen = tuple(en for _, _, en in labels)
+
+    def totals(field: str, rows: list[dict[str, Any]]) -> tuple[float, ...]:
+        return tuple(float(sum(r[field] for r in rows if r["county"] == c)) for c in counties)
+
+    panels = []
+    settled = tables.get("settlements")
+    if settled is not None:
+        srows = settled.to_pylist()
+        series = []
+        for kind in [k for k in KIND_LABELS if any(r["channel"] == k for r in srows)]:
+            clause, zh, en = KIND_LABELS[kind]
+            rows = [r for r in srows if r["channel"] == kind]
+            series.append(Series(f"{clause} {zh}", f"{clause} {en}", totals("persons", rows)))
+        if not series:
+            series.append(Series("落户人数", "persons settled", totals("settled_persons", s)))
+        panels.append(
+            Panel("落户人数（按渠道）", "persons settled (by channel)", czh, cen, tuple(series))
+        )
+    panels.append(
+        Panel(
+            "居住证办理数量",
+            "residence permits issued",
+            czh,
+            cen,
+            (Series("居住证", "permits", totals("permits", s)),),
+        )
+    )
+    panels.append(
+        Panel(
+            "符合条件尚未落户",
+            "eligible, not yet settled",
+            czh,
+            cen,
+            (Series("人数", "persons", totals("eligible_not_settled", s)),),
+        )
+    )
+    return panels
+
+
+INDICATOR_SHEETS: dict[str, str] = {
+    "summary": "汇总 summary",
+    "settlements": "落户 settlements",
+    "permits": "居住证 permits",
+    "eligible": "符合未落户 eligible",
+}
+
+
+def write_outputs(
+    tables: dict[str, pa.Table], out: Path, period: str, sources: dict[str, str]
+) -> list[Path]:
+    """CSV and Parquet of each table, a PNG and an HTML chart, and a workbook."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from hukou.analytics.charts import write_html, write_png
+    from hukou.analytics.workbook import write_workbook
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, table in tables.items():
+        pq.write_table(table, out / f"{name}.parquet")
+        pacsv.write_csv(table, out / f"{name}.csv")
+        written += [out / f"{name}.parquet", out / f"{name}.csv"]
+    panels = indicator_panels(tables)
+    periods = sorted({str(r["period"]) for r in tables["summary"].to_pylist()})
+    span = f"{periods[0]} – {periods[-1]}" if periods else ""
+    title_zh = f"§7 考核指标（各县市区，{span} 合计）"
+    title_en = f"§7 indicators per county ({span}, summed)"
+    written.append(write_png(panels, title_zh, title_en, out / "indicators.png"))
+    written.append(write_html(panels, title_zh, title_en, out / "indicators.html"))
+    readme: list[tuple[str, Any]] = [
+        ("指标 indicators", "嘉政办发〔2020〕28号 §7：落户数量、居住证办理数量、符合条件尚未落户"),
+        ("期间 period", period),
+        *((f"来源 source: {k}", v) for k, v in sources.items()),
+        ("口径 definitions", __doc__ or ""),
+        ("生成时间 generated", dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()),
+    ]
+    sheets = {INDICATOR_SHEETS.get(k, k): t for k, t in tables.items()}
+    written.append(write_workbook(out / "indicators.xlsx", readme, sheets))
+    return written

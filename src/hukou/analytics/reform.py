@@ -1,0 +1,745 @@
+"""What-if reforms (改革测算): who gains and who loses if dated parameters change.
+
+A reform (docs/reforms.md) overrides dated parameters — numbers, dates, levels and
+the readings of ``readings.yaml`` alike — and names the decision date(s) to look at.
+Baseline and reform are evaluated by the same rules (the compiled batch query, or
+the per-case engine as reference), joined person by person in ONE query with the
+persons table, and folded there into a small cube (county × age band × sex, every
+channel's transitions as sums). Every breakdown is a sum over that cube, so the
+population is read once per date, whatever the number of tables asked for.
+
+Which county a person counts in: ``persons.lives_in``, the county where they live
+— where they would apply and settle (§1.1's dwelling, §4.3's place), and where §7
+counts settlements. ``hukou_county`` would put nearly every migrant outside
+Jiaxing. A NULL ``lives_in`` counts as ``unknown``, a county outside Jiaxing as
+``outside``.
+
+Only aggregates leave this module: the analyst role sees no person (README, roles).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import yaml
+
+from hukou.analytics.layout import CHANNEL_KEYS, RESULT_RELATIVES, RESULTS, ROUTE_KEYS, TABLES
+from hukou.policy.params import ParameterError, ParameterSet, load
+from hukou.policy.places import jiaxing_counties
+from hukou.policy.scales import SCALES
+
+if TYPE_CHECKING:
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+    import ibis.expr.types as ir  # type: ignore[import-untyped, unused-ignore]
+
+    from hukou.engine.decide import RuleVersion
+
+Problem = dict[str, str]
+
+# Evaluate one parameter set over a population: the RESULTS and RESULT_RELATIVES
+# tables, lazily. A ParameterSet (not a resolved one) so that the per-case engine
+# can serve as the reference evaluator too.
+Evaluate = Callable[
+    [Mapping[str, "ibis.Table"], dt.date, ParameterSet], tuple["ibis.Table", "ibis.Table"]
+]
+
+OVERALL = "overall"
+
+# Age bands on the decision date, cut where the notice cuts: 18 (adult, §1.1/§3.1),
+# 55 and 60 (§3.1 mothers and fathers).
+AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-17", 0, 18),
+    ("18-29", 18, 30),
+    ("30-39", 30, 40),
+    ("40-54", 40, 55),
+    ("55-59", 55, 60),
+    ("60+", 60, None),
+)
+SEXES: dict[str, tuple[str, str]] = {
+    "male": ("男", "male"),
+    "female": ("女", "female"),
+    "unknown": ("未知", "unknown"),
+}
+OTHER_COUNTIES: dict[str, tuple[str, str]] = {
+    "outside": ("嘉兴市外", "outside Jiaxing"),
+    "unknown": ("未知", "unknown"),
+}
+RELATIONS: dict[str, tuple[str, str]] = {
+    "spouse": ("配偶", "spouse"),
+    "child": ("子女", "child"),
+    "parent": ("父母", "parent"),
+}
+
+REFORM_KEYS = ("name", "description", "dates", "parameters")
+
+
+# ---- the reform file -------------------------------------------------------------
+
+
+class ReformError(ValueError):
+    """A reform file that cannot be used; each problem names its field (zh and en)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['en']}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Reform:
+    name_zh: str
+    name_en: str
+    description_zh: str
+    description_en: str
+    dates: tuple[dt.date, ...]
+    parameters: dict[str, dict[dt.date, Any]]  # path -> {start date: value}
+    source: str = ""
+
+    def apply(self, base: ParameterSet | None = None) -> ParameterSet:
+        """The parameter tree with this reform's values (``ParameterSet.with_overrides``)."""
+        return (base or load()).with_overrides(self.parameters)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": {"zh": self.name_zh, "en": self.name_en},
+            "description": {"zh": self.description_zh, "en": self.description_en},
+            "dates": [d.isoformat() for d in self.dates],
+            "parameters": {
+                path: {d.isoformat(): v for d, v in dated.items()}
+                for path, dated in self.parameters.items()
+            },
+        }
+
+
+def _problem(fieldname: str, zh: str, en: str) -> Problem:
+    return {"field": fieldname, "zh": zh, "en": en}
+
+
+def _date(raw: Any) -> dt.date | None:
+    if isinstance(raw, dt.datetime):
+        return None
+    if isinstance(raw, dt.date):
+        return raw
+    if isinstance(raw, str):
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            return None
+    return None
+
+
+def _bilingual(data: Mapping[str, Any], key: str, required: bool) -> tuple[str, str, list[Problem]]:
+    raw = data.get(key)
+    if raw is None:
+        if required:
+            return "", "", [_problem(key, "缺少此项（须有 zh 与 en）", "missing (needs zh and en)")]
+        return "", "", []
+    if isinstance(raw, str):  # one text for both languages
+        return raw, raw, []
+    if not isinstance(raw, dict):
+        return "", "", [_problem(key, "须为含 zh 与 en 的映射", "must be a mapping with zh and en")]
+    problems = [
+        _problem(f"{key}.{k}", "缺少此项或不是文字", "missing or not text")
+        for k in ("zh", "en")
+        if not isinstance(raw.get(k), str) or not raw[k].strip()
+    ]
+    problems += [
+        _problem(f"{key}.{k}", "未知字段（只有 zh 与 en）", "unknown field (only zh and en)")
+        for k in raw
+        if k not in ("zh", "en")
+    ]
+    return str(raw.get("zh", "")).strip(), str(raw.get("en", "")).strip(), problems
+
+
+def _check_value(fieldname: str, kind: str, scale: str | None, raw: Any) -> list[Problem]:
+    """The types ``ParameterSet`` knows, checked here so that every error names its field."""
+    if kind == "int":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            return [
+                _problem(
+                    fieldname, f"须为整数，实为 {raw!r}", f"must be a whole number, got {raw!r}"
+                )
+            ]
+        if raw < 0:
+            return [_problem(fieldname, f"不能为负数：{raw}", f"must not be negative: {raw}")]
+        return []
+    if kind == "bool":
+        if not isinstance(raw, bool):
+            return [
+                _problem(
+                    fieldname,
+                    f"须为 true 或 false，实为 {raw!r}",
+                    f"must be true or false, got {raw!r}",
+                )
+            ]
+        return []
+    if kind == "date":
+        if _date(raw) is None:
+            return [
+                _problem(
+                    fieldname,
+                    f"须为日期 YYYY-MM-DD，实为 {raw!r}",
+                    f"must be a date YYYY-MM-DD, got {raw!r}",
+                )
+            ]
+        return []
+    if kind == "level" and scale is not None:
+        allowed = [m.value for m in SCALES[scale]]
+        if raw not in allowed:
+            return [
+                _problem(
+                    fieldname,
+                    f"须为 {scale} 等级之一（{'、'.join(allowed)}），实为 {raw!r}",
+                    f"must be one of the {scale} levels ({', '.join(allowed)}), got {raw!r}",
+                )
+            ]
+        return []
+    if not isinstance(raw, str):
+        return [_problem(fieldname, f"须为文字，实为 {raw!r}", f"must be text, got {raw!r}")]
+    return []
+
+
+def parse_reform(data: Any, base: ParameterSet | None = None, source: str = "") -> Reform:
+    """Check a reform (the parsed YAML) against the parameter tree; all problems at once."""
+    params = base or load()
+    if not isinstance(data, dict):
+        raise ReformError(
+            [_problem("(reform)", "改革文件须为 YAML 映射", "a reform file must be a YAML mapping")]
+        )
+    problems: list[Problem] = []
+    for k in data:
+        if k is True or k is False:  # YAML 1.1 reads a bare on/off/yes/no key as a boolean
+            problems.append(
+                _problem(
+                    str(k).lower(),
+                    "YAML 将 on/yes 读作布尔值；决定日期请写作 dates",
+                    "YAML reads on/yes as a boolean; write the decision dates as dates",
+                )
+            )
+        elif k not in REFORM_KEYS:
+            problems.append(
+                _problem(
+                    str(k),
+                    f"未知字段（可用：{'、'.join(REFORM_KEYS)}）",
+                    f"unknown field (known: {', '.join(REFORM_KEYS)})",
+                )
+            )
+    name_zh, name_en, p = _bilingual(data, "name", required=True)
+    problems += p
+    desc_zh, desc_en, p = _bilingual(data, "description", required=False)
+    problems += p
+
+    dates: list[dt.date] = []
+    raw_on = data.get("dates")
+    items = raw_on if isinstance(raw_on, list) else [] if raw_on is None else [raw_on]
+    if raw_on is not None and not items:
+        problems.append(
+            _problem("dates", "决定日期列表为空", "the list of decision dates is empty")
+        )
+    for i, raw in enumerate(items):
+        d = _date(raw)
+        name = f"dates[{i}]" if isinstance(raw_on, list) else "dates"
+        if d is None:
+            problems.append(
+                _problem(
+                    name,
+                    f"须为日期 YYYY-MM-DD，实为 {raw!r}",
+                    f"must be a date YYYY-MM-DD, got {raw!r}",
+                )
+            )
+        elif d not in dates:
+            dates.append(d)
+
+    overrides: dict[str, dict[dt.date, Any]] = {}
+    raw_params = data.get("parameters")
+    if raw_params is None:
+        raw_params = {}
+    if not isinstance(raw_params, dict):
+        problems.append(
+            _problem(
+                "parameters",
+                "须为映射：参数路径 → {起始日期: 取值}",
+                "must be a mapping: parameter path -> {start date: value}",
+            )
+        )
+        raw_params = {}
+    for path, dated in raw_params.items():
+        where = f"parameters.{path}"
+        spec = params.parameters.get(str(path))
+        if spec is None:
+            near = difflib.get_close_matches(str(path), list(params.parameters), n=1)
+            hint_zh = f"；是否指 {near[0]}？" if near else ""
+            hint_en = f"; did you mean {near[0]}?" if near else ""
+            problems.append(_problem(where, f"无此参数{hint_zh}", f"unknown parameter{hint_en}"))
+            continue
+        if not isinstance(dated, dict) or not dated:
+            problems.append(
+                _problem(
+                    where,
+                    "须为 {起始日期: 取值} 的非空映射",
+                    "must be a non-empty mapping {start date: value}",
+                )
+            )
+            continue
+        values: dict[dt.date, Any] = {}
+        for start, raw in dated.items():
+            start_date = _date(start)
+            if start_date is None:
+                problems.append(
+                    _problem(
+                        f"{where}.{start}",
+                        f"起始日期须为 YYYY-MM-DD，实为 {start!r}",
+                        f"the start date must be YYYY-MM-DD, got {start!r}",
+                    )
+                )
+                continue
+            found = _check_value(f"{where}.{start_date}", spec.type, spec.scale, raw)
+            problems += found
+            if not found:
+                values[start_date] = _date(raw) if spec.type == "date" else raw
+        overrides[str(path)] = values
+    if problems:
+        raise ReformError(problems)
+    try:
+        params.with_overrides(overrides)
+    except ParameterError as exc:  # a type the checks above do not know yet
+        raise ReformError([_problem("parameters", str(exc), str(exc))]) from None
+    return Reform(name_zh, name_en, desc_zh, desc_en, tuple(dates), overrides, source)
+
+
+def load_reform(path: Path, base: ParameterSet | None = None) -> Reform:
+    """Read and check a reform file (YAML)."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ReformError(
+            [
+                _problem(
+                    str(path),
+                    f"无法读取文件（{exc.strerror}）",
+                    f"cannot read the file ({exc.strerror})",
+                )
+            ]
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ReformError(
+            [_problem(str(path), f"YAML 格式有误：{exc}", f"not valid YAML: {exc}")]
+        ) from None
+    return parse_reform(data, base, source=str(path))
+
+
+# ---- evaluators ------------------------------------------------------------------
+
+
+def batch_evaluator() -> Evaluate:
+    """The compiled population query (``analytics.batch.evaluate``)."""
+    from hukou.analytics.batch import evaluate as compiled
+
+    def run(
+        tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
+    ) -> tuple[ibis.Table, ibis.Table]:
+        return compiled(dict(tables), on, params.at(on))
+
+    return run
+
+
+def reference_evaluator() -> Evaluate:
+    """The per-case engine, person by person (exact, slow): for tests and small populations."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    from hukou.analytics.reference import reference_results
+
+    def run(
+        tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
+    ) -> tuple[ibis.Table, ibis.Table]:
+        pop = {name: tables[name].to_pyarrow().cast(schema) for name, schema in TABLES.items()}
+        results, relatives = reference_results(pop, on, params)
+        return ibis.memtable(results.cast(RESULTS)), ibis.memtable(relatives.cast(RESULT_RELATIVES))
+
+    return run
+
+
+def default_evaluator() -> Evaluate:
+    """The compiled query when it is installed, else the per-case reference engine."""
+    try:
+        return batch_evaluator()
+    except ImportError:
+        return reference_evaluator()
+
+
+# ---- the comparison ----------------------------------------------------------------
+
+
+def _age_band(persons: ir.Table, on: dt.date) -> ir.StringValue:
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    b = persons.birth_date
+    before_birthday = (b.month() > on.month) | ((b.month() == on.month) & (b.day() > on.day))
+    age = on.year - b.year() - before_birthday.ifelse(1, 0)
+    bands = [
+        ((age >= lo) if hi is None else ((age >= lo) & (age < hi)), label)
+        for label, lo, hi in AGE_BANDS
+    ]
+    return ibis.cases(*bands, else_="unknown")
+
+
+def _county(persons: ir.Table) -> ir.StringValue:
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    c = persons.lives_in
+    return ibis.cases(
+        (c.isnull(), "unknown"),
+        (c.isin(list(jiaxing_counties())), c),
+        else_="outside",
+    )
+
+
+def _transitions(before: ir.StringValue, after: ir.StringValue, prefix: str) -> dict[str, Any]:
+    """Sums over a group: eligible before and after, gains, losses (layout's status words)."""
+    was = (before == "eligible").fill_null(False)
+    now = (after == "eligible").fill_null(False)
+    return {
+        f"{prefix}eligible_before": was.ifelse(1, 0).sum(),
+        f"{prefix}eligible_after": now.ifelse(1, 0).sum(),
+        f"{prefix}gains": ((~was) & now).ifelse(1, 0).sum(),
+        f"{prefix}loses": (was & ~now).ifelse(1, 0).sum(),
+    }
+
+
+def _shifts(
+    before_status: ir.StringValue,
+    after_status: ir.StringValue,
+    before: ir.DateValue,
+    after: ir.DateValue,
+    prefix: str,
+) -> dict[str, Any]:
+    """Earliest-date shifts of those eligible neither before nor after: a date that moves
+    earlier (or appears where there was none) or later (or disappears)."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    neither = ((before_status != "eligible") & (after_status != "eligible")).fill_null(True)
+    far = ibis.date(9999, 12, 31)
+    b = before.fill_null(far)
+    a = after.fill_null(far)
+    return {
+        f"{prefix}earlier": (neither & (a < b)).ifelse(1, 0).sum(),
+        f"{prefix}later": (neither & (a > b)).ifelse(1, 0).sum(),
+        # days gained by those whose date moves earlier and was known both times
+        f"{prefix}days_earlier": (neither & before.notnull() & after.notnull() & (a < b))
+        .ifelse(b.delta(a, unit="day"), 0)
+        .sum(),
+    }
+
+
+def comparison_cubes(
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    baseline: ParameterSet,
+    reform: ParameterSet,
+    evaluate: Evaluate,
+) -> tuple[ibis.Table, ibis.Table]:
+    """The two lazy queries: persons (county × age band × sex) and relatives (relation).
+
+    Each evaluates baseline and reform together and joins them on the person (and the
+    relative); the aggregates are sums, so any breakdown is a sum of cube rows.
+    """
+    base_res, base_rel = evaluate(tables, on, baseline)
+    new_res, new_rel = evaluate(tables, on, reform)
+    persons = tables["persons"]
+    keys = ["status", "earliest_date"] + [
+        f"{k}_{s}" for k in CHANNEL_KEYS for s in ("status", "earliest")
+    ]
+    b = base_res.select("person_id", *[base_res[c].name(f"b_{c}") for c in keys])
+    r = new_res.select("person_id", *[new_res[c].name(f"r_{c}") for c in keys])
+    who = persons.select(
+        "person_id",
+        county=_county(persons),
+        age_band=_age_band(persons, on),
+        sex=persons.sex.fill_null("unknown"),
+    )
+    joined = b.join(r, "person_id").join(who, "person_id")
+    aggs: dict[str, Any] = {"persons": joined.count()}
+    aggs.update(_transitions(joined.b_status, joined.r_status, ""))
+    aggs.update(
+        _shifts(
+            joined.b_status, joined.r_status, joined.b_earliest_date, joined.r_earliest_date, ""
+        )
+    )
+    for k in CHANNEL_KEYS:
+        bs, rs = joined[f"b_{k}_status"], joined[f"r_{k}_status"]
+        aggs.update(_transitions(bs, rs, f"{k}__"))
+        aggs.update(_shifts(bs, rs, joined[f"b_{k}_earliest"], joined[f"r_{k}_earliest"], f"{k}__"))
+    cube = joined.group_by(["county", "age_band", "sex"]).aggregate(**aggs)
+
+    rkeys = ["status", "earliest_date"] + [
+        f"{k}_{s}" for k in ROUTE_KEYS for s in ("status", "earliest")
+    ]
+    rb = base_rel.select(
+        "person_id", "relative_id", "relation", *[base_rel[c].name(f"b_{c}") for c in rkeys]
+    )
+    rr = new_rel.select("person_id", "relative_id", *[new_rel[c].name(f"r_{c}") for c in rkeys])
+    rj = rb.join(rr, ["person_id", "relative_id"])
+    raggs: dict[str, Any] = {"relatives": rj.count()}
+    raggs.update(_transitions(rj.b_status, rj.r_status, ""))
+    raggs.update(_shifts(rj.b_status, rj.r_status, rj.b_earliest_date, rj.r_earliest_date, ""))
+    for k in ROUTE_KEYS:
+        bs, rs = rj[f"b_{k}_status"], rj[f"r_{k}_status"]
+        raggs.update(_transitions(bs, rs, f"{k}__"))
+        raggs.update(_shifts(bs, rs, rj[f"b_{k}_earliest"], rj[f"r_{k}_earliest"], f"{k}__"))
+    rel_cube = rj.group_by(relation=rj.relation.fill_null("unknown")).aggregate(**raggs)
+    return cube, rel_cube
+
+
+# ---- the report ---------------------------------------------------------------------
+
+MEASURES = (
+    "eligible_before",
+    "eligible_after",
+    "gains",
+    "loses",
+    "earlier",
+    "later",
+    "days_earlier",
+)
+
+
+@dataclass
+class ReformReport:
+    """Who gains and who loses on one decision date: tables with zh/en labels."""
+
+    reform: Reform
+    on: dt.date
+    baseline_version: RuleVersion
+    reform_version: RuleVersion
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def persons(self) -> int:
+        return int(self.tables["by_channel"].column("persons")[0].as_py() or 0)
+
+    def overall(self) -> dict[str, Any]:
+        rows: list[dict[str, Any]] = self.tables["by_channel"].to_pylist()
+        return rows[0]
+
+
+def _channel_labels() -> dict[str, tuple[str, str, str]]:
+    from hukou.policy.rules import CHANNELS, RELATIVE_ROUTES
+
+    out = {OVERALL: ("", "总体（任一渠道）", "overall (any channel)")}
+    out.update({c.key: (c.clause, c.zh, c.en) for c in CHANNELS})
+    out.update({f"route:{r.key}": (r.clause, r.zh, r.en) for r in RELATIVE_ROUTES})
+    return out
+
+
+def county_label(code: str) -> tuple[str, str]:
+    c = jiaxing_counties().get(code)
+    if c is not None:
+        return c.zh, c.en
+    return OTHER_COUNTIES.get(code, (code, code))
+
+
+def _row(measures: Mapping[str, int], prefix: str) -> dict[str, int]:
+    out = {m: int(measures.get(f"{prefix}{m}", 0)) for m in MEASURES}
+    out["net"] = out["gains"] - out["loses"]
+    return out
+
+
+def _sum(rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, int]:
+    total: dict[str, int] = dict.fromkeys(keys, 0)
+    for row in rows:
+        for k in keys:
+            total[k] += int(row.get(k) or 0)
+    return total
+
+
+def _order(values: set[str], preferred: Sequence[str]) -> list[str]:
+    return [v for v in preferred if v in values] + sorted(values - set(preferred))
+
+
+def build_tables(cube: pa.Table, rel_cube: pa.Table) -> dict[str, pa.Table]:
+    """Every breakdown from the two cubes (sums; nothing is re-queried)."""
+    rows = cube.to_pylist()
+    measure_cols = [c for c in cube.column_names if c not in ("county", "age_band", "sex")]
+    labels = _channel_labels()
+    out: dict[str, pa.Table] = {}
+
+    total = _sum(rows, measure_cols)
+    chans = []
+    for key in (OVERALL, *CHANNEL_KEYS):
+        clause, zh, en = labels[key]
+        prefix = "" if key == OVERALL else f"{key}__"
+        chans.append(
+            {"channel": key, "clause": clause, "zh": zh, "en": en, "persons": total["persons"]}
+            | _row(total, prefix)
+        )
+    out["by_channel"] = pa.Table.from_pylist(chans)
+
+    def breakdown(
+        dim: str, order: Sequence[str], label: Callable[[str], tuple[str, str]]
+    ) -> pa.Table:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(str(row[dim]), []).append(row)
+        table = []
+        for value in _order(set(groups), order):
+            s = _sum(groups[value], measure_cols)
+            zh, en = label(value)
+            table.append({dim: value, "zh": zh, "en": en, "persons": s["persons"]} | _row(s, ""))
+        return pa.Table.from_pylist(table, schema=_schema(dim))
+
+    counties = list(jiaxing_counties()) + list(OTHER_COUNTIES)
+    out["by_county"] = breakdown("county", counties, county_label)
+    out["by_age_band"] = breakdown(
+        "age_band", [b[0] for b in AGE_BANDS] + ["unknown"], lambda v: (v, v)
+    )
+    out["by_sex"] = breakdown("sex", list(SEXES), lambda v: SEXES.get(v, (v, v)))
+
+    grid = []
+    by_county: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_county.setdefault(str(row["county"]), []).append(row)
+    for county in _order(set(by_county), counties):
+        s = _sum(by_county[county], measure_cols)
+        zh, en = county_label(county)
+        for key in CHANNEL_KEYS:
+            r = _row(s, f"{key}__")
+            grid.append(
+                {"county": county, "zh": zh, "en": en, "channel": key}
+                | {m: r[m] for m in ("eligible_before", "eligible_after", "gains", "loses", "net")}
+            )
+    out["by_county_channel"] = pa.Table.from_pylist(grid, schema=_grid_schema())
+
+    rel_rows = rel_cube.to_pylist()
+    rel_cols = [c for c in rel_cube.column_names if c != "relation"]
+    rel_table = []
+    groups = {str(r["relation"]): [r] for r in rel_rows}
+    groups["all"] = rel_rows
+    for relation in _order(set(groups), ["all", *RELATIONS]):
+        s = _sum(groups[relation], rel_cols)
+        rzh, ren = RELATIONS.get(
+            relation, ("全部", "all") if relation == "all" else (relation, relation)
+        )
+        for key in (OVERALL, *ROUTE_KEYS):
+            clause, zh, en = labels[key if key == OVERALL else f"route:{key}"]
+            if key == OVERALL:
+                zh, en = "任一途径", "any route"
+            prefix = "" if key == OVERALL else f"{key}__"
+            rel_table.append(
+                {
+                    "relation": relation,
+                    "relation_zh": rzh,
+                    "relation_en": ren,
+                    "route": key,
+                    "clause": clause,
+                    "zh": zh,
+                    "en": en,
+                    "relatives": s["relatives"],
+                }
+                | _row(s, prefix)
+            )
+    out["relatives"] = pa.Table.from_pylist(rel_table, schema=_relatives_schema())
+    return out
+
+
+_MEASURE_FIELDS = [(m, pa.int64()) for m in (*MEASURES, "net")]
+
+
+def _schema(dim: str) -> pa.Schema:
+    return pa.schema(
+        [
+            (dim, pa.string()),
+            ("zh", pa.string()),
+            ("en", pa.string()),
+            ("persons", pa.int64()),
+            *_MEASURE_FIELDS,
+        ]
+    )
+
+
+def _grid_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("county", pa.string()),
+            ("zh", pa.string()),
+            ("en", pa.string()),
+            ("channel", pa.string()),
+        ]
+        + [(m, pa.int64()) for m in ("eligible_before", "eligible_after", "gains", "loses", "net")]
+    )
+
+
+def _relatives_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            ("relation", pa.string()),
+            ("relation_zh", pa.string()),
+            ("relation_en", pa.string()),
+            ("route", pa.string()),
+            ("clause", pa.string()),
+            ("zh", pa.string()),
+            ("en", pa.string()),
+            ("relatives", pa.int64()),
+            *_MEASURE_FIELDS,
+        ]
+    )
+
+
+def run_reform(
+    tables: Mapping[str, ibis.Table],
+    reform: Reform,
+    dates: Sequence[dt.date] | None = None,
+    evaluate: Evaluate | None = None,
+    base: ParameterSet | None = None,
+) -> list[ReformReport]:
+    """Evaluate ``reform`` against the law as enacted, on each decision date.
+
+    ``dates`` (e.g. ``--on``) wins over the reform file's; with neither, today.
+    """
+    from hukou.engine.decide import rule_version
+
+    baseline = base or load()
+    reformed = reform.apply(baseline)
+    run = evaluate or default_evaluator()
+    when = list(dates or reform.dates or [dt.date.today()])
+    reports = []
+    for on in when:
+        cube, rel_cube = comparison_cubes(tables, on, baseline, reformed, run)
+        report = ReformReport(
+            reform,
+            on,
+            rule_version(baseline.at(on)),
+            rule_version(reformed.at(on)),
+            build_tables(cube.to_pyarrow(), rel_cube.to_pyarrow()),
+        )
+        reports.append(report)
+    return reports
+
+
+def population_tables(directory: Path, con: Any = None) -> dict[str, ibis.Table]:
+    """The population's Parquet files as views of a DuckDB connection (nothing is loaded:
+    DuckDB reads the files as the query runs, out of core)."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    backend = con if con is not None else ibis.duckdb.connect()
+    out: dict[str, ibis.Table] = {}
+    for name in TABLES:
+        path = directory / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"缺少人口数据表 / missing population table: {path}")
+        quoted = str(path).replace("'", "''")
+        backend.con.execute(
+            f"CREATE OR REPLACE VIEW \"{name}\" AS SELECT * FROM read_parquet('{quoted}')"
+        )
+        out[name] = backend.table(name)
+    return out
+
+
+def version_text(v: RuleVersion) -> str:
+    return f"{v.ruleset} · {v.code} · params {v.parameters_as_of} · {v.digest}"

@@ -1,0 +1,117 @@
+"""``hukou batch``: every person of a population decided at once (批量审查)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Literal, cast
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+EngineName = Literal["duckdb", "postgres", "spark"]
+ENGINES: tuple[EngineName, ...] = ("duckdb", "postgres", "spark")
+
+
+def _fail(field: str, zh: str, en: str) -> None:
+    err = Console(stderr=True, highlight=False)
+    err.print("[bold red]输入有误 / invalid input[/]")
+    err.print(f"  • {field}: {zh} / {en}")
+    raise typer.Exit(2)
+
+
+def batch(
+    in_dir: Annotated[Path, typer.Option("--in", help="人口数据目录 / population directory")],
+    out_dir: Annotated[Path, typer.Option("--out", help="结果目录 / output directory")],
+    engine: Annotated[
+        str, typer.Option("--engine", help="duckdb（默认）、postgres 或 spark")
+    ] = "duckdb",
+    on: Annotated[
+        str | None, typer.Option("--on", help="决定日期 / decision date (YYYY-MM-DD)")
+    ] = None,
+    pg_url: Annotated[
+        str | None,
+        typer.Option("--pg-url", help="PostgreSQL URL（默认 HUKOU_DATABASE_URL）"),
+    ] = None,
+    pg_prefix: Annotated[
+        str, typer.Option("--pg-prefix", help="PostgreSQL 表名前缀 / table-name prefix")
+    ] = "",
+    pg_load: Annotated[
+        bool,
+        typer.Option(
+            "--pg-load", help="先把 --in 的数据复制进 PostgreSQL / copy --in into PG first"
+        ),
+    ] = False,
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master URL（默认 local[2]）")
+    ] = None,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="DuckDB 内存上限 / DuckDB memory limit")
+    ] = "8GB",
+) -> None:
+    """对人口中每个人按本通知审查 / Decide every person of a population (Parquet in, Parquet out)."""
+    from hukou.analytics import batch as batch_mod
+
+    if engine not in ENGINES:
+        _fail("--engine", "须为 duckdb、postgres 或 spark", "must be duckdb, postgres or spark")
+    when = dt.date.today()
+    if on is not None:
+        try:
+            when = dt.date.fromisoformat(on)
+        except ValueError:
+            _fail("--on", "日期格式须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+    needs_input = engine != "postgres" or pg_load
+    if needs_input and not (in_dir / "persons.parquet").is_file():
+        _fail("--in", "不是人口数据目录", "not a population directory (no persons.parquet)")
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail("--out", "不是目录", "not a directory")
+    if engine == "postgres":
+        try:
+            batch_mod.pg_url(pg_url)
+        except ValueError:
+            _fail("--pg-url", "未给出 PostgreSQL 地址", "no PostgreSQL URL (or HUKOU_DATABASE_URL)")
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("批量审查 / deciding", total=1.0)
+        if engine == "postgres" and pg_load:
+            bar.update(task, description="载入 PostgreSQL / loading into PostgreSQL")
+            batch_mod.load_postgres(in_dir, pg_url, prefix=pg_prefix)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, completed=fraction, description=f"批量审查 / deciding · {stage}")
+
+        report = batch_mod.run(
+            in_dir,
+            out_dir,
+            cast(EngineName, engine),
+            when,
+            progress=progress,
+            pg=pg_url,
+            pg_prefix=pg_prefix,
+            spark_master=spark_master,
+            memory_limit=memory_limit,
+        )
+    table = Table(title="批量审查 / batch decisions")
+    table.add_column("")
+    table.add_column("")
+    table.add_row("engine", str(report["engine"]))
+    table.add_row("decision date / 决定日期", str(report["on"]))
+    if report.get("people") is not None:
+        table.add_row("people / 人数", f"{report['people']:,}")
+    seconds = float(report["seconds"])
+    table.add_row("seconds / 用时", f"{seconds:.2f}")
+    if report.get("people"):
+        table.add_row("people/s", f"{report['people'] / max(seconds, 1e-9):,.0f}")
+    table.add_row("results", str(out_dir / batch_mod.RESULTS_FILE))
+    table.add_row("relatives", str(out_dir / batch_mod.RELATIVES_FILE))
+    Console().print(table)

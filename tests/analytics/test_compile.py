@@ -1,0 +1,426 @@
+"""Differential: the compiled population query on DuckDB gives, for every person, exactly
+the per-case engine's decision (``analytics.reference``) — every channel's status,
+earliest date and last day, the overall status, best channel and place kind, and
+every relative's routes with their earliest dates.
+
+Populations come from the case strategies of ``tests/strategies.py`` (unknown facts
+left out at random, boundary dates around 18/55/60 years, 3 years of residence and
+the 15-year window) and from families built here around §1.2: dwellings with
+residence histories in their area, with gaps of a day or two, 市本级 split over
+南湖区 and 秀洲区. Each population is also every relative's own case (relations
+both ways).
+
+The query depends only on the decision date and the parameters, so its SQL is
+compiled once per date and run on each generated population.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hukou.analytics import batch
+from hukou.analytics.compile import CompileError, Compiler
+from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
+from hukou.analytics.population import Tables, from_cases
+from hukou.analytics.reference import reference_results
+from hukou.policy.calendar import add_years
+from hukou.policy.expr import TODAY, Exists, Fact
+from hukou.policy.params import ParameterSet, load
+
+from ..strategies import JIAXING_COUNTIES, URBAN_RURAL_CODES, cases, near, parse
+
+# decision dates: §8's first day, a leap day, the days around a common-year 28 February
+DATES = (
+    dt.date(2020, 8, 1),
+    dt.date(2023, 2, 28),
+    dt.date(2024, 2, 29),
+    dt.date(2025, 3, 1),
+    dt.date(2026, 7, 15),
+)
+SAME_AREA = {"330402": ("330402", "330411"), "330411": ("330402", "330411")}
+
+# a reform exercising every parameter path: a 2-year stretch with a 30-day gap
+# tolerance, 1 March anniversaries, no age limit on parents via a lower age
+REFORM = {
+    "s1_urban.continuous_residence_years": {dt.date(2020, 8, 1): 2},
+    "s1_urban.residence_gap_tolerance_days": {dt.date(2020, 8, 1): 30},
+    "readings.leap_day_anniversary": {dt.date(2020, 8, 1): "mar1"},
+    "readings.parents_must_live_with_applicant": {dt.date(2020, 8, 1): False},
+    "readings.lease_is_property_proof_for_s3_1": {dt.date(2020, 8, 1): True},
+    "readings.child_hukou_must_be_in_jiaxing_urban": {dt.date(2020, 8, 1): False},
+    "s3_relatives.parent_min_age_female": {dt.date(2020, 8, 1): 50},
+}
+
+
+def parameter_sets() -> dict[str, ParameterSet]:
+    return {"law": load(), "reform": load().with_overrides(REFORM)}
+
+
+# ---- generated populations --------------------------------------------------------
+
+
+@st.composite
+def _history(draw: st.DrawFn, on: dt.date, county: str) -> list[dict[str, Any]]:
+    """Periods mostly in the dwelling's area, from near the 2-, 3- or 5-year mark, with
+    gaps of 0-31 days between them (0: contiguous); the last one ongoing, ending after
+    the decision date, or ended."""
+    area = SAME_AREA.get(county, (county,))
+    lo = add_years(on, -9)
+    start = draw(
+        st.one_of(
+            near(add_years(on, -3), 60, lo, on),
+            near(add_years(on, -2), 60, lo, on),
+            near(add_years(on, -5), 400, lo, on),
+        )
+    )
+    periods: list[dict[str, Any]] = []
+    count = draw(st.sampled_from([1, 1, 2, 3]))
+    for i in range(count):
+        period: dict[str, Any] = {
+            "start": start.isoformat(),
+            "county": draw(
+                st.one_of(
+                    st.sampled_from(area), st.sampled_from(area), st.sampled_from(JIAXING_COUNTIES)
+                )
+            ),
+        }
+        if i < count - 1:
+            end = start + dt.timedelta(days=draw(st.integers(30, 700)))
+        else:
+            kind = draw(st.sampled_from(["ongoing", "ongoing", "later", "ended"]))
+            if kind == "ongoing":
+                periods.append(period)
+                break
+            if kind == "later":  # ends after the decision date: a last day to report
+                end = max(start, on + dt.timedelta(days=draw(st.integers(0, 900))))
+            else:
+                end = start + dt.timedelta(days=draw(st.integers(0, 1500)))
+        period["end"] = end.isoformat()
+        periods.append(period)
+        start = end + dt.timedelta(days=1 + draw(st.sampled_from([0, 0, 0, 1, 2, 30, 31])))
+        if start > on:
+            break
+    return periods
+
+
+@st.composite
+def settlers(draw: st.DrawFn, on: dt.date) -> dict[str, Any]:
+    """A family steered towards §1.1/§1.2, §2.2, §3.1 and §3.3: dwellings with a
+    residence history in their area, relatives near the age thresholds."""
+    case = draw(cases(partial=draw(st.booleans()), on=on, max_relatives=3))
+    a = case["applicant"]
+    county = draw(st.sampled_from(JIAXING_COUNTIES))
+    if draw(st.integers(0, 3)):
+        a["residence_registration"] = draw(st.sampled_from([True, True, True, None]))
+        a["dwellings"] = [
+            {
+                "tenure": draw(st.sampled_from(["owned", *["rented_registered"] * 3])),
+                "commercial_housing": draw(st.sampled_from([True, True, True, False, None])),
+                "address": {
+                    "county": draw(st.sampled_from(SAME_AREA.get(county, (county,)))),
+                    "urban_rural_code": draw(st.sampled_from(URBAN_RURAL_CODES[:5])),
+                },
+            }
+            for _ in range(draw(st.integers(1, 2)))
+        ]
+        if draw(st.integers(0, 4)):
+            a["residence_history"] = draw(_history(on, county))
+        else:
+            a.pop("residence_history", None)
+    if draw(st.booleans()):  # §2.2 near the end of the 15-year window
+        a["secondary_vocational_graduation_date"] = draw(
+            near(add_years(on, -15), 40, add_years(on, -20), on)
+        ).isoformat()
+        a["local_labour_contract"] = True
+        a["lives_in"] = county
+        a["residence_permit"] = {"held": True, "county": county}
+    for rel in case["relatives"]:
+        if draw(st.booleans()):
+            rel["lives_with_applicant"] = True
+        if draw(st.booleans()):  # an adult child with a dwelling, for §3.1
+            rel["hukou"] = {
+                "kind": draw(st.sampled_from(["own_family_household", "unit_collective"])),
+                "address": {"county": county, "urban_rural_code": "111"},
+                "owner_consent": True,
+            }
+            rel["dwellings"] = [
+                {"tenure": "owned", "address": {"county": county, "urban_rural_code": "121"}}
+            ]
+    return case
+
+
+def populations(max_cases: int = 3) -> st.SearchStrategy[tuple[dt.date, list[dict[str, Any]]]]:
+    def batch_on(on: dt.date) -> st.SearchStrategy[tuple[dt.date, list[dict[str, Any]]]]:
+        one = st.one_of(cases(on=on, max_relatives=3), settlers(on))
+        return st.tuples(st.just(on), st.lists(one, min_size=1, max_size=max_cases))
+
+    return st.sampled_from(DATES).flatmap(batch_on)
+
+
+# ---- running the compiled query -------------------------------------------------------
+
+
+def _empty() -> Tables:
+    return {name: schema.empty_table() for name, schema in TABLES.items()}
+
+
+@lru_cache(maxsize=32)
+def duckdb_sql(on: dt.date, parameters: str) -> tuple[str, str]:
+    """The two queries on ``on`` as DuckDB SQL over tables named as in ``layout``."""
+    con = ibis.duckdb.connect()
+    tables = {}
+    for name, table in _empty().items():
+        con.con.register(name, table)
+        tables[name] = con.table(name)
+    results, relatives = batch.evaluate(tables, on, parameter_sets()[parameters].at(on))
+    return ibis.to_sql(results, dialect="duckdb"), ibis.to_sql(relatives, dialect="duckdb")
+
+
+def run_duckdb(tables: Tables, on: dt.date, parameters: str = "law") -> tuple[pa.Table, pa.Table]:
+    sql, rel_sql = duckdb_sql(on, parameters)
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(name, table)
+    results = con.execute(sql).to_arrow_table().cast(RESULTS)
+    relatives = con.execute(rel_sql).to_arrow_table().cast(RESULT_RELATIVES)
+    con.close()
+    return results, relatives
+
+
+def _rows(table: pa.Table, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    return sorted(table.to_pylist(), key=lambda r: tuple(r[k] for k in keys))
+
+
+def assert_same(
+    expected: tuple[pa.Table, pa.Table], got: tuple[pa.Table, pa.Table], tables: Tables
+) -> None:
+    """Row by row, naming the person and the columns that differ."""
+    for keys, want, have in (
+        (("person_id",), expected[0], got[0]),
+        (("person_id", "relative_id"), expected[1], got[1]),
+    ):
+        a, b = _rows(want, keys), _rows(have, keys)
+        assert [tuple(r[k] for k in keys) for r in a] == [tuple(r[k] for k in keys) for r in b]
+        for x, y in zip(a, b, strict=True):
+            diff = {k: (x[k], y[k]) for k in x if x[k] != y[k]}
+            assert not diff, f"{[x[k] for k in keys]}: engine vs query {diff}"
+
+
+def parsed_population(batch_cases: list[dict[str, Any]]) -> Tables:
+    return from_cases([parse(c) for c in batch_cases])
+
+
+# ---- the tests ------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(population=populations())
+def test_duckdb_matches_the_engine(population: tuple[dt.date, list[dict[str, Any]]]) -> None:
+    on, batch_cases = population
+    tables = parsed_population(batch_cases)
+    assert_same(reference_results(tables, on), run_duckdb(tables, on), tables)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(population=populations())
+def test_duckdb_matches_the_engine_under_a_reform(
+    population: tuple[dt.date, list[dict[str, Any]]],
+) -> None:
+    """Parameters reach the query: gap tolerance, years, readings, leap-day anniversaries."""
+    on, batch_cases = population
+    tables = parsed_population(batch_cases)
+    expected = reference_results(tables, on, parameter_sets()["reform"])
+    assert_same(expected, run_duckdb(tables, on, "reform"), tables)
+
+
+@pytest.mark.parametrize("on", [dt.date(2020, 7, 31), dt.date(2019, 1, 1)])
+def test_before_the_notice_nothing_is_decided(on: dt.date) -> None:
+    """§8: before 2020-08-01 every person is "not_in_force" and no relative is listed."""
+    case = parse(
+        {
+            "decision_date": "2020-08-01",
+            "applicant": {"sex": "male", "birth_date": "1980-01-01", "education": "master"},
+            "relatives": [{"relation": "spouse", "lives_with_applicant": True}],
+        }
+    )
+    tables = from_cases([case])
+    expected = reference_results(tables, on)
+    assert set(expected[0].column("status").to_pylist()) == {"not_in_force"}
+    assert_same(expected, run_duckdb(tables, on), tables)
+
+
+def test_worked_examples_match(tmp_path: Any) -> None:
+    """The worked examples of ``examples/`` as one population, through ``batch.run``."""
+    import json
+    from pathlib import Path
+
+    from hukou.analytics.population import save
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    found = sorted(root.glob("*.json"))
+    assert found
+    on = dt.date(2024, 6, 15)
+    parsed = [
+        parse({**json.loads(p.read_text("utf-8")), "decision_date": on.isoformat()}) for p in found
+    ]
+    tables = from_cases(parsed)
+    save(tables, tmp_path / "in")
+    seen: list[str] = []
+    batch.run(
+        tmp_path / "in",
+        tmp_path / "out",
+        "duckdb",
+        on,
+        progress=lambda stage, _f: seen.append(stage),
+        memory_limit="1GB",
+    )
+    import pyarrow.parquet as pq
+
+    got = (
+        pq.read_table(tmp_path / "out" / batch.RESULTS_FILE).cast(RESULTS),
+        pq.read_table(tmp_path / "out" / batch.RELATIVES_FILE).cast(RESULT_RELATIVES),
+    )
+    assert_same(reference_results(tables, on), got, tables)
+    assert seen[-1] == "done"
+
+
+def test_unsupported_constructs_are_refused() -> None:
+    """A list fact the population has no table for is an error, not a silent NULL."""
+    con = ibis.duckdb.connect()
+    tables = {}
+    for name, table in _empty().items():
+        con.con.register(name, table)
+        tables[name] = con.table(name)
+    c = Compiler(tables, load().at(dt.date(2024, 1, 1)))
+    odd = Exists(Fact("applicant", "pets", "list", "", ""), "pet", TODAY >= dt.date(2020, 1, 1))
+    with pytest.raises(CompileError):
+        c.attach([odd], c.applicant_frame())
+
+
+def _grid_cases(on: dt.date) -> list[dict[str, Any]]:
+    """Families on every boundary that matters, built deterministically: the §1.2
+    stretch reaching 2 and 3 years the day before, of and after the decision date
+    (ongoing, ending later, ended; contiguous or with gaps of 1, 2, 30 and 31 days;
+    南湖区 then 秀洲区; two flats in different areas), children turning 18, parents
+    turning 55 and 60, the §2.2 window's last days."""
+    out: list[dict[str, Any]] = []
+    day = dt.timedelta(days=1)
+    registered = {"residence_registration": True}
+    for years in (2, 3):
+        for shift in (-1, 0, 1, 40, -40):
+            start = add_years(on, -years) + shift * day
+            for gap in (0, 1, 2, 30, 31):
+                for end in (None, on + 200 * day, on - 10 * day):
+                    middle = start + 300 * day
+                    history = [
+                        {"start": start.isoformat(), "end": middle.isoformat(), "county": "330402"},
+                        {
+                            "start": (middle + (gap + 1) * day).isoformat(),
+                            "county": "330411",
+                            **({"end": end.isoformat()} if end else {}),
+                        },
+                    ]
+                    flats = [
+                        {
+                            "tenure": "rented_registered",
+                            "commercial_housing": True,
+                            "address": {"county": "330402", "urban_rural_code": "111"},
+                        }
+                    ]
+                    if gap == 2:  # a second flat elsewhere, where the stretch is shorter
+                        flats.append(
+                            {
+                                "tenure": "rented_registered",
+                                "commercial_housing": True,
+                                "address": {"county": "330421", "urban_rural_code": "121"},
+                            }
+                        )
+                        history.append({"start": (on - 400 * day).isoformat(), "county": "330421"})
+                    child = min(on, add_years(on, -18) + shift * day)
+                    out.append(
+                        {
+                            "decision_date": on.isoformat(),
+                            "applicant": {
+                                "sex": "female",
+                                "birth_date": "1985-05-05",
+                                **registered,
+                                "dwellings": flats,
+                                "residence_history": history,
+                            },
+                            "relatives": [
+                                {
+                                    "relation": "child",
+                                    "sex": "male",
+                                    "birth_date": child.isoformat(),
+                                    "lives_with_applicant": True,
+                                },
+                                {"relation": "spouse", "lives_with_applicant": gap != 1},
+                            ],
+                        }
+                    )
+    for shift in (-1, 0, 1):
+        for age, sex in ((55, "female"), (60, "male")):
+            parent_birth = add_years(on, -age) + shift * day
+            out.append(
+                {
+                    "decision_date": on.isoformat(),
+                    "applicant": {
+                        "sex": sex,
+                        "birth_date": parent_birth.isoformat(),
+                        "dwellings": [
+                            {
+                                "tenure": "owned",
+                                "address": {"county": "330483", "urban_rural_code": "121"},
+                            }
+                        ],
+                        "secondary_vocational_graduation_date": (
+                            add_years(on, -15) + shift * day
+                        ).isoformat(),
+                        "local_labour_contract": True,
+                        "lives_in": "330483",
+                        "residence_permit": {"held": True, "county": "330483"},
+                    },
+                    "relatives": [
+                        {
+                            "relation": "child",
+                            "birth_date": (add_years(on, -18) - shift * day).isoformat(),
+                            "hukou": {
+                                "kind": "unit_collective",
+                                "address": {"county": "330483", "urban_rural_code": "111"},
+                                "owner_consent": True,
+                            },
+                            "education": "master",
+                            "lives_with_applicant": shift != 0,
+                        }
+                    ],
+                }
+            )
+    return out
+
+
+@pytest.mark.parametrize("parameters", ["law", "reform"])
+@pytest.mark.parametrize("on", [dt.date(2024, 2, 29), dt.date(2025, 3, 1)])
+def test_boundary_grid(on: dt.date, parameters: str) -> None:
+    """Every boundary day of §1.2, §1.1 (minors), §3.1 (ages) and §2.2 (the window)."""
+    tables = parsed_population(_grid_cases(on))
+    expected = reference_results(tables, on, parameter_sets()[parameters])
+    dates = [d for d in expected[0].column("s1_1_earliest").to_pylist() if d]
+    assert dates and [d for d in expected[0].column("s1_1_until").to_pylist() if d]
+    assert_same(expected, run_duckdb(tables, on, parameters), tables)
