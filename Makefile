@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run examples test lint typecheck unit pg bench clean
+.PHONY: run examples test lint typecheck unit pg browser bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hukou db upgrade
 	$(BIN)/hukou demo load
+	$(BIN)/hukou synth --people 5000 --seed 2026 --out population || echo "hukou synth failed: the analyst page shows the population figures as unavailable"
+	$(BIN)/hukou batch --in population --out population/results || echo "hukou batch failed: the analyst page shows 'eligible, not yet settled' as unavailable"
 	$(BIN)/hukou serve --host 127.0.0.1 --port $(PORT)
 
 ## examples: decide every worked example and print the decisions (zh-CN, then English)
@@ -24,8 +26,16 @@ examples: $(STAMP)
 	$(BIN)/hukou check examples/*.json --lang zh
 	$(BIN)/hukou check examples/01-owner-family.json --lang en
 
-## test: lint, type-check and the whole test-suite (SQLite and the local PostgreSQL)
-test: lint typecheck pg unit
+## test: lint, type-check and the whole test-suite (SQLite and the local PostgreSQL,
+## the web pages in Debian's Chromium)
+test: lint typecheck pg browser unit
+
+## browser: Debian's Chromium (the web pages' browser tests) and the Noto CJK fonts
+## (pages and the PDF decision notices), installed with apt when missing
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Serif CJK"; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-noto-cjk; \
+	fi
 
 ## pg: start the local PostgreSQL (127.0.0.1:5432) when it is not running
 pg:

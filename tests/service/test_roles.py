@@ -44,6 +44,12 @@ def _world(tmp: Path) -> tuple[TestClient, dict[str, Any]]:
     registry.approve(officer, app.id)
     family = registry.register(officer, app.id, dwelling_id=dwelling)
     draft = registry.create_application(officer, "s1_1", NANHU, owner_case(seq=7))
+    person = registry.read(
+        lambda s: s.execute(
+            __import__("sqlalchemy").text("SELECT id FROM persons ORDER BY id LIMIT 1")
+        ).scalar_one()
+    )
+    procedure = registry.request_move_out(officer, dwelling, person, "赵六", "owner", "不动产权证")
     members = TestClient(create_app(registry))
     ids = {
         "family": family,
@@ -51,11 +57,8 @@ def _world(tmp: Path) -> tuple[TestClient, dict[str, Any]]:
         "app": app.id,
         "draft": draft.id,
         "dwelling": dwelling,
-        "person": registry.read(
-            lambda s: s.execute(
-                __import__("sqlalchemy").text("SELECT id FROM persons ORDER BY id LIMIT 1")
-            ).scalar_one()
-        ),
+        "person": person,
+        "procedure": procedure.id,
         "id_number": owner_case()["applicant"]["id_number"],
     }
     return members, ids
@@ -80,7 +83,24 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         {"kind": "s1_1", "county": NANHU, "facts": owner_case(seq=9)},
         (403, 201, 403, 403, 403, 403, 403),
     ),
+    ("GET", "/api/health", None, (200, 200, 200, 200, 200, 200, 200)),
     ("POST", "/api/applications/{draft}/submit", {}, (403, 200, 403, 403, 403, 403, 403)),
+    ("POST", "/api/applications/{draft}/review", {}, (403, 409, 403, 403, 403, 403, 403)),
+    ("POST", "/api/applications/{draft}/withdraw", {}, (403, 200, 403, 403, 403, 403, 403)),
+    ("POST", "/api/applications/{draft}:approve", {}, (403, 409, 403, 403, 403, 403, 403)),
+    (
+        "POST",
+        "/api/applications/{app}:register",
+        {"household_id": "{collective}"},
+        (403, 409, 403, 403, 403, 403, 403),
+    ),
+    (
+        "POST",
+        "/api/applications/{draft}/documents",
+        {"material": "居民身份证"},
+        (403, 201, 403, 403, 403, 403, 403),
+    ),
+    ("GET", "/api/applications/{draft}/materials", None, (403, 200, 403, 403, 403, 403, 200)),
     (
         "POST",
         "/api/applications/{draft}:reject",
@@ -103,6 +123,7 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         (403, 201, 403, 403, 403, 403, 403),
     ),
     ("GET", "/api/move-outs/due", None, (403, 200, 200, 403, 403, 403, 200)),
+    ("POST", "/api/move-outs/{procedure}/notify", {}, (403, 200, 403, 403, 403, 403, 403)),
     (
         "POST",
         "/api/persons/{person}:attach",

@@ -1,0 +1,84 @@
+"""Rendering, language and the bilingual error page shared by every page."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from hukou.policy.rules import CHANNELS
+from hukou.registry.access import Actor
+from hukou.registry.service import Registry
+from hukou.service.web import i18n
+from hukou.service.web.security import LANG_COOKIE, csrf_secret, csrf_token, session_actor
+
+HERE = Path(__file__).parent
+env = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def page_lang(request: Request) -> str:
+    """zh-CN unless the ``lang`` query parameter or cookie says English."""
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    forced = getattr(request.state, "lang", None)
+    lang = forced or asked
+    return lang if lang in i18n.LANGS else "zh"
+
+
+_KINDS = {c.key: (c.clause, c.zh, c.en) for c in CHANNELS}
+
+
+def kind_label(kind: str, lang: str) -> str:
+    """An application's kind as its clause and channel title."""
+    found = _KINDS.get(kind)
+    if found is None:
+        return kind
+    clause, zh, en = found
+    return f"{clause} {zh if lang == 'zh' else en}"
+
+
+def registry_of(request: Request) -> Registry:
+    reg: Registry = request.app.state.registry
+    return reg
+
+
+def render(
+    request: Request,
+    template: str,
+    status: int = 200,
+    lang: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    lang = lang or page_lang(request)
+    actor: Actor | None = context.pop("actor", None) or session_actor(request)
+    html = env.get_template(template).render(
+        lang=lang,
+        html_lang=i18n.HTML_LANG[lang],
+        other_lang="en" if lang == "zh" else "zh",
+        t=partial(i18n.t, lang=lang),
+        county=partial(i18n.county, lang=lang),
+        kind_label=partial(kind_label, lang=lang),
+        csrf=csrf_token(csrf_secret(request)),
+        actor=actor,
+        path=request.url.path,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status)
+    if lang != request.cookies.get(LANG_COOKIE, "zh"):
+        response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=True, httponly=True)
+    return response
+
+
+def error_page(request: Request, status: int, zh: str, en: str) -> HTMLResponse:
+    """A refusal in both languages (the page's language first)."""
+    lang = page_lang(request)
+    first, second = (zh, en) if lang == "zh" else (en, zh)
+    return render(request, "error.html", status=status, message=first, other=second)

@@ -1,0 +1,952 @@
+"""Pages for staff: login, the officer's workbench (queue, case, PDF notice, §4.5, §4.4),
+the keeper's collective household and the analyst's aggregates.
+
+Every page calls the register with the logged-in ``Actor``, so the register's role and
+jurisdiction checks apply; a refusal is a 403 page in both languages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hukou.engine.decide import decide
+from hukou.engine.report import trace_json
+from hukou.policy.facts import field_label, parse_case
+from hukou.privacy import mask_id, mask_name
+from hukou.registry import s5_2
+from hukou.registry.access import Actor
+from hukou.registry.errors import NotFound, RegistryError
+from hukou.registry.models import (
+    Application,
+    ApplicationEvent,
+    Community,
+    DocumentReceived,
+    Household,
+    Membership,
+    MoveOutProcedure,
+    Person,
+)
+from hukou.registry.service import APPLICATION_TRANSITIONS, MOVE_OUT_TRANSITIONS, Registry
+from hukou.service import tokens
+from hukou.service.web import i18n, panels
+from hukou.service.web.citizen import _channel_view
+from hukou.service.web.common import env, page_lang, registry_of, render
+from hukou.service.web.panels import PANELS
+from hukou.service.web.security import SESSION_COOKIE, checked_form, session_actor
+
+router = APIRouter(include_in_schema=False)
+
+HOME_OF_ROLE = {
+    "officer": "/officer",
+    "admin": "/officer",
+    "keeper": "/keeper",
+    "analyst": "/analyst",
+}
+
+
+class LoginRequired(Exception):
+    """No (valid) session: the page sends the browser to the login form."""
+
+
+def require(request: Request, *roles: str) -> Actor:
+    actor = session_actor(request)
+    if actor is None:
+        raise LoginRequired
+    actor.require_role(*roles)
+    return actor
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ---- login -----------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return render(request, "login.html", error="")
+
+
+@router.post("/login", response_model=None)
+async def login(request: Request) -> Response:
+    form = await checked_form(request)
+    registry = registry_of(request)
+    username = str(form.get("username") or "")[:64]
+    password = str(form.get("password") or "")[:256]
+    lang = page_lang(request)
+    try:
+        actor = registry.login(username, password)
+    except RegistryError as exc:
+        return render(request, "login.html", status=403, error=exc.zh if lang == "zh" else exc.en)
+    response = _see_other(HOME_OF_ROLE.get(actor.role, "/"))
+    response.set_cookie(
+        SESSION_COOKIE,
+        tokens.issue(actor, registry.clock.now()),
+        max_age=int(tokens.TOKEN_LIFETIME.total_seconds()),
+        secure=True,
+        httponly=True,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> RedirectResponse:
+    await checked_form(request)
+    response = _see_other("/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+    return response
+
+
+# ---- officer: queue and case -------------------------------------------------------
+
+STATES = ("draft", "submitted", "under_review", "approved", "rejected", "registered", "withdrawn")
+
+
+def _shown_person(
+    actor: Actor, county: str | None, name: str | None, number: str | None
+) -> tuple[str, str]:
+    if actor.can_see_county(county):
+        return name or "", number or ""
+    return mask_name(name) or "", mask_id(number) or ""
+
+
+@router.get("/officer", response_class=HTMLResponse)
+def officer_queue(request: Request, state: str | None = None) -> HTMLResponse:
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    wanted = state if state in STATES else None
+
+    def query(s: Session) -> list[dict[str, Any]]:
+        stmt = select(Application).order_by(Application.id.desc()).limit(200)
+        if actor.role == "officer":
+            stmt = stmt.where(Application.county == actor.jurisdiction)
+        if wanted:
+            stmt = stmt.where(Application.state == wanted)
+        out = []
+        for a in s.execute(stmt).scalars():
+            name, _ = _shown_person(actor, a.county, a.applicant_name, a.applicant_id_number)
+            out.append(
+                {
+                    "id": a.id,
+                    "reference": a.reference,
+                    "name": name,
+                    "kind": a.kind,
+                    "state": a.state,
+                    "county": a.county,
+                }
+            )
+        return out
+
+    return render(
+        request,
+        "officer_queue.html",
+        actor=actor,
+        apps=registry.read(query),
+        states=STATES,
+        wanted=wanted or "",
+    )
+
+
+def _load(s: Session, actor: Actor, app_id: int) -> Application:
+    app = s.get(Application, app_id)
+    if app is None:
+        raise NotFound("无此申请", "no such application", "app_id")
+    if actor.role != "admin":
+        actor.require_officer(app.county)
+    return app
+
+
+def _facts_rows(value: Any, path: str, lang: str, full: bool) -> list[tuple[str, str]]:
+    """The facts as (label, value) rows, names and ID numbers masked unless ``full``."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            rows += _facts_rows(v, f"{path}.{k}" if path else k, lang, full)
+    elif isinstance(value, list):
+        if not value:
+            rows.append((field_label(path, lang), "—"))
+        for i, v in enumerate(value):
+            rows += _facts_rows(v, f"{path}[{i}]", lang, full)
+    else:
+        text = str(value)
+        if path.endswith(".name") and not full:
+            text = mask_name(text) or ""
+        if path.endswith(".id_number") and not full:
+            text = mask_id(text) or ""
+        if isinstance(value, bool):
+            text = i18n.t("opt.yes" if value else "opt.no", lang)
+        elif path.endswith((".county", "lives_in")) and text.isdigit():
+            text = i18n.county(text, lang)
+        elif path.endswith(".relation"):
+            text = i18n.t(f"rel.{text}", lang)
+        elif isinstance(value, str) and i18n.t(f"opt.{text}", lang) != f"opt.{text}":
+            text = i18n.t(f"opt.{text}", lang)
+        rows.append((field_label(path, lang), text))
+    return rows
+
+
+@router.get("/officer/app/{app_id}", response_class=HTMLResponse)
+def officer_case(request: Request, app_id: int, done: str | None = None) -> HTMLResponse:
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    lang = page_lang(request)
+    today = registry.clock.today()
+
+    def query(s: Session) -> dict[str, Any]:
+        app = _load(s, actor, app_id)
+        full = actor.can_see_county(app.county)
+        name, number = _shown_person(actor, app.county, app.applicant_name, app.applicant_id_number)
+        received = {
+            d.material: d.received_on.isoformat()
+            for d in s.execute(
+                select(DocumentReceived).where(DocumentReceived.application_id == app.id)
+            ).scalars()
+        }
+        events = [
+            {
+                "from": e.from_state,
+                "to": e.to_state,
+                "at": e.at.strftime("%Y-%m-%d %H:%M"),
+                "note": e.note or "",
+            }
+            for e in s.execute(
+                select(ApplicationEvent)
+                .where(ApplicationEvent.application_id == app.id)
+                .order_by(ApplicationEvent.id)
+            ).scalars()
+        ]
+        communities = [
+            (c.id, f"{c.township} {c.name}")
+            for c in s.execute(
+                select(Community).where(Community.county == app.county).order_by(Community.id)
+            ).scalars()
+        ]
+        household = s.get(Household, app.target_household_id) if app.target_household_id else None
+        return {
+            "id": app.id,
+            "reference": app.reference,
+            "kind": app.kind,
+            "state": app.state,
+            "county": app.county,
+            "version": app.version,
+            "name": name,
+            "id_number": number,
+            "reasons": app.reasons or "",
+            "facts": dict(app.facts),
+            "full": full,
+            "received": received,
+            "events": events,
+            "communities": communities,
+            "household": household.number if household else "",
+            "decided_on": app.decided_on.isoformat() if app.decided_on else "",
+        }
+
+    data = registry.read(query)
+    if data["kind"] in s5_2.KINDS:
+        # §5.2 sets a task, not conditions: no engine decision, the category's papers
+        decision = None
+        channel = None
+        channels = []
+        materials = [
+            {
+                "key": m.key,
+                "text": m.zh if lang == "zh" else m.en,
+                "clause": "§5.2",
+                "received": data["received"].get(m.key) or data["received"].get(m.zh, ""),
+            }
+            for m in s5_2.materials(data["kind"], data["facts"])
+        ]
+    else:
+        decision = decide(parse_case(data["facts"]), on=today, parameters=registry.parameters)
+        channel = next((c for c in decision.channels if c.key == data["kind"]), None)
+        channels = [_channel_view(c, lang) for c in decision.channels]
+        materials = []
+    if channel is not None:
+        for m in channel.materials:
+            text = m.zh if lang == "zh" else m.en
+            materials.append(
+                {
+                    "key": m.zh,
+                    "text": text,
+                    "clause": m.clause,
+                    "received": data["received"].get(m.zh, ""),
+                }
+            )
+    trace = (
+        trace_json(channel.explanation, decision.decision_date.toordinal())
+        if channel and decision
+        else None
+    )
+    relatives = []
+    for r in decision.relatives if decision else []:
+        shown, _ = _shown_person(actor, data["county"], r.name, r.id_number)
+        route = next((x for x in r.routes if x.status == "eligible"), None)
+        relatives.append(
+            {
+                "relation": i18n.t(f"rel.{r.relation}", lang),
+                "name": shown,
+                "status": i18n.t(f"status.{r.status}", lang),
+                "css": {"eligible": "yes", "undetermined": "open"}.get(r.status, "no"),
+                "route": f"{route.clause} {route.zh if lang == 'zh' else route.en}"
+                if route
+                else "",
+            }
+        )
+    actions = sorted(
+        {a for (st, a) in APPLICATION_TRANSITIONS if st == data["state"]} - {"withdraw"}
+    )
+    return render(
+        request,
+        "officer_case.html",
+        actor=actor,
+        a=data,
+        channels=channels,
+        facts=_facts_rows(data["facts"], "", lang, data["full"]),
+        materials=materials,
+        trace=trace,
+        relatives=relatives,
+        actions=actions,
+        done=done
+        if done in ("submit", "review", "approve", "reject", "register", "receive")
+        else "",
+    )
+
+
+@router.post("/officer/app/{app_id}", response_model=None)
+async def officer_act(request: Request, app_id: int) -> Response:
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    action = str(form.get("action") or "")
+    raw_version = str(form.get("version") or "")
+    version = int(raw_version) if raw_version.isdigit() else None
+    if action in ("submit", "review"):
+        registry.act(actor, app_id, action, version)
+    elif action == "approve":
+        registry.approve(actor, app_id, version)
+    elif action == "reject":
+        registry.reject(actor, app_id, str(form.get("reasons") or "")[:2000], version)
+    elif action == "receive":
+        registry.receive_document(
+            actor, app_id, str(form.get("material") or "")[:200], str(form.get("clause") or "")[:16]
+        )
+    elif action == "register":
+        app = registry.read(lambda s: _load(s, actor, app_id))
+        community = str(form.get("community_id") or "")
+        address = str(form.get("address") or "").strip()[:200]
+        if not address:
+            raise RegistryError(
+                "须填写落户住所地址", "the address of the dwelling is required", "address"
+            )
+        dwelling = registry.add_dwelling(
+            actor,
+            app.county,
+            address,
+            "111",
+            "owned",
+            community_id=int(community) if community.isdigit() else None,
+        )
+        registry.register(actor, app_id, dwelling_id=dwelling, version=version)
+    else:
+        raise RegistryError("操作无效", "unknown action", "action")
+    return _see_other(f"/officer/app/{app_id}?done={action}")
+
+
+@router.get("/officer/app/{app_id}/notice.pdf")
+def officer_notice(request: Request, app_id: int) -> Response:
+    """准予落户 / 不予落户 决定书 (PDF, Chinese, Noto CJK)."""
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+
+    def query(s: Session) -> dict[str, Any]:
+        app = _load(s, actor, app_id)
+        if app.state not in ("approved", "rejected", "registered"):
+            raise RegistryError("尚未作出决定", "no decision has been made yet", "state")
+        return {
+            "reference": app.reference,
+            "state": app.state,
+            "kind": app.kind,
+            "county": app.county,
+            "name": app.applicant_name,
+            "id_number": mask_id(app.applicant_id_number),
+            "decided_on": app.decided_on.isoformat() if app.decided_on else "",
+            "reasons": app.reasons or "",
+            "rule_version": app.rule_version or "",
+            "decision": app.decision or {},
+        }
+
+    data = registry.read(query)
+    channel = next(
+        (c for c in data["decision"].get("channels", []) if c["key"] == data["kind"]), None
+    )
+    html = env.get_template("notice.html").render(
+        a=data,
+        channel=channel,
+        county=i18n.county(data["county"], "zh"),
+        approved=data["state"] in ("approved", "registered"),
+        today=registry.clock.today().isoformat(),
+    )
+    from weasyprint import HTML
+
+    pdf = HTML(string=html).write_pdf()
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="notice-{data["reference"]}.pdf"'},
+    )
+
+
+# ---- officer: §4.5 move-outs and §4.4 attachment ------------------------------------
+
+
+@router.get("/officer/move-outs", response_class=HTMLResponse)
+def move_outs(request: Request, done: str | None = None) -> HTMLResponse:
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    today = registry.clock.today()
+
+    def query(s: Session) -> list[dict[str, Any]]:
+        stmt = select(MoveOutProcedure, Person).join(
+            Person, Person.id == MoveOutProcedure.person_id
+        )
+        if actor.role == "officer":
+            stmt = stmt.where(MoveOutProcedure.county == actor.jurisdiction)
+        out = []
+        for p, person in s.execute(stmt.order_by(MoveOutProcedure.id.desc())).all():
+            name, _ = _shown_person(actor, p.county, person.name, person.id_number)
+            out.append(
+                {
+                    "id": p.id,
+                    "reference": p.reference,
+                    "state": p.state,
+                    "version": p.version,
+                    "name": name,
+                    "requested_on": p.requested_on.isoformat(),
+                    "notice_until": p.notice_until.isoformat() if p.notice_until else "",
+                    "due": p.state == "public_notice"
+                    and p.notice_until is not None
+                    and p.notice_until < today,
+                    "actions": [a for (st, a) in MOVE_OUT_TRANSITIONS if st == p.state],
+                }
+            )
+        return out
+
+    return render(
+        request,
+        "move_outs.html",
+        actor=actor,
+        procs=registry.read(query),
+        reasons=("land_expropriation", "demolition", "ownership_transfer", "divorce", "other"),
+        done=done or "",
+    )
+
+
+@router.post("/officer/move-outs", response_model=None)
+async def move_out_request(request: Request) -> Response:
+    """§4.5 书面申请: the person is named by ID number in the form; their dwelling is the
+    one of the household their hukou is in now."""
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    number = str(form.get("id_number") or "").strip().upper()[:18]
+
+    def query(s: Session) -> tuple[int, int | None] | None:
+        row = s.execute(
+            select(Person.id, Household.dwelling_id)
+            .join(Membership, Membership.person_id == Person.id)
+            .join(Household, Household.id == Membership.household_id)
+            .where(Person.id_number == number, Membership.end_date.is_(None))
+        ).first()
+        return None if row is None else (int(row[0]), row[1])
+
+    found = registry.read(query)
+    if found is None or found[1] is None:
+        raise NotFound(
+            "登记簿中无此人，或其户口不在住所上",
+            "no such person in the register, or their hukou is not on a dwelling",
+            "id_number",
+        )
+    registry.request_move_out(
+        actor,
+        found[1],
+        found[0],
+        str(form.get("requester_name") or "").strip()[:64],
+        str(form.get("requester_role") or ""),
+        str(form.get("property_proof") or "").strip()[:128],
+    )
+    return _see_other("/officer/move-outs?done=request")
+
+
+@router.post("/officer/move-outs/{procedure_id}", response_model=None)
+async def move_out_step(request: Request, procedure_id: int) -> Response:
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    raw = str(form.get("version") or "")
+    registry_of(request).move_out_step(
+        actor,
+        procedure_id,
+        str(form.get("action") or ""),
+        int(raw) if raw.isdigit() else None,
+        str(form.get("note") or "")[:2000] or None,
+    )
+    return _see_other("/officer/move-outs?done=step")
+
+
+@router.post("/officer/attach", response_model=None)
+async def attach(request: Request) -> Response:
+    """§4.4: the person is named by ID number in the form (never in a URL)."""
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    number = str(form.get("id_number") or "").strip().upper()[:18]
+    person_id = registry.read(
+        lambda s: s.execute(
+            select(Person.id).where(Person.id_number == number)
+        ).scalar_one_or_none()
+    )
+    if person_id is None:
+        raise NotFound("登记簿中无此人", "no such person in the register", "id_number")
+    registry.attach_to_community(actor, int(person_id), str(form.get("reason") or ""))
+    return _see_other("/officer/move-outs?done=attach")
+
+
+# ---- keeper ------------------------------------------------------------------------
+
+
+@router.get("/keeper", response_class=HTMLResponse)
+def keeper(request: Request) -> HTMLResponse:
+    actor = require(request, "keeper")
+    registry = registry_of(request)
+
+    def query(s: Session) -> dict[str, Any]:
+        h = s.execute(
+            select(Household).where(
+                Household.kind == "community_collective",
+                Household.community_id == int(actor.jurisdiction or 0),
+                Household.dissolved_on.is_(None),
+            )
+        ).scalar_one_or_none()
+        if h is None:
+            raise NotFound("本社区无公共集体户", "your community has no collective household")
+        community = s.get(Community, h.community_id)
+        rows = s.execute(
+            select(Person, Membership)
+            .join(Membership)
+            .where(Membership.household_id == h.id, Membership.end_date.is_(None))
+            .order_by(Membership.id)
+        ).all()
+        return {
+            "number": h.number,
+            "county": h.county,
+            "community": f"{community.township} {community.name}" if community else "",
+            "members": [
+                {
+                    "name": p.name,
+                    "id_number": mask_id(p.id_number),
+                    "since": m.start_date.isoformat(),
+                    "reason": m.reason_in or "",
+                    "attached": (m.reason_in or "").startswith(("§4.4", "§4.5")),
+                }
+                for p, m in rows
+            ],
+        }
+
+    return render(request, "keeper.html", actor=actor, h=registry.read(query))
+
+
+# ---- analyst ----------------------------------------------------------------------
+# Aggregates only (the analyst role's rule): application counts, the §7 indicators per
+# county and period, and reform runs on the demo population (web/panels.py).
+
+CHARTS = ("settlements", "permits", "eligible")
+
+
+def _application_counts(registry: Registry) -> list[tuple[str, str, str, int]]:
+    def query(s: Session) -> list[tuple[str, str, str, int]]:
+        stmt = select(
+            Application.county, Application.kind, Application.state, func.count()
+        ).group_by(Application.county, Application.kind, Application.state)
+        return [(c, k, st, int(n)) for c, k, st, n in s.execute(stmt).all()]
+
+    return sorted(registry.read(query))
+
+
+def _span(start: dt.date | None, end: dt.date | None, lang: str) -> str:
+    if not start and not end:
+        return i18n.t("analyst.all_time", lang)
+    return f"{start.isoformat() if start else '…'} – {end.isoformat() if end else '…'}"
+
+
+def _query_string(period: str, start: dt.date | None, end: dt.date | None, lang: str) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(
+        {
+            "period": period,
+            "from": start.isoformat() if start else "",
+            "to": end.isoformat() if end else "",
+            "lang": lang,
+        }
+    )
+
+
+def _reform_form(
+    lang: str, today: dt.date, example: str | None, submitted: dict[str, str] | None
+) -> dict[str, Any]:
+    """The reform form's fields: the submitted values, an example's, or the law's."""
+    found = panels.examples()
+    chosen = example if example in found else ""
+    values: dict[str, str] = {}
+    name_zh, name_en = i18n.t("reform.default_name", "zh"), i18n.t("reform.default_name", "en")
+    on = today.isoformat()
+    if chosen:
+        data = found[chosen]
+        values = panels.example_values(data)
+        name = data.get("name")
+        if isinstance(name, dict):
+            name_zh, name_en = str(name.get("zh", name_zh)), str(name.get("en", name_en))
+        dates = data.get("dates")
+        first = dates[0] if isinstance(dates, list) and dates else dates
+        if isinstance(first, dt.date | str):
+            on = str(first)
+    if submitted is not None:
+        values = {k: v for k, v in submitted.items() if "." in k}
+        name_zh = submitted.get("name_zh", name_zh)
+        name_en = submitted.get("name_en", name_en)
+        on = submitted.get("dates", on)
+    try:
+        day = dt.date.fromisoformat(on)
+    except ValueError:
+        day = today
+    fields = panels.reform_fields(day, values)
+    for f in fields:
+        key = f"reform.param.{f.path}"
+        if i18n.t(key, "zh") != key:
+            f.zh, f.en = i18n.t(key, "zh"), i18n.t(key, "en")
+    labels = []
+    for stem, data in found.items():
+        name = data.get("name")
+        text = stem
+        if isinstance(name, dict):
+            text = str(name.get("zh" if lang == "zh" else "en") or stem)
+        elif isinstance(name, str):
+            text = name
+        labels.append((stem, text))
+    return {
+        "examples": labels,
+        "example": chosen,
+        "fields": [f for f in fields if f.kind != "bool"],
+        "readings": [f for f in fields if f.kind == "bool"],
+        "name_zh": name_zh,
+        "name_en": name_en,
+        "dates": on,
+    }
+
+
+def _error_target(name: str) -> str:
+    """The form input a reform problem is about."""
+    if name.startswith("parameters."):
+        rest = name.removeprefix("parameters.")
+        head, _, tail = rest.rpartition(".")
+        return head if tail[:4].isdigit() and head else rest
+    if name in ("name", "name.zh"):
+        return "name_zh"
+    if name == "name.en":
+        return "name_en"
+    if name.startswith("dates"):
+        return "dates"
+    return name
+
+
+def _analyst_page(
+    request: Request,
+    actor: Actor,
+    *,
+    submitted: dict[str, str] | None = None,
+    reform_errors: list[dict[str, str]] | None = None,
+    reform_notice: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    registry = registry_of(request)
+    lang = page_lang(request)
+    today = registry.clock.today()
+    q = request.query_params
+    period, start, end, problems = panels.parse_query(
+        q.get("period"), q.get("from"), q.get("to"), today
+    )
+    k = panels.suppress_below(request.app.state)
+    pop = panels.population_dir(request.app.state, registry)
+    data = None if problems else panels.indicators(registry, pop, period, start, end)
+
+    rows = _application_counts(registry)
+    by_county: dict[str, int] = defaultdict(int)
+    by_state: dict[str, int] = defaultdict(int)
+    for c, _k, st, n in rows:
+        by_county[c] += n
+        by_state[st] += n
+    top = max(by_county.values(), default=1)
+    errors = reform_errors or []
+    if status == 200 and problems:
+        status = 422
+    return render(
+        request,
+        "analyst.html",
+        status=status,
+        actor=actor,
+        rows=rows,
+        by_county=sorted(by_county.items()),
+        by_state=[(st, by_state[st]) for st in STATES if st in by_state],
+        top=top,
+        total=sum(by_county.values()),
+        panels=[fn(registry, lang) for fn in PANELS],
+        today=today.isoformat(),
+        period=period,
+        periods=panels.PERIODS,
+        start=start.isoformat() if start else "",
+        end=end.isoformat() if end else "",
+        problems=problems,
+        data=data,
+        k=k,
+        n=lambda v: panels.shown(v, k),
+        span=_span(start, end, lang),
+        qs=_query_string(period, start, end, lang),
+        charts=CHARTS,
+        pop=str(pop),
+        reform=_reform_form(lang, today, q.get("example"), submitted),
+        reform_errors=errors,
+        error_for={_error_target(e["field"]): e for e in errors},
+        reform_notice=reform_notice,
+    )
+
+
+@router.get("/analyst", response_class=HTMLResponse)
+def analyst(request: Request) -> HTMLResponse:
+    """Aggregates only: application counts, the §7 indicators, the reform form."""
+    actor = require(request, "analyst", "admin")
+    return _analyst_page(request, actor)
+
+
+def _county_labels(codes: list[str], lang: str) -> list[str]:
+    from hukou.analytics.indicators import county_labels
+
+    return [county_labels(c)[1 if lang == "zh" else 2] for c in codes]
+
+
+@router.get("/analyst/chart/{name}.svg")
+def analyst_chart(request: Request, name: str) -> Response:
+    """One §7 indicator per county, summed over the period chosen (SVG, no script)."""
+    require(request, "analyst", "admin")
+    if name not in CHARTS:
+        raise NotFound("无此图表", "no such chart", "name")
+    registry = registry_of(request)
+    lang = page_lang(request)
+    q = request.query_params
+    period, start, end, problems = panels.parse_query(
+        q.get("period"), q.get("from"), q.get("to"), registry.clock.today()
+    )
+    if problems:
+        p = problems[0]
+        raise RegistryError(p["zh"], p["en"], p["field"])
+    k = panels.suppress_below(request.app.state)
+    pop = panels.population_dir(request.app.state, registry)
+    data = panels.indicators(registry, pop, period, start, end)
+    rows = {"settlements": data.settlements, "permits": data.permits}.get(name, data.eligible or [])
+    measure = {"settlements": "persons", "permits": "permits"}.get(name, "eligible_not_settled")
+    totals = panels.per_county(rows, measure)
+    title = i18n.t(
+        {"settlements": "analyst.settled_persons", "permits": "analyst.permits"}.get(
+            name, "analyst.eligible"
+        ),
+        lang,
+    )
+    title = (
+        f"{title}（{_span(start, end, lang)}）"
+        if lang == "zh"
+        else f"{title} ({_span(start, end, lang)})"
+    )
+    key = (name, lang, k, title, tuple(totals))
+    svg = panels.cached_svg(
+        key,
+        lambda: panels.svg_chart(
+            title,
+            _county_labels([c for c, _ in totals], lang),
+            [panels.Bars(i18n.t("analyst.persons", lang), tuple(v for _, v in totals))],
+            k,
+        ),
+    )
+    return _svg(svg)
+
+
+def _svg(body: bytes) -> Response:
+    # an image: its own policy (matplotlib's SVG carries a <style> element, no script)
+    return Response(
+        body,
+        media_type="image/svg+xml",
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            "Cache-Control": "private, max-age=300",
+        },
+    )
+
+
+@router.post("/analyst/reform", response_model=None)
+async def analyst_reform(request: Request) -> Response:
+    """Run a reform on the demo population (the parameters are POSTed, never in a URL)."""
+    form = await checked_form(request)
+    actor = require(request, "analyst", "admin")
+    registry = registry_of(request)
+    submitted = {k: str(v)[:200] for k, v in form.items() if k != "csrf" and isinstance(v, str)}
+    from hukou.analytics.reform import ReformError
+
+    try:
+        reform = panels.reform_from_form(submitted, registry.clock.today())
+    except ReformError as exc:
+        return _analyst_page(
+            request, actor, submitted=submitted, reform_errors=exc.problems, status=422
+        )
+    pop = panels.population_dir(request.app.state, registry)
+    try:
+        report = await run_in_threadpool(panels.run_reform, pop, reform)
+    except panels.ReformUnavailable as exc:
+        lang = page_lang(request)
+        return _analyst_page(
+            request,
+            actor,
+            submitted=submitted,
+            reform_notice=i18n.t(exc.key, lang, dir=str(pop)),
+            status=503,
+        )
+    run = panels.runs_of(request.app.state).add(report, panels.suppress_below(request.app.state))
+    return _see_other(f"/analyst/reform/{run.id}")
+
+
+def _run(request: Request, run_id: str) -> panels.ReformRun:
+    require(request, "analyst", "admin")
+    run = panels.runs_of(request.app.state).get(run_id)
+    if run is None:
+        raise NotFound(
+            i18n.t("reform.gone", "zh", n=panels.KEEP_RUNS),
+            i18n.t("reform.gone", "en", n=panels.KEEP_RUNS),
+            "run",
+        )
+    return run
+
+
+@router.get("/analyst/reform/{run_id}", response_class=HTMLResponse)
+def analyst_reform_result(request: Request, run_id: str) -> HTMLResponse:
+    run = _run(request, run_id)
+    lang = page_lang(request)
+    report = run.report
+    from hukou.analytics.reform import version_text
+    from hukou.policy.params import load
+
+    law = load()
+    changed = []
+    for path, dated in report.reform.parameters.items():
+        spec = law.parameters[path]
+        for start, value in dated.items():
+            try:
+                before = spec.at(report.on)
+            except ValueError:
+                before = None
+            changed.append(
+                {
+                    "path": path,
+                    "clause": spec.reference,
+                    "from": start.isoformat(),
+                    "before": panels._form_value(before),
+                    "after": panels._form_value(value),
+                }
+            )
+    grid = report.tables["by_county_channel"].to_pylist()
+    return render(
+        request,
+        "analyst_reform.html",
+        run=run,
+        report=report,
+        name=report.reform.name_zh if lang == "zh" else report.reform.name_en,
+        breakdowns=panels.reform_breakdowns(report, lang),
+        grid=grid,
+        changed=changed,
+        versions=(version_text(report.baseline_version), version_text(report.reform_version)),
+        k=run.k,
+        n=lambda v: panels.shown(v, run.k),
+        net=lambda r: _net(r, run.k),
+    )
+
+
+def _net(row: dict[str, Any], k: int) -> str:
+    """The net change, hidden when a count behind it is suppressed."""
+    if any(panels.suppressed(int(row.get(c) or 0), k) for c in ("gains", "loses")):
+        return "—"
+    return f"{int(row['net']):+,}"
+
+
+@router.get("/analyst/reform/{run_id}/chart/{group}.svg")
+def analyst_reform_chart(request: Request, run_id: str, group: int) -> Response:
+    """Gains and losses for one breakdown (channel, county, age band, sex), SVG."""
+    run = _run(request, run_id)
+    lang = page_lang(request)
+    groups = panels.reform_breakdowns(run.report, lang)
+    if not 0 <= group < len(groups):
+        raise NotFound("无此图表", "no such chart", "group")
+    key = f"chart-{group}-{lang}.svg"
+    if key not in run.files:
+        title, rows = groups[group]
+        run.files[key] = panels.svg_chart(
+            title,
+            [label for label, _ in rows],
+            [
+                panels.Bars(
+                    i18n.t("reform.gains", lang),
+                    tuple(int(r["gains"]) for _, r in rows),
+                    panels.GAIN,
+                    1,
+                ),
+                panels.Bars(
+                    i18n.t("reform.loses", lang),
+                    tuple(int(r["loses"]) for _, r in rows),
+                    panels.LOSS,
+                    -1,
+                ),
+            ],
+            run.k,
+        )
+    return _svg(run.files[key])
+
+
+@router.get("/analyst/reform/{run_id}/reform.xlsx")
+def analyst_reform_xlsx(request: Request, run_id: str) -> Response:
+    run = _run(request, run_id)
+    if "xlsx" not in run.files:
+        run.files["xlsx"] = panels.reform_workbook(run)
+    return Response(
+        run.files["xlsx"],
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="reform.xlsx"'},
+    )
+
+
+@router.get("/analyst/reform/{run_id}/reform.html")
+def analyst_reform_html(request: Request, run_id: str) -> Response:
+    run = _run(request, run_id)
+    lang = page_lang(request)
+    key = f"html-{lang}"
+    if key not in run.files:
+        run.files[key] = panels.reform_html(run, lang)
+    return Response(
+        run.files[key],
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="reform.html"'},
+    )
