@@ -132,7 +132,9 @@ def serve(
 
     if url:
         os.environ["HUKOU_DATABASE_URL"] = url
-    Console().print(f"hukou 服务 / service: [bold]http://{host}:{port}/docs[/]")
+    console = Console()
+    console.print(f"hukou 服务 / service: [bold]http://{host}:{port}/[/]")
+    console.print(f"  接口文档 / API docs: http://{host}:{port}/docs")
     uvicorn.run(
         "hukou.service.main:app_factory",
         factory=True,
