@@ -424,3 +424,44 @@ def test_boundary_grid(on: dt.date, parameters: str) -> None:
     dates = [d for d in expected[0].column("s1_1_earliest").to_pylist() if d]
     assert dates and [d for d in expected[0].column("s1_1_until").to_pylist() if d]
     assert_same(expected, run_duckdb(tables, on, parameters), tables)
+
+
+def test_synthetic_population_through_the_cli(tmp_path: Any) -> None:
+    """``hukou synth`` then ``hukou batch``: a realistic population, every person as the
+    engine decides them."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from hukou.analytics.population import load as load_population
+    from hukou.analytics.synth import DEFAULT_ON, generate
+    from hukou.cli import app
+
+    generate(400, 7, tmp_path / "pop")
+    on = DEFAULT_ON
+    result = CliRunner().invoke(
+        app,
+        ["batch", "--in", str(tmp_path / "pop"), "--out", str(tmp_path / "out"), "--on", str(on)],
+    )
+    assert result.exit_code == 0, result.output
+    tables = load_population(tmp_path / "pop")
+    got = (
+        pq.read_table(tmp_path / "out" / batch.RESULTS_FILE).cast(RESULTS),
+        pq.read_table(tmp_path / "out" / batch.RELATIVES_FILE).cast(RESULT_RELATIVES),
+    )
+    assert_same(reference_results(tables, on), got, tables)
+    assert not (tmp_path / "out" / ".duckdb_tmp").exists()
+
+
+def test_cli_refuses_bad_input(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from hukou.cli import app
+
+    runner = CliRunner()
+    out = str(tmp_path / "out")
+    bad_engine = runner.invoke(app, ["batch", "--in", str(tmp_path), "--out", out, "--engine", "x"])
+    assert bad_engine.exit_code == 2
+    no_population = runner.invoke(app, ["batch", "--in", str(tmp_path), "--out", out])
+    assert no_population.exit_code == 2
+    bad_date = runner.invoke(app, ["batch", "--in", str(tmp_path), "--out", out, "--on", "x"])
+    assert bad_date.exit_code == 2

@@ -284,7 +284,13 @@ def postgres_tables(con: Any, prefix: str = "") -> dict[str, ir.Table]:
 def spark_session(master: str | None = None) -> Any:
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.master(master or "local[2]").appName("hukou-batch")
+    master = master or "local[2]"
+    builder = SparkSession.builder.master(master).appName("hukou-batch")
+    if master.startswith("local"):
+        # local mode runs in the driver: the default 1 GiB cannot broadcast the facts
+        # of a million people
+        memory = os.environ.get("HUKOU_SPARK_DRIVER_MEMORY", "4g")
+        builder = builder.config("spark.driver.memory", memory)
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.sql.shuffle.partitions", "4")
     builder = builder.config("spark.ui.enabled", "false")

@@ -304,9 +304,6 @@ class Frame:
             return self.table[T]
         return ibis.literal(self.on, type="date")
 
-    def at_decision_date(self) -> Frame:
-        return self if self.static is None else self.static
-
 
 def _outer_exists(node: Expr, found: dict[int, Exists]) -> None:
     """The ``Exists`` nodes of ``node`` that are not inside another one."""
@@ -319,6 +316,11 @@ def _outer_exists(node: Expr, found: dict[int, Exists]) -> None:
         return
     for child in node.children():
         _outer_exists(child, found)
+
+
+def _row_only(node: Expr) -> bool:
+    """Whether ``node`` reads only its own row (no list, no ordered choice)."""
+    return not any(isinstance(n, Exists | FirstOf) for n in walk(node))
 
 
 def _temporal_node(node: Expr, cache: dict[int, bool]) -> bool:
@@ -412,7 +414,7 @@ class Compiler:
         on = ibis.literal(self.on, type="date")
         # flips gathered per list context (the frame itself, its dwellings, its relatives…)
         contexts: dict[tuple[str, ...], tuple[Frame, list[ir.Value]]] = {(): (frame, [])}
-        seen: set[int] = set()
+        seen: set[tuple[int, tuple[str, ...]]] = set()
         for rule in rules:
             self._flips(rule, frame, (), contexts, seen)
         parts = []
@@ -431,20 +433,35 @@ class Compiler:
         frame: Frame,
         path: tuple[str, ...],
         contexts: dict[tuple[str, ...], tuple[Frame, list[ir.Value]]],
-        seen: set[int],
+        seen: set[tuple[int, tuple[str, ...]]],
+        guard: ir.BooleanValue | None = None,
     ) -> None:
-        if id(node) in seen or not self.is_temporal(node):
+        """Collect the flip days of the temporal comparisons below ``node``.
+
+        ``guard`` is false where a flip cannot matter: the comparison sits in an "and"
+        with a part that is false on every day (a man's flip at 55 under "female and
+        55"), or in an "or" with a part true on every day. Only parts that read no list
+        are used as guards, and only within one list context.
+        """
+        if not self.is_temporal(node):
             return
-        seen.add(id(node))
+        if guard is None:
+            if (id(node), path) in seen:
+                return
+            seen.add((id(node), path))
         if isinstance(node, Compare) and node.is_temporal:
             other = self.value(node.other, frame)
-            flips = contexts[path][1]
+            days = []
             # ">= X" and "< X" flip on X; "> X" and "<= X" on the day after X
             if node.today_op in (">=", "<", "==", "!="):
-                flips.append(other)
+                days.append(other)
             if node.today_op in (">", "<=", "==", "!="):
                 safe = _cases([(other >= ibis.literal(ONGOING, type="date"), _null("date"))], other)
-                flips.append(safe + ibis.interval(days=1))
+                days.append(safe + ibis.interval(days=1))
+            for day in days:
+                contexts[path][1].append(
+                    day if guard is None else _cases([(guard, day)], _null("date"))
+                )
             return
         if isinstance(node, Exists):
             inner = (*path, f"{node.collection!r}:{node.item_scope}")
@@ -454,10 +471,23 @@ class Compiler:
             return
         if isinstance(node, FirstOf):
             for option in node.options:
-                self._flips(option.when, frame, path, contexts, seen)
+                self._flips(option.when, frame, path, contexts, seen, guard)
+            return
+        if isinstance(node, And | Or):
+            fixed = [i for i in node.items if not self.is_temporal(i) and _row_only(i)]
+            for child in node.items:
+                if not self.is_temporal(child):
+                    continue
+                g = guard
+                for part in fixed:
+                    value = self.boolean(part, frame)
+                    # "and": not certainly false; "or": not certainly true
+                    ok = (value if isinstance(node, And) else ~value).fill_null(True)
+                    g = ok if g is None else g & ok
+                self._flips(child, frame, path, contexts, seen, g)
             return
         for child in node.children():
-            self._flips(child, frame, path, contexts, seen)
+            self._flips(child, frame, path, contexts, seen, guard)
 
     def expand(self, frame: Frame, rules: Sequence[Expr]) -> Frame:
         """``frame`` with one row per candidate day of ``rules``."""
