@@ -115,3 +115,30 @@ def batch(
     table.add_row("results", str(out_dir / batch_mod.RESULTS_FILE))
     table.add_row("relatives", str(out_dir / batch_mod.RELATIVES_FILE))
     Console().print(table)
+    Console().print(channel_counts(out_dir / batch_mod.RESULTS_FILE))
+
+
+def channel_counts(results: Path) -> Table:
+    """Per channel: how many are eligible, not eligible, undetermined (from the written results)."""
+    import duckdb
+
+    from hukou.analytics.layout import CHANNEL_KEYS
+    from hukou.policy.rules import CHANNELS
+
+    source = results / "*.parquet" if results.is_dir() else results  # Spark writes a directory
+    statuses = ("eligible", "not_eligible", "undetermined")
+    sums = ", ".join(
+        f"count(*) FILTER (WHERE {k}_status = '{st}')" for k in CHANNEL_KEYS for st in statuses
+    )
+    with duckdb.connect() as con:
+        row = con.execute(f"SELECT {sums} FROM read_parquet(?)", [str(source)]).fetchone()
+    assert row is not None
+    names = {c.key: f"{c.clause} {c.zh}" for c in CHANNELS}
+    table = Table(title="各渠道结果 / results per channel")
+    table.add_column("渠道 / channel")
+    for zh, en in (("符合", "eligible"), ("不符合", "not eligible"), ("待定", "undetermined")):
+        table.add_column(f"{zh} / {en}", justify="right")
+    for i, k in enumerate(CHANNEL_KEYS):
+        counts = row[i * 3 : i * 3 + 3]
+        table.add_row(names[k], *(f"{n:,}" for n in counts))
+    return table
