@@ -314,6 +314,15 @@ def test_unsupported_constructs_are_refused() -> None:
         c.attach([odd], c.applicant_frame())
 
 
+def test_truth_codes() -> None:
+    """Kleene values as codes: true 2, unknown 1, false 0 (``compile.truth_code``)."""
+    from hukou.analytics.compile import FALSE, TRUE, UNKNOWN, truth_code
+
+    t = ibis.memtable({"v": [True, None, False]}, schema={"v": "boolean"})
+    got = ibis.duckdb.connect().to_pyarrow(t.select(c=truth_code(t.v)))["c"].to_pylist()
+    assert got == [TRUE, UNKNOWN, FALSE]
+
+
 def _grid_cases(on: dt.date) -> list[dict[str, Any]]:
     """Families on every boundary that matters, built deterministically: the §1.2
     stretch reaching 2 and 3 years the day before, of and after the decision date

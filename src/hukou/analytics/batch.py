@@ -33,6 +33,7 @@ from hukou.analytics.compile import (
     dates_of,
     decide_rules,
     fact_tables,
+    relative_facts,
     status_of,
 )
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
@@ -362,8 +363,10 @@ def run(
             tables = duckdb_tables(con, in_dir)
             # the facts are read by many parts of the query: computed once, spilled to
             # Parquet (streaming, so memory stays bounded) and read back
-            facts = {}
+            facts: dict[str, ir.Table] = {}
             for i, (name, expr) in enumerate(fact_tables(tables, params).items()):
+                if name == "relatives":  # from the people's facts just written, not again
+                    expr = relative_facts(tables["relations"], facts["people"])
                 written.append(spill / f"facts_{name}.parquet")
                 path = _sql_path(written[-1])
                 with _duckdb_progress(con, "facts", i * 0.03, (i + 1) * 0.03, progress):

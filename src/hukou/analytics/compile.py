@@ -14,6 +14,13 @@ reports:
 * the last day a passing rule holds: the day before the first later candidate
   on which it is no longer true.
 
+The status is computed with one row per binding (no candidate days); only the
+bindings with some flip day after the decision date are expanded, one rule at a
+time (``decide_rules``). Two exact prunings keep the joins small: items of a list
+on which the row-only parts of the list rule's top-level "and" are certainly false
+are dropped before joining (they count as no item), and a list that reads only the
+applicant is aggregated once per applicant, not once per (applicant, relative).
+
 The compiler is written once over the node types of ``policy/expr.py``:
 
 * a *frame* is an Ibis table with one row per binding of the scopes a rule reads
@@ -36,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import ibis  # type: ignore[import-untyped, unused-ignore]
@@ -405,10 +412,16 @@ class Compiler:
         return _temporal_node(node, self._temporal)
 
     # ---- candidate days ----------------------------------------------------------
-    def candidates(self, rules: Iterable[Expr], frame: Frame) -> ir.Table:
+    def candidates(
+        self, rules: Iterable[Expr], frame: Frame, *, later_only: bool = False
+    ) -> ir.Table | None:
         """(ids of ``frame``, t): the decision date and every later day on which a
         temporal comparison of ``rules`` flips. Between two of them nothing changes, so
-        the day after the decision date is not needed unless something flips on it."""
+        the day after the decision date is not needed unless something flips on it.
+
+        ``later_only``: without the decision date (its value is then computed on the
+        static frame, one row per binding); a binding with no later flip has no row.
+        ``None`` when no comparison can flip at all (``later_only`` only)."""
         assert not frame.temporal
         ids = frame.ids
         on = ibis.literal(self.on, type="date")
@@ -419,10 +432,19 @@ class Compiler:
             self._flips(rule, frame, (), contexts, seen)
         parts = []
         for ctx, flips in contexts.values():
-            days = [on] if ctx is frame else []
-            days += [_cases([(f > on, f)], _null("date")) for f in flips]
-            if days:
-                parts.append(ctx.table.select(*ids, t=ibis.array(days).unnest()))
+            later = [_cases([(f > on, f)], _null("date")) for f in flips]
+            days = later if later_only or ctx is not frame else [on, *later]
+            if not days:
+                continue
+            if later_only:
+                # most bindings have no later flip: drop them before unnesting
+                keep = ibis.or_(*[d.notnull() for d in days])
+                part = ctx.table.filter(keep).select(*ids, t=ibis.array(days).unnest())
+            else:
+                part = ctx.table.select(*ids, t=ibis.array(days).unnest())
+            parts.append(part)
+        if not parts:
+            return None
         out = ibis.union(parts[0], *parts[1:], distinct=False)
         # duplicates are harmless (only min/max are taken over the days): no DISTINCT
         return out.filter(out[T].notnull() & (out[T] < ibis.literal(ONGOING, type="date")))
@@ -489,9 +511,13 @@ class Compiler:
         for child in node.children():
             self._flips(child, frame, path, contexts, seen, guard)
 
-    def expand(self, frame: Frame, rules: Sequence[Expr]) -> Frame:
-        """``frame`` with one row per candidate day of ``rules``."""
-        cands = self.candidates(rules, frame)
+    def expand(self, frame: Frame, rules: Sequence[Expr], *, later_only: bool = False) -> Frame:
+        """``frame`` with one row per candidate day of ``rules`` (see ``candidates``)."""
+        cands = self.candidates(rules, frame, later_only=later_only)
+        if cands is None:  # nothing flips: no rows
+            cands = self.candidates(rules, frame)
+            assert cands is not None
+            cands = cands.filter(ibis.literal(False))
         ids = frame.ids
         renamed = cands.rename({f"_c{i}": k for i, k in enumerate(ids)})
         preds = [frame.table[k] == renamed[f"_c{i}"] for i, k in enumerate(ids)]
@@ -525,7 +551,14 @@ class Compiler:
         if frame.temporal and not temporal:
             assert frame.static is not None
             base = frame.static
-        inner = self.attach([n.where for n in nodes], self.item_frame(nodes[0], base))
+        base = self._narrowest(nodes, base)
+        items = self.item_frame(nodes[0], base)
+        keep = [self._needed(n.where, items) for n in nodes]
+        if all(k is not None for k in keep):
+            # an item on which every list rule is certainly false counts as no item
+            # (both give 0 below): drop it before the lists inside are joined
+            items = replace(items, table=items.table.filter(ibis.or_(*keep)))
+        inner = self.attach([n.where for n in nodes], items)
         keys = base.keys
         aggs: dict[str, ir.Value] = {}
         names: dict[int, str] = {}
@@ -533,7 +566,7 @@ class Compiler:
             where = self.boolean(node.where, inner)
             # 2: some item certainly true; 1: none true, some unknown; 0: every item false
             name = names[id(node)] = f"_x{next(_counter)}"
-            aggs[name] = _cases([(where, 2), (where.isnull(), 1)], 0).max()
+            aggs[name] = truth_code(where).max()
         agg = inner.table.group_by(keys).aggregate(**aggs)
         agg = agg.rename({f"_k{i}": k for i, k in enumerate(keys)})
         preds = [frame.table[k] == agg[f"_k{i}"] for i, k in enumerate(keys)]
@@ -541,6 +574,44 @@ class Compiler:
         return Frame(
             table, frame.scopes, self.on, frame.temporal, frame.static, {**frame.exists, **names}
         )
+
+    def _narrowest(self, nodes: list[Exists], base: Frame) -> Frame:
+        """The applicant frame instead of a (static) frame of the applicant and more
+        scopes when the lists read only the applicant: the applicant's dwellings are
+        then aggregated once per applicant, not once per relative."""
+        if base.temporal or len(base.scopes) < 2 or base.scopes[0] != "applicant":
+            return base
+        outer = set(base.scopes[1:])
+        for node in nodes:
+            for n in walk(node):
+                if isinstance(n, Fact) and n.scope in outer:
+                    return base
+                if isinstance(n, Exists) and n.collection.scope in outer:
+                    return base
+        return self.applicant_frame()
+
+    def _needed(self, where: Expr, frame: Frame) -> ir.BooleanValue | None:
+        """Where ``where`` is not certainly false by the parts of its top-level "and" that
+        read only the row of ``frame`` (``None``: no such part)."""
+        parts: list[Expr] = []
+
+        def conjuncts(node: Expr) -> None:
+            if isinstance(node, Condition):
+                conjuncts(node.expr)
+            elif isinstance(node, And):
+                for item in node.items:
+                    conjuncts(item)
+            elif _row_only(node):
+                parts.append(node)
+
+        conjuncts(where)
+        if not parts:
+            return None
+        out: ir.BooleanValue | None = None
+        for part in parts:
+            ok = self.boolean(part, frame).fill_null(True)
+            out = ok if out is None else out & ok
+        return out
 
     # ---- expressions -----------------------------------------------------------------
     def value(self, node: Expr, frame: Frame) -> ir.Value:
@@ -655,7 +726,9 @@ STATUS = {TRUE: "eligible", FALSE: "not_eligible", UNKNOWN: "undetermined"}
 
 
 def truth_code(value: ir.BooleanValue) -> ir.Value:
-    return _cases([(value, TRUE), (value.isnull(), UNKNOWN)], FALSE)
+    """2 true, 1 unknown, 0 false — with ``value`` written once in the SQL, not twice as
+    a ``CASE`` over it and its ``IS NULL`` would."""
+    return (value.cast("int32") * (TRUE - FALSE) + FALSE).fill_null(UNKNOWN)
 
 
 def status_of(code: ir.Value) -> ir.Value:
@@ -663,10 +736,16 @@ def status_of(code: ir.Value) -> ir.Value:
 
 
 def timelines(
-    compiler: Compiler, frame: Frame, rules: dict[str, Expr], by: Sequence[str]
+    compiler: Compiler,
+    frame: Frame,
+    rules: dict[str, Expr],
+    by: Sequence[str],
+    *,
+    now: bool = True,
 ) -> ir.Table:
-    """Per binding (``by``): each rule's truth code on the decision date, the first later
-    candidate day it is true, and the first later one it is not."""
+    """Per binding (``by``): each rule's truth code on the decision date (unless not
+    ``now``), the first later candidate day it is true, and the first later one it is
+    not."""
     assert frame.temporal
     codes = {f"_v_{k}": truth_code(compiler.boolean(rule, frame)) for k, rule in rules.items()}
     table = frame.table.mutate(**codes)  # each rule once, read three times below
@@ -677,7 +756,8 @@ def timelines(
     aggs: dict[str, ir.Value] = {}
     for name in rules:
         code = table[f"_v_{name}"]
-        aggs[f"{name}__now"] = _cases([(t == on, code)], _null("int64")).max()
+        if now:
+            aggs[f"{name}__now"] = _cases([(t == on, code)], _null("int64")).max()
         aggs[f"{name}__true"] = _cases([(later & (code == TRUE), t)], null).min()
         aggs[f"{name}__not"] = _cases([(later & (code != TRUE), t)], null).min()
     return table.group_by(list(by)).aggregate(**aggs)
@@ -690,34 +770,38 @@ def decide_rules(
     for each rule (see ``timelines``), and the value on the decision date of each
     ``extra`` expression (a §4.3 choice, say).
 
-    A rule with no ``TODAY`` in it is evaluated once, on the decision date: it is true
-    on every day or on none, so it has no earliest date and no last day. Each rule
-    that does depend on the day is evaluated over its own candidate days only.
+    Every rule is evaluated once on the decision date, one row per binding: a rule
+    with no ``TODAY`` in it is true on every day or on none, so it has no earliest date
+    and no last day. A rule that does depend on the day is then evaluated on its own
+    candidate days after the decision date only, and only for the bindings that have
+    some (most have none: ``Compiler.candidates``); a binding without one keeps no
+    earliest date and no last day.
     """
     assert not frame.temporal
     ids = frame.ids
-    static = {k: r for k, r in rules.items() if not compiler.is_temporal(r)}
-    exprs: list[Expr] = [*static.values(), *(extra or {}).values()]
+    exprs: list[Expr] = [*rules.values(), *(extra or {}).values()]
     base = compiler.attach(exprs, frame)
     null = _null("date")
     cols: dict[str, ir.Value] = {}
-    for key, rule in static.items():
+    temporal = {k: r for k, r in rules.items() if compiler.is_temporal(r)}
+    for key, rule in rules.items():
         cols[f"{key}__now"] = truth_code(compiler.boolean(rule, base))
-        cols[f"{key}__true"] = null
-        cols[f"{key}__not"] = null
+        if key not in temporal:
+            cols[f"{key}__true"] = null
+            cols[f"{key}__not"] = null
     for key, node in (extra or {}).items():
         cols[key] = compiler.value(node, base)
     out = base.table.select(*ids, **cols)
-    temporal = {k: r for k, r in rules.items() if k not in static}
     # one expansion per rule: a rule's candidate days are few, everyone's together are not
     for key, rule in temporal.items():
         group = {key: rule}
-        expanded = compiler.attach(group.values(), compiler.expand(frame, list(group.values())))
-        agg = timelines(compiler, expanded, group, ids)
+        expanded = compiler.expand(frame, list(group.values()), later_only=True)
+        expanded = compiler.attach(group.values(), expanded)
+        agg = timelines(compiler, expanded, group, ids, now=False)
         agg = agg.rename({f"_j{i}": k for i, k in enumerate(ids)})
         preds = [out[k] == agg[f"_j{i}"] for i, k in enumerate(ids)]
-        # every binding has its decision-date row among the candidates: an inner join
-        out = out.join(agg, preds).drop(*[f"_j{i}" for i in range(len(ids))])
+        # a binding with no later candidate day has no row there
+        out = out.left_join(agg, preds).drop(*[f"_j{i}" for i in range(len(ids))])
     return out
 
 
