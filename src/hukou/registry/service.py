@@ -179,6 +179,17 @@ class _Sealer:
             log.warning("audit records left unsealed at exit", exc_info=True)
 
 
+def current_members(s: Session, household_id: int) -> list[tuple[Person, Membership]]:
+    """The people in a household now (open memberships), in the order they joined."""
+    rows = s.execute(
+        select(Person, Membership)
+        .join(Membership)
+        .where(Membership.household_id == household_id, Membership.end_date.is_(None))
+        .order_by(Membership.id)
+    ).all()
+    return [(p, m) for p, m in rows]
+
+
 class Registry:
     def __init__(
         self,

@@ -30,7 +30,7 @@ from hukou.registry import logmask
 from hukou.registry.access import Actor
 from hukou.registry.errors import Forbidden, NotFound, RegistryError
 from hukou.registry.models import Application, Household, Membership, MoveOutProcedure, Person
-from hukou.registry.service import Registry
+from hukou.registry.service import Registry, current_members
 from hukou.service import tokens
 
 MAX_ID = 2_147_483_647  # ids are SQL integers
@@ -346,12 +346,7 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
             elif who.role == "analyst":
                 raise Forbidden("分析人员只能查看汇总数据", "analysts see aggregates only")
             full = who.role == "keeper" or who.can_see_county(h.county)
-            rows = s.execute(
-                select(Person, Membership)
-                .join(Membership)
-                .where(Membership.household_id == h.id, Membership.end_date.is_(None))
-                .order_by(Membership.id)
-            ).all()
+            rows = current_members(s, h.id)
             return {
                 "id": h.id,
                 "number": h.number,

@@ -34,7 +34,12 @@ from hukou.registry.models import (
     MoveOutProcedure,
     Person,
 )
-from hukou.registry.service import APPLICATION_TRANSITIONS, MOVE_OUT_TRANSITIONS, Registry
+from hukou.registry.service import (
+    APPLICATION_TRANSITIONS,
+    MOVE_OUT_TRANSITIONS,
+    Registry,
+    current_members,
+)
 from hukou.service import tokens
 from hukou.service.web import i18n, panels
 from hukou.service.web.citizen import _channel_view
@@ -540,12 +545,7 @@ def keeper(request: Request) -> HTMLResponse:
         if h is None:
             raise NotFound("本社区无公共集体户", "your community has no collective household")
         community = s.get(Community, h.community_id)
-        rows = s.execute(
-            select(Person, Membership)
-            .join(Membership)
-            .where(Membership.household_id == h.id, Membership.end_date.is_(None))
-            .order_by(Membership.id)
-        ).all()
+        rows = current_members(s, h.id)
         return {
             "number": h.number,
             "county": h.county,
