@@ -278,6 +278,24 @@ def load_postgres(
         conn.commit()
 
 
+def postgres_connect(url: str | None = None) -> Any:
+    """An Ibis PostgreSQL connection on ``url`` (or ``HUKOU_DATABASE_URL``), with
+    ``PG_SETTINGS`` applied to its session."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(pg_url(url))
+    con = ibis.postgres.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=parts.username,
+        password=parts.password,
+        database=(parts.path or "/postgres").lstrip("/"),
+    )
+    for setting in PG_SETTINGS:
+        con.raw_sql(setting).close()
+    return con
+
+
 def postgres_tables(con: Any, prefix: str = "") -> dict[str, ir.Table]:
     return {name: con.table(f"{prefix}{name}") for name in TABLES}
 
@@ -395,19 +413,8 @@ def run(
             if own_temp:
                 shutil.rmtree(spill, ignore_errors=True)
     elif engine == "postgres":
-        from urllib.parse import urlparse
-
-        url = urlparse(pg_url(pg))
-        con = ibis.postgres.connect(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            database=(url.path or "/postgres").lstrip("/"),
-        )
+        con = postgres_connect(pg)
         try:
-            for setting in PG_SETTINGS:
-                con.raw_sql(setting).close()
             results, relatives = evaluate(postgres_tables(con, pg_prefix), on, params)
             step(RESULTS_FILE, 0.05)
             people = _write_batches(
