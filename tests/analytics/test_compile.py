@@ -474,3 +474,106 @@ def test_cli_refuses_bad_input(tmp_path: Any) -> None:
     assert no_population.exit_code == 2
     bad_date = runner.invoke(app, ["batch", "--in", str(tmp_path), "--out", out, "--on", "x"])
     assert bad_date.exit_code == 2
+
+
+def _two_flats(on: dt.date, a: tuple[int, int | None], b: tuple[int, int | None]) -> dict[str, Any]:
+    """Rented commercial flats in two counties; in each, a stretch reaching 3 years
+    ``a[0]`` / ``b[0]`` days after the decision date (negative: before) and ending
+    ``a[1]`` / ``b[1]`` days after it (``None``: ongoing)."""
+    day = dt.timedelta(days=1)
+    flats, history = [], []
+    for county, (reach, end) in (("330421", a), ("330424", b)):
+        flats.append(
+            {
+                "tenure": "rented_registered",
+                "commercial_housing": True,
+                "address": {"county": county, "urban_rural_code": "111"},
+            }
+        )
+        period = {"start": add_years(on + reach * day, -3).isoformat(), "county": county}
+        if end is not None:
+            period["end"] = (on + end * day).isoformat()
+        history.append(period)
+    return {
+        "decision_date": on.isoformat(),
+        "applicant": {
+            "sex": "male",
+            "birth_date": "1980-01-01",
+            "residence_registration": True,
+            "dwellings": flats,
+            "residence_history": history,
+        },
+        "relatives": [
+            {
+                "relation": "child",
+                "sex": "female",
+                "birth_date": add_years(on + 500 * day, -18).isoformat(),
+                "lives_with_applicant": True,
+            }
+        ],
+    }
+
+
+# (flat a, flat b) -> (earliest, last day it holds), in days after the decision date
+TWO_FLATS = {
+    # holds now until day 50, the other from day 30 on: one interval to the end
+    ((-10, 50), (30, None)): (None, None),
+    # holds now until day 50, the other from day 100: the gap ends it at day 50
+    ((-10, 50), (100, None)): (None, 50),
+    # two later windows with a gap: the first one's start
+    ((100, 200), (300, None)): (100, None),
+    # two later windows back to back
+    ((100, 200), (201, 400)): (100, None),
+    # both hold now
+    ((-10, 50), (-20, 80)): (None, 80),
+    # one ended before the decision date, one later
+    ((-400, -100), (60, None)): (60, None),
+}
+
+
+@pytest.mark.parametrize("flats", list(TWO_FLATS), ids=str)
+def test_two_flats_whose_windows_may_not_join(flats: Any) -> None:
+    """§1.2 in two counties: the days each flat qualifies are an interval, and their union
+    may be two. Where it is one, the query reads the dates off the interval; where not,
+    it falls back to the candidate days. Both must be the engine's dates."""
+    on = dt.date(2025, 6, 1)
+    tables = parsed_population([_two_flats(on, *flats)])
+    expected = reference_results(tables, on)
+    row = expected[0].to_pylist()[0]
+    earliest, until = TWO_FLATS[flats]
+    day = dt.timedelta(days=1)
+    assert row["s1_1_earliest"] == (on + earliest * day if earliest is not None else None)
+    assert row["s1_1_until"] == (on + until * day if until is not None else None)
+    assert_same(expected, run_duckdb(tables, on), tables)
+
+
+def test_shapes_of_the_rules() -> None:
+    """Every channel and route reads its dates off one interval (spans); constructs
+    whose true days may be two intervals are left to the candidate days."""
+    from hukou.analytics.compile import NotConvex
+    from hukou.policy.expr import Const, Not
+    from hukou.policy.rules import CHANNELS, RELATIVE_ROUTES
+
+    c = Compiler.__new__(Compiler)
+    c._temporal, c._shapes = {}, {}
+    for rule in [*CHANNELS, *RELATIVE_ROUTES]:
+        assert c.spannable(rule.rule) == c.is_temporal(rule.rule), rule.key
+    birth = Fact("applicant", "birth_date", "date", "", "")
+    later = TODAY >= birth
+    earlier = TODAY < birth
+    # the nodes are kept alive: the compiler's caches are keyed by node identity
+    good = {
+        later: "U",
+        earlier: "D",
+        Not(later): "D",
+        later & earlier: "W",
+        later | Const(True, "bool"): "U",
+        Not(Not(later) | Const(False, "bool")): "U",
+    }
+    for node, shape in good.items():
+        assert c.shape(node) == shape, node
+    bad = [later | earlier, Not(later & earlier), TODAY != birth]
+    for node in bad:
+        with pytest.raises(NotConvex):
+            c.shape(node)
+        assert not c.spannable(node)

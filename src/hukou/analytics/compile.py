@@ -14,9 +14,18 @@ reports:
 * the last day a passing rule holds: the day before the first later candidate
   on which it is no longer true.
 
-The status is computed with one row per binding (no candidate days); only the
-bindings with some flip day after the decision date are expanded, one rule at a
-time (``decide_rules``). Two exact prunings keep the joins small: items of a list
+The status is computed with one row per binding (no candidate days). The dates
+need no candidate days either where the days a rule is certainly true form one
+interval ``[first, end)``, its *span* (``Compiler.span``): a comparison
+``TODAY >= X`` is a ray, Kleene "and" intersects and "or" joins the certainly-true
+days, and a list joins its items'. ``Compiler.shape`` proves, from the rule's form,
+when that stays one interval — rays of one direction joined, any number intersected
+— and for a list of intervals (two flats, each qualifying for a while) the query
+checks it per binding from the decision date on. Then the earliest date is
+``first`` and the last day ``end`` less one. Every channel and route of the notice
+has a span; only the bindings whose list of intervals has a gap, and rules of any
+other form, are expanded to their candidate days, one rule at a time
+(``decide_rules``). Two exact prunings keep the joins small: items of a list
 on which the row-only parts of the list rule's top-level "and" are certainly false
 are dropped before joining (they count as no item), and a list that reads only the
 applicant is aggregated once per applicant, not once per (applicant, relative).
@@ -297,6 +306,8 @@ class Frame:
     temporal: bool = False
     static: Frame | None = None  # the same bindings without candidate days (TODAY = on)
     exists: dict[int, str] = field(default_factory=dict)  # id(Exists node) -> column
+    # id(Exists node) -> (column prefix, "hull" or "union", has an exactness column)
+    spans: dict[int, tuple[str, str, bool]] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -348,6 +359,60 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 
 _counter = itertools.count()
 
+FIRST_DAY = dt.date(1, 1, 1)  # before every date a rule compares with
+_FIRST = ibis.literal(FIRST_DAY, type="date")
+_END = ibis.literal(ONGOING, type="date")
+
+
+# [first, end) and where that is exactly the set of days (None: everywhere)
+Span = tuple[ir.Value, ir.Value, "ir.BooleanValue | None"]
+
+
+class NotConvex(CompileError):
+    """The days a rule is certainly true may not form one interval (``Compiler.shape``)."""
+
+
+_NEGATED: dict[str, str] = {">=": "<", "<": ">=", ">": "<=", "<=": ">", "==": "!=", "!=": "=="}
+_ATOM_SHAPE: dict[str, str] = {">=": "U", ">": "U", "<": "D", "<=": "D", "==": "W", "!=": "X"}
+
+
+def _meet(shapes: Sequence[str]) -> str:
+    """The shape of an intersection."""
+    if "X" in shapes:
+        return "X"
+    kinds = {s for s in shapes if s != "C"}
+    if not kinds:
+        return "C"
+    return kinds.pop() if len(kinds) == 1 and "W" not in kinds else "W"
+
+
+def _join(shapes: Sequence[str]) -> str:
+    """The shape of a union, ``X`` when it may not be one interval."""
+    kinds = [s for s in shapes if s != "C"]
+    if not kinds:
+        return "C"
+    if "X" in kinds:
+        return "X"
+    if kinds == ["W"]:
+        return "W"
+    if "W" in kinds or len(set(kinds)) > 1:
+        return "X"
+    return kinds[0]
+
+
+def _combine(parts: Sequence[Span], meet: bool) -> Span:
+    """Intersection (``meet``) or hull of intervals ``[first, end)``; exact where every
+    part is."""
+    if len(parts) == 1:
+        return parts[0]
+    firsts = [p[0] for p in parts]
+    ends = [p[1] for p in parts]
+    flags = [p[2] for p in parts if p[2] is not None]
+    exact = ibis.and_(*flags) if flags else None
+    if meet:
+        return ibis.greatest(*firsts), ibis.least(*ends), exact
+    return ibis.least(*firsts), ibis.greatest(*ends), exact
+
 
 class Compiler:
     """Compiles rule trees over the population ``tables`` on ``params.on``."""
@@ -368,6 +433,7 @@ class Compiler:
         self.dwellings = facts["dwellings"]
         self.relatives = facts["relatives"]
         self._temporal: dict[int, bool] = {}
+        self._shapes: dict[tuple[int, bool], str] = {}
 
     # ---- frames ------------------------------------------------------------------
     def applicant_frame(self) -> Frame:
@@ -553,7 +619,11 @@ class Compiler:
             base = frame.static
         base = self._narrowest(nodes, base)
         items = self.item_frame(nodes[0], base)
-        keep = [self._needed(n.where, items) for n in nodes]
+        # on the decision date only, the days a list rule holds are also wanted when
+        # they form one interval (``span``): pruning may then use only parts that do
+        # not depend on the day
+        spanned = [] if base.temporal else [n for n in nodes if self.spannable(n)]
+        keep = [self._needed(n.where, items, static_only=bool(spanned)) for n in nodes]
         if all(k is not None for k in keep):
             # an item on which every list rule is certainly false counts as no item
             # (both give 0 below): drop it before the lists inside are joined
@@ -562,17 +632,50 @@ class Compiler:
         keys = base.keys
         aggs: dict[str, ir.Value] = {}
         names: dict[int, str] = {}
+        spans: dict[int, tuple[str, str, bool]] = {}
         for node in nodes:
             where = self.boolean(node.where, inner)
             # 2: some item certainly true; 1: none true, some unknown; 0: every item false
             name = names[id(node)] = f"_x{next(_counter)}"
             aggs[name] = truth_code(where).max()
-        agg = inner.table.group_by(keys).aggregate(**aggs)
+        table = inner.table
+        for node in spanned:
+            name = names[id(node)]
+            first, end, exact = self.span(node.where, inner)
+            # each item's interval once in the SQL, read by several aggregates
+            table = table.mutate(**{f"{name}_f": first, f"{name}_e": end})
+            first, end = table[f"{name}_f"], table[f"{name}_e"]
+            if exact is not None:
+                aggs[f"{name}_x"] = exact.cast("int32").min()
+            if self.shape(node.where) != "W":
+                # rays of one direction: their union is their hull
+                spans[id(node)] = (name, "hull", exact is not None)
+                aggs[f"{name}_first"] = first.min()
+                aggs[f"{name}_end"] = end.max()
+                continue
+            # intervals: from the decision date on, those holding on it overlap, so
+            # the union is one interval unless some start later beyond a gap; the
+            # measures below tell (``_union_span``)
+            on = ibis.literal(self.on, type="date")
+            now = (first <= on) & (end > on)
+            late = (first > on) & (first < end)
+            aggs[f"{name}_on_end"] = _cases([(now, end)], _null("date")).max()
+            aggs[f"{name}_late_n"] = late.cast("int32").sum()  # PostgreSQL: no boolean -> bigint
+            aggs[f"{name}_late_first"] = _cases([(late, first)], _null("date")).min()
+            aggs[f"{name}_late_end"] = _cases([(late, end)], _null("date")).max()
+            spans[id(node)] = (name, "union", exact is not None)
+        agg = table.group_by(keys).aggregate(**aggs)
         agg = agg.rename({f"_k{i}": k for i, k in enumerate(keys)})
         preds = [frame.table[k] == agg[f"_k{i}"] for i, k in enumerate(keys)]
         table = frame.table.left_join(agg, preds).drop(*[f"_k{i}" for i in range(len(keys))])
         return Frame(
-            table, frame.scopes, self.on, frame.temporal, frame.static, {**frame.exists, **names}
+            table,
+            frame.scopes,
+            self.on,
+            frame.temporal,
+            frame.static,
+            {**frame.exists, **names},
+            {**frame.spans, **spans},
         )
 
     def _narrowest(self, nodes: list[Exists], base: Frame) -> Frame:
@@ -590,9 +693,12 @@ class Compiler:
                     return base
         return self.applicant_frame()
 
-    def _needed(self, where: Expr, frame: Frame) -> ir.BooleanValue | None:
+    def _needed(
+        self, where: Expr, frame: Frame, *, static_only: bool = False
+    ) -> ir.BooleanValue | None:
         """Where ``where`` is not certainly false by the parts of its top-level "and" that
-        read only the row of ``frame`` (``None``: no such part)."""
+        read only the row of ``frame`` (``None``: no such part); ``static_only``: by the
+        parts that do not depend on the day."""
         parts: list[Expr] = []
 
         def conjuncts(node: Expr) -> None:
@@ -601,7 +707,7 @@ class Compiler:
             elif isinstance(node, And):
                 for item in node.items:
                     conjuncts(item)
-            elif _row_only(node):
+            elif _row_only(node) and not (static_only and self.is_temporal(node)):
                 parts.append(node)
 
         conjuncts(where)
@@ -612,6 +718,158 @@ class Compiler:
             ok = self.boolean(part, frame).fill_null(True)
             out = ok if out is None else out & ok
         return out
+
+    # ---- spans: the days a rule is certainly true, as one interval -------------------
+    def shape(self, node: Expr, negated: bool = False) -> str:
+        """The shape of the set of days on which ``node`` (or its negation) is certainly
+        true, the same for every binding: ``C`` every day or none, ``U`` from a day on,
+        ``D`` before a day, ``W`` an interval. Raises ``NotConvex`` when the set may be
+        two intervals or more (a ``W`` in an "or", a list of ``W``, a negated list…)."""
+        key = (id(node), negated)
+        hit = self._shapes.get(key)
+        if hit is None:
+            hit = self._shapes[key] = self._shape(node, negated)
+        if hit == "X":
+            raise NotConvex(repr(node))
+        return hit
+
+    def _shape(self, node: Expr, negated: bool) -> str:
+        try:
+            if not self.is_temporal(node):
+                return "C"
+            if isinstance(node, Condition):
+                return self.shape(node.expr, negated)
+            if isinstance(node, Not):
+                return self.shape(node.item, not negated)
+            if isinstance(node, Compare) and node.is_temporal:
+                op = _NEGATED[node.today_op] if negated else node.today_op
+                return _ATOM_SHAPE[op]
+            if isinstance(node, And | Or):
+                parts = [self.shape(i, negated) for i in node.items]
+                return _meet(parts) if isinstance(node, And) != negated else _join(parts)
+            if isinstance(node, Exists):
+                if negated:  # "no item": an intersection over the items, not handled
+                    return "X"
+                # rays of one direction join into one; intervals may not, and the
+                # span then says per binding where they do (``_exists_span``)
+                return self.shape(node.where)
+            if isinstance(node, Default):
+                # Kleene fold of engine.closures: ``when or out`` / ``not when and out``,
+                # negated by De Morgan
+                out = self.shape(node.base, negated)
+                for exc in reversed(node.exceptions):
+                    when = self.shape(exc.when, negated == exc.then)
+                    grow = exc.then != negated
+                    out = _join([when, out]) if grow else _meet([when, out])
+                return out
+        except NotConvex:
+            return "X"
+        return "X"  # FirstOf and anything else that depends on the day
+
+    def spannable(self, node: Expr) -> bool:
+        """Whether ``node`` depends on the day and its true days form one interval."""
+        if not self.is_temporal(node):
+            return False
+        try:
+            self.shape(node)
+        except NotConvex:
+            return False
+        return True
+
+    def span(self, node: Expr, frame: Frame, negated: bool = False) -> Span:
+        """The days ``node`` (or its negation) is certainly true, from the decision date
+        on, on a static frame: ``[first, end)``, empty when ``first >= end``, and
+        ``exact``: where the interval is the set (``None``: everywhere). Days run up to
+        ``ONGOING`` (excluded), as the candidate days do.
+
+        The sets compose without their unknowns: Kleene "and" is certainly true exactly
+        where every part is, "or" where some part is. ``shape`` must have allowed it,
+        so an "or" (a hull here) joins rays of one direction, or one interval with
+        parts true every day or none; an empty part is (``ONGOING``, ``FIRST_DAY``) or
+        a ray ending where its own direction ends, and neither widens a hull. A list of
+        intervals is one interval where ``exact`` says so (``_aggregate``).
+        """
+        assert not frame.temporal
+        if not self.is_temporal(node):
+            value = self.boolean(node, frame)
+            true = (~value if negated else value).fill_null(False)
+            return true.ifelse(_FIRST, _END), true.ifelse(_END, _FIRST), None
+        if isinstance(node, Condition):
+            return self.span(node.expr, frame, negated)
+        if isinstance(node, Not):
+            return self.span(node.item, frame, not negated)
+        if isinstance(node, Compare) and node.is_temporal:
+            return self._atom(node, frame, negated)
+        if isinstance(node, And | Or):
+            parts = [self.span(i, frame, negated) for i in node.items]
+            meet = isinstance(node, And) != negated
+            return _combine(parts, meet)
+        if isinstance(node, Exists):
+            assert not negated
+            return self._exists_span(node, frame)
+        if isinstance(node, Default):
+            out = self.span(node.base, frame, negated)
+            for exc in reversed(node.exceptions):
+                when = self.span(exc.when, frame, negated == exc.then)
+                out = _combine([when, out], meet=exc.then == negated)
+            return out
+        raise CompileError(f"no span for {node!r}")
+
+    def _exists_span(self, node: Exists, frame: Frame) -> Span:
+        """A list's span from the measures ``_aggregate`` attached to ``frame``."""
+        entry = frame.spans.get(id(node))
+        if entry is None:
+            raise CompileError(f"{node!r}: no span attached to the frame")
+        name, kind, has_exact = entry
+        t = frame.table
+        exact: ir.BooleanValue | None = None
+        if kind == "hull":
+            # no item: empty
+            first = t[f"{name}_first"].fill_null(_END)
+            end = t[f"{name}_end"].fill_null(_FIRST)
+        else:
+            on = ibis.literal(self.on, type="date")
+            on_end, late_first = t[f"{name}_on_end"], t[f"{name}_late_first"]
+            late_n, late_end = t[f"{name}_late_n"].fill_null(0), t[f"{name}_late_end"]
+            # items holding on the decision date reach to ``on_end``; at most one starts
+            # later, where they end or before (else ``exact`` is false)
+            first = _cases([(on_end.notnull(), on), (late_n >= 1, late_first)], _END)
+            end = _cases(
+                [
+                    (on_end.notnull(), ibis.greatest(on_end, late_end.fill_null(_FIRST))),
+                    (late_n >= 1, late_end),
+                ],
+                _FIRST,
+            )
+            exact = (late_n == 0) | ((late_n == 1) & (on_end.isnull() | (late_first <= on_end)))
+        if has_exact:
+            inner = t[f"{name}_x"].fill_null(1) == 1  # every item's own interval exact
+            exact = inner if exact is None else exact & inner
+        _items, known = self._items(node, frame)
+        # an unknown list: never certainly true
+        return known.ifelse(first, _END), known.ifelse(end, _FIRST), exact
+
+    def _atom(self, node: Compare, frame: Frame, negated: bool) -> Span:
+        op = _NEGATED[node.today_op] if negated else node.today_op
+        other = self.value(node.other, frame)
+        # the day after ``other``, kept below the end of time
+        after = _cases([(other >= _END, _END)], other + ibis.interval(days=1))
+        first: ir.Value
+        end: ir.Value
+        if op == ">=":
+            first, end = other, _END
+        elif op == ">":
+            first, end = after, _END
+        elif op == "<":
+            first, end = _FIRST, other
+        elif op == "<=":
+            first, end = _FIRST, after
+        elif op == "==":
+            first, end = other, after
+        else:
+            raise NotConvex(repr(node))
+        # an unknown date: never certainly true
+        return first.fill_null(_END), end.fill_null(_FIRST), None
 
     # ---- expressions -----------------------------------------------------------------
     def value(self, node: Expr, frame: Frame) -> ir.Value:
@@ -791,18 +1049,74 @@ def decide_rules(
             cols[f"{key}__not"] = null
     for key, node in (extra or {}).items():
         cols[key] = compiler.value(node, base)
+    # a rule whose true days form one interval [first, end) has its dates read off it:
+    # the earliest date is ``first`` when later than the decision date, and the first
+    # later day it is no longer true is ``end`` (``span``)
+    spans = {k: compiler.span(r, base) for k, r in temporal.items() if compiler.spannable(r)}
+    on = ibis.literal(frame.on, type="date")
+    inexact: dict[str, str] = {}
+    if spans:
+        named: dict[str, ir.Value] = {}
+        for key, (first, end, exact) in spans.items():
+            named[f"_s_{key}_first"] = first
+            named[f"_s_{key}_end"] = end
+            if exact is not None:
+                named[f"_s_{key}_exact"] = exact.fill_null(False)
+                inexact[key] = f"_s_{key}_exact"
+        # each interval once in the SQL, read several times below
+        base = replace(base, table=base.table.mutate(**named))
+        for key in spans:
+            first, end = base.table[f"_s_{key}_first"], base.table[f"_s_{key}_end"]
+            held = first < end
+            cols[f"{key}__true"] = _cases([(held & (first > on), first)], null)
+            cols[f"{key}__not"] = _cases(
+                [(held & (first <= on) & (end > on) & (end < _END), end)], null
+            )
+        for flag in inexact.values():
+            cols[flag] = base.table[flag]
     out = base.table.select(*ids, **cols)
-    # one expansion per rule: a rule's candidate days are few, everyone's together are not
+    # where a list's intervals do not join into one, the candidate days decide (below)
+    for key, flag in inexact.items():
+        bad = out.filter(~out[flag]).select(*[out[k].name(f"_b{i}") for i, k in enumerate(ids)])
+        preds = [frame.table[k] == bad[f"_b{i}"] for i, k in enumerate(ids)]
+        few = replace(frame, table=frame.table.semi_join(bad, preds))
+        agg = _timeline(compiler, few, key, temporal[key])
+        preds = [out[k] == agg[f"_j{i}"] for i, k in enumerate(ids)]
+        out = out.left_join(agg, preds)
+        out = out.mutate(
+            **{
+                f"{key}__{end}": _cases(
+                    [(out[flag], out[f"{key}__{end}"])], out[f"_t_{key}__{end}"]
+                )
+                for end in ("true", "not")
+            }
+        ).drop(flag, f"_t_{key}__true", f"_t_{key}__not", *[f"_j{i}" for i in range(len(ids))])
+    # one expansion per other rule: a rule's candidate days are few, everyone's are not
     for key, rule in temporal.items():
-        group = {key: rule}
-        expanded = compiler.expand(frame, list(group.values()), later_only=True)
-        expanded = compiler.attach(group.values(), expanded)
-        agg = timelines(compiler, expanded, group, ids, now=False)
-        agg = agg.rename({f"_j{i}": k for i, k in enumerate(ids)})
+        if key in spans:
+            continue
+        agg = _timeline(compiler, frame, key, rule)
+        agg = agg.rename({f"{key}__{end}": f"_t_{key}__{end}" for end in ("true", "not")})
         preds = [out[k] == agg[f"_j{i}"] for i, k in enumerate(ids)]
         # a binding with no later candidate day has no row there
         out = out.left_join(agg, preds).drop(*[f"_j{i}" for i in range(len(ids))])
     return out
+
+
+def _timeline(compiler: Compiler, frame: Frame, key: str, rule: Expr) -> ir.Table:
+    """``timelines`` of one rule on its own candidate days after the decision date, for
+    the bindings of ``frame`` that have some; ids renamed ``_j0``, ``_j1``…, dates
+    ``_t_<key>__true`` and ``_t_<key>__not``."""
+    ids = frame.ids
+    expanded = compiler.expand(frame, [rule], later_only=True)
+    expanded = compiler.attach([rule], expanded)
+    agg = timelines(compiler, expanded, {key: rule}, ids, now=False)
+    return agg.rename(
+        {
+            **{f"_j{i}": k for i, k in enumerate(ids)},
+            **{f"_t_{key}__{end}": f"{key}__{end}" for end in ("true", "not")},
+        }
+    )
 
 
 def dates_of(agg: ir.Table, name: str) -> tuple[ir.Value, ir.Value, ir.Value]:
