@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,7 +15,7 @@ EngineName = Literal["duckdb", "postgres", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "postgres", "spark")
 
 
-def _fail(field: str, zh: str, en: str) -> None:
+def _fail(field: str, zh: str, en: str) -> NoReturn:
     err = Console(stderr=True, highlight=False)
     err.print("[bold red]输入有误 / invalid input[/]")
     err.print(f"  • {field}: {zh} / {en}")
@@ -23,8 +23,15 @@ def _fail(field: str, zh: str, en: str) -> None:
 
 
 def batch(
-    in_dir: Annotated[Path, typer.Option("--in", help="人口数据目录 / population directory")],
     out_dir: Annotated[Path, typer.Option("--out", help="结果目录 / output directory")],
+    in_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--in",
+            help="人口数据目录（--from-registry 时不用） / population directory "
+            "(not with --from-registry)",
+        ),
+    ] = None,
     engine: Annotated[
         str, typer.Option("--engine", help="duckdb（默认）、postgres 或 spark")
     ] = "duckdb",
@@ -50,18 +57,41 @@ def batch(
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB 内存上限 / DuckDB memory limit")
     ] = "8GB",
+    from_registry: Annotated[
+        bool,
+        typer.Option(
+            "--from-registry",
+            help="审查登记库中的每个人（PostgreSQL 库内执行；SQLite 经 DuckDB） / decide "
+            "everyone in the register (inside PostgreSQL; SQLite via DuckDB)",
+        ),
+    ] = False,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="登记库 URL（默认 HUKOU_DATABASE_URL 或 sqlite:///hukou.db） / register URL",
+        ),
+    ] = None,
 ) -> None:
-    """对人口中每个人按本通知审查 / Decide every person of a population (Parquet in, Parquet out)."""
+    """对人口中每个人按本通知审查 / Decide every person of a population (Parquet in, Parquet out).
+
+    With --from-registry, the population is the register itself (its persons,
+    households, dwellings, residence records and latest applications).
+    """
     from hukou.analytics import batch as batch_mod
 
+    if from_registry:
+        _from_registry(out_dir, on, db, in_dir)
+        return
+    if db is not None:
+        _fail("--db", "仅与 --from-registry 一起使用", "only with --from-registry")
+    if in_dir is None:
+        _fail(
+            "--in", "须给出人口数据目录或 --from-registry", "give a population or --from-registry"
+        )
     if engine not in ENGINES:
         _fail("--engine", "须为 duckdb、postgres 或 spark", "must be duckdb, postgres or spark")
-    when = dt.date.today()
-    if on is not None:
-        try:
-            when = dt.date.fromisoformat(on)
-        except ValueError:
-            _fail("--on", "日期格式须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+    when = _decision_date(on)
     needs_input = engine != "postgres" or pg_load
     if needs_input and not (in_dir / "persons.parquet").is_file():
         _fail("--in", "不是人口数据目录", "not a population directory (no persons.parquet)")
@@ -93,7 +123,7 @@ def batch(
         report = batch_mod.run(
             in_dir,
             out_dir,
-            cast(EngineName, engine),
+            engine,
             when,
             progress=progress,
             pg=pg_url,
@@ -101,6 +131,63 @@ def batch(
             spark_master=spark_master,
             memory_limit=memory_limit,
         )
+    _report(report, out_dir)
+
+
+def _decision_date(on: str | None) -> dt.date:
+    if on is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(on)
+    except ValueError:
+        _fail("--on", "日期格式须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+
+
+def _from_registry(out_dir: Path, on: str | None, db: str | None, in_dir: Path | None) -> None:
+    """``hukou batch --from-registry``: the register's own tables, decided where they are."""
+    from hukou.analytics import registry_source
+    from hukou.registry.db import database_url
+
+    if in_dir is not None:
+        _fail("--in", "不能与 --from-registry 同用", "cannot be used with --from-registry")
+    when = _decision_date(on)
+    url = db or database_url()
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if not path or not Path(path).is_file():
+            _fail("--db", f"登记库文件不存在：{url}", f"the register file does not exist: {url}")
+    elif not url.startswith(("postgresql", "postgres:")):
+        _fail(
+            "--db", "登记库须为 PostgreSQL 或 SQLite", "the register must be PostgreSQL or SQLite"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail("--out", "不是目录", "not a directory")
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("登记库审查 / deciding the register", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(
+                task,
+                completed=fraction,
+                description=f"登记库审查 / deciding the register · {stage}",
+            )
+
+        report = registry_source.run_registry(out_dir, when, url, progress=progress)
+    _report(report, out_dir)
+
+
+def _report(report: dict[str, Any], out_dir: Path) -> None:
+    from hukou.analytics import batch as batch_mod
+
     table = Table(title="批量审查 / batch decisions")
     table.add_column("")
     table.add_column("")
