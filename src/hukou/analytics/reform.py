@@ -5,8 +5,13 @@ the readings of ``readings.yaml`` alike — and names the decision date(s) to lo
 Baseline and reform are evaluated by the same rules (the compiled batch query, or
 the per-case engine as reference), joined person by person in ONE query with the
 persons table, and folded there into a small cube (county × age band × sex, every
-channel's transitions as sums). Every breakdown is a sum over that cube, so the
-population is read once per date, whatever the number of tables asked for.
+channel's transitions as sums; the relatives' cube by relation rides along in the
+same query). Every breakdown is a sum over that cube, so the population is read once
+per date, whatever the number of tables asked for.
+
+The query runs where the population is (``open_population``): DuckDB over the
+Parquet files, inside PostgreSQL on the tables ``hukou batch --pg-load`` wrote, or on
+Spark; only the cube's rows come back to Python.
 
 Which county a person counts in: ``persons.lives_in``, the county where they live
 — where they would apply and settle (§1.1's dwelling, §4.3's place), and where §7
@@ -21,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -89,6 +95,10 @@ RELATIONS: dict[str, tuple[str, str]] = {
 }
 
 REFORM_KEYS = ("name", "description", "dates", "parameters")
+
+# where the population is and the query runs (``open_population``); ``reference`` is
+# DuckDB's tables decided case by case
+ENGINES = ("duckdb", "postgres", "spark", "reference")
 
 
 # ---- the reform file -------------------------------------------------------------
@@ -413,15 +423,21 @@ def _county(persons: ir.Table) -> ir.StringValue:
     )
 
 
+def _count_if(condition: ir.BooleanValue) -> ir.IntegerScalar:
+    """How many rows of the group meet ``condition`` — an int64 on every backend
+    (PostgreSQL's SUM of a bigint is a numeric)."""
+    return condition.ifelse(1, 0).sum().cast("int64")
+
+
 def _transitions(before: ir.StringValue, after: ir.StringValue, prefix: str) -> dict[str, Any]:
     """Sums over a group: eligible before and after, gains, losses (layout's status words)."""
     was = (before == "eligible").fill_null(False)
     now = (after == "eligible").fill_null(False)
     return {
-        f"{prefix}eligible_before": was.ifelse(1, 0).sum(),
-        f"{prefix}eligible_after": now.ifelse(1, 0).sum(),
-        f"{prefix}gains": ((~was) & now).ifelse(1, 0).sum(),
-        f"{prefix}loses": (was & ~now).ifelse(1, 0).sum(),
+        f"{prefix}eligible_before": _count_if(was),
+        f"{prefix}eligible_after": _count_if(now),
+        f"{prefix}gains": _count_if((~was) & now),
+        f"{prefix}loses": _count_if(was & ~now),
     }
 
 
@@ -441,12 +457,13 @@ def _shifts(
     b = before.fill_null(far)
     a = after.fill_null(far)
     return {
-        f"{prefix}earlier": (neither & (a < b)).ifelse(1, 0).sum(),
-        f"{prefix}later": (neither & (a > b)).ifelse(1, 0).sum(),
+        f"{prefix}earlier": _count_if(neither & (a < b)),
+        f"{prefix}later": _count_if(neither & (a > b)),
         # days gained by those whose date moves earlier and was known both times
         f"{prefix}days_earlier": (neither & before.notnull() & after.notnull() & (a < b))
         .ifelse(b.delta(a, unit="day"), 0)
-        .sum(),
+        .sum()
+        .cast("int64"),
     }
 
 
@@ -457,7 +474,8 @@ def comparison_cubes(
     reform: ParameterSet,
     evaluate: Evaluate,
 ) -> tuple[ibis.Table, ibis.Table]:
-    """The two lazy queries: persons (county × age band × sex) and relatives (relation).
+    """The two lazy cubes: persons (county × age band × sex) and relatives (relation);
+    ``comparison_query`` runs them as one query.
 
     Each evaluates baseline and reform together and joins them on the person (and the
     relative); the aggregates are sums, so any breakdown is a sum of cube rows.
@@ -477,7 +495,7 @@ def comparison_cubes(
         sex=persons.sex.fill_null("unknown"),
     )
     joined = b.join(r, "person_id").join(who, "person_id")
-    aggs: dict[str, Any] = {"persons": joined.count()}
+    aggs: dict[str, Any] = {"persons": joined.count().cast("int64")}
     aggs.update(_transitions(joined.b_status, joined.r_status, ""))
     aggs.update(
         _shifts(
@@ -498,7 +516,7 @@ def comparison_cubes(
     )
     rr = new_rel.select("person_id", "relative_id", *[new_rel[c].name(f"r_{c}") for c in rkeys])
     rj = rb.join(rr, ["person_id", "relative_id"])
-    raggs: dict[str, Any] = {"relatives": rj.count()}
+    raggs: dict[str, Any] = {"relatives": rj.count().cast("int64")}
     raggs.update(_transitions(rj.b_status, rj.r_status, ""))
     raggs.update(_shifts(rj.b_status, rj.r_status, rj.b_earliest_date, rj.r_earliest_date, ""))
     for k in ROUTE_KEYS:
@@ -507,6 +525,53 @@ def comparison_cubes(
         raggs.update(_shifts(bs, rs, rj[f"b_{k}_earliest"], rj[f"r_{k}_earliest"], f"{k}__"))
     rel_cube = rj.group_by(relation=rj.relation.fill_null("unknown")).aggregate(**raggs)
     return cube, rel_cube
+
+
+CUBE = "_cube"  # which cube a row of ``comparison_query`` belongs to
+
+
+def comparison_query(cube: ibis.Table, rel_cube: ibis.Table) -> ibis.Table:
+    """Both cubes as ONE query (UNION ALL; each cube's rows carry NULL in the other's
+    columns, and ``_cube`` says which is which): one query per decision date decides
+    baseline and reform and compares them on the backend, and only the cube's rows
+    leave it. The SQL is the backend's own dialect (Ibis): DuckDB, PostgreSQL, Spark."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    types = {c: cube[c].type() for c in cube.columns}
+    types.update({c: rel_cube[c].type() for c in rel_cube.columns})
+
+    def padded(t: ibis.Table, which: str) -> ibis.Table:
+        cols = {c: (t[c] if c in t.columns else ibis.null()).cast(ty) for c, ty in types.items()}
+        return t.select(ibis.literal(which).name(CUBE), **cols)
+
+    return padded(cube, "persons").union(padded(rel_cube, "relatives"), distinct=False)
+
+
+def _to_arrow(expr: ibis.Table) -> pa.Table:
+    """The result as Arrow. On Spark straight from the session (``DataFrame.toArrow``):
+    Ibis would go through pandas, which turns an integer column holding NULLs into
+    floats."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    backend = expr.get_backend()
+    session = getattr(backend, "_session", None)
+    if backend.name == "pyspark" and session is not None:
+        table = session.sql(ibis.to_sql(expr, dialect="pyspark")).toArrow()
+        return table.cast(expr.schema().to_pyarrow())
+    result: pa.Table = expr.to_pyarrow()
+    return result
+
+
+def fetch_cubes(cube: ibis.Table, rel_cube: ibis.Table) -> tuple[pa.Table, pa.Table]:
+    """Run ``comparison_query`` on the cubes' backend; the two cubes as Arrow tables."""
+    import pyarrow.compute as pc
+
+    rows = _to_arrow(comparison_query(cube, rel_cube))
+
+    def part(which: str, columns: Sequence[str]) -> pa.Table:
+        return rows.filter(pc.equal(rows[CUBE], which)).select(list(columns))
+
+    return part("persons", cube.columns), part("relatives", rel_cube.columns)
 
 
 # ---- the report ---------------------------------------------------------------------
@@ -722,13 +787,13 @@ def run_reform(
     when = list(dates or reform.dates or [dt.date.today()])
     reports = []
     for on in when:
-        cube, rel_cube = comparison_cubes(tables, on, baseline, reformed, run)
+        cube, rel_cube = fetch_cubes(*comparison_cubes(tables, on, baseline, reformed, run))
         report = ReformReport(
             reform,
             on,
             rule_version(baseline.at(on)),
             rule_version(reformed.at(on)),
-            build_tables(cube.to_pyarrow(), rel_cube.to_pyarrow()),
+            build_tables(cube, rel_cube),
         )
         reports.append(report)
     return reports
@@ -751,6 +816,131 @@ def population_tables(directory: Path, con: Any = None) -> dict[str, ibis.Table]
         )
         out[name] = backend.table(name)
     return out
+
+
+class PopulationError(ValueError):
+    """A population the reform cannot be run on; each problem names its option (zh, en)."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['en']}" for p in problems))
+
+
+def population_directory(directory: Path | None) -> Path:
+    """``directory`` if it holds every table of a population, else ``PopulationError``."""
+    if directory is None:
+        raise PopulationError(
+            [_problem("--in", "缺少人口数据目录", "the population directory is missing")]
+        )
+    missing = [name for name in TABLES if not (directory / f"{name}.parquet").is_file()]
+    if missing:
+        files = ", ".join(f"{name}.parquet" for name in missing)
+        raise PopulationError(
+            [
+                _problem(
+                    "--in",
+                    f"不是人口数据目录：{directory} 中缺少 {files}",
+                    f"not a population directory: {directory} has no {files}",
+                )
+            ]
+        )
+    return directory
+
+
+@contextmanager
+def open_population(
+    engine: str,
+    population: Path | None = None,
+    *,
+    pg_url: str | None = None,
+    pg_prefix: str = "",
+    spark_master: str | None = None,
+) -> Iterator[dict[str, ibis.Table]]:
+    """The population's tables on the backend where the reform's query will run.
+
+    ``duckdb`` and ``reference``: the Parquet files of ``population`` as DuckDB views.
+    ``postgres``: the tables ``<pg_prefix><name>`` of the database at ``pg_url`` (or
+    ``HUKOU_DATABASE_URL``) — ``analytics.batch.load_postgres`` puts a population
+    there; ``population`` is not read. ``spark``: the Parquet files read by a session
+    on ``spark_master`` (``local[2]`` by default; the session is left running, as
+    ``getOrCreate`` may have handed out one that is in use). Connections are closed
+    on leaving. A population that cannot be opened raises ``PopulationError``.
+    """
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    if engine not in ENGINES:
+        raise PopulationError(
+            [
+                _problem(
+                    "--engine",
+                    f"须为 {'、'.join(ENGINES)} 之一，实为 {engine!r}",
+                    f"must be one of {', '.join(ENGINES)}, got {engine!r}",
+                )
+            ]
+        )
+    if engine in ("duckdb", "reference"):
+        directory = population_directory(population)
+        con = ibis.duckdb.connect()
+        try:
+            yield population_tables(directory, con)
+        finally:
+            con.disconnect()
+        return
+
+    from hukou.analytics import batch
+
+    if engine == "spark":
+        directory = population_directory(population)
+        session = batch.spark_session(spark_master)
+        yield batch.spark_tables(ibis.pyspark.connect(session), session, directory)
+        return
+
+    import psycopg
+    from ibis.common.exceptions import TableNotFound  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        url = batch.pg_url(pg_url)
+    except ValueError:
+        raise PopulationError(
+            [
+                _problem(
+                    "--pg-url",
+                    "未给出 PostgreSQL 地址（--pg-url 或 HUKOU_DATABASE_URL）",
+                    "no PostgreSQL URL (--pg-url or HUKOU_DATABASE_URL)",
+                )
+            ]
+        ) from None
+    try:
+        con = batch.postgres_connect(url)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PopulationError(
+            [
+                _problem(
+                    "--pg-url",
+                    f"无法连接 PostgreSQL：{reason}",
+                    f"cannot connect to PostgreSQL: {reason}",
+                )
+            ]
+        ) from None
+    try:
+        try:
+            tables = batch.postgres_tables(con, pg_prefix)
+        except TableNotFound as exc:
+            raise PopulationError(
+                [
+                    _problem(
+                        "--pg-prefix",
+                        f"PostgreSQL 中没有人口数据表 {exc}（前缀 {pg_prefix!r}）；"
+                        "可用 --pg-load 先载入 --in",
+                        f"no population table {exc} in PostgreSQL (prefix {pg_prefix!r}); "
+                        "--pg-load copies --in there first",
+                    )
+                ]
+            ) from None
+        yield tables
+    finally:
+        con.disconnect()
 
 
 def version_text(v: RuleVersion) -> str:

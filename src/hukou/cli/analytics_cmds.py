@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
     from hukou.analytics.reform import Evaluate, ReformReport
 
-ENGINES = ("duckdb", "reference")
-
 
 def _fail(problems: list[dict[str, str]], source: str = "") -> None:
     err = Console(stderr=True, highlight=False)
@@ -57,6 +55,8 @@ def _evaluator(engine: str, console: Console) -> Evaluate:
     try:
         return batch_evaluator()
     except ImportError:
+        if engine != "duckdb":  # the per-case engine reads DuckDB's tables only
+            raise
         console.print(
             "[yellow]未安装编译查询（analytics.batch），改用逐案参照引擎（较慢） / the compiled "
             "query (analytics.batch) is not available: using the per-case reference engine (slow)[/]"
@@ -130,7 +130,14 @@ def reform(
     reform_file: Annotated[
         Path, typer.Argument(help="改革文件 YAML / reform file (docs/reforms.md)")
     ],
-    population: Annotated[Path, typer.Option("--in", help="人口数据目录 / population directory")],
+    population: Annotated[
+        Path | None,
+        typer.Option(
+            "--in",
+            help="人口数据目录（--engine postgres 不加 --pg-load 时可省）/ population "
+            "directory (not needed with --engine postgres without --pg-load)",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="输出目录 / output directory")] = None,
     on: Annotated[
         str | None,
@@ -139,13 +146,47 @@ def reform(
     engine: Annotated[
         str,
         typer.Option(
-            "--engine", help="duckdb（编译查询，默认）或 reference（逐案）/ duckdb or reference"
+            "--engine",
+            help="duckdb（默认）、postgres（库内）、spark 或 reference（逐案）/ duckdb "
+            "(default), postgres (in the database), spark or reference (case by case)",
         ),
     ] = "duckdb",
+    pg_url: Annotated[
+        str | None,
+        typer.Option(
+            "--pg-url", help="PostgreSQL URL（默认 HUKOU_DATABASE_URL）/ default HUKOU_DATABASE_URL"
+        ),
+    ] = None,
+    pg_prefix: Annotated[
+        str, typer.Option("--pg-prefix", help="PostgreSQL 表名前缀 / table-name prefix")
+    ] = "",
+    pg_load: Annotated[
+        bool,
+        typer.Option(
+            "--pg-load", help="先把 --in 的数据复制进 PostgreSQL / copy --in into PG first"
+        ),
+    ] = False,
+    spark_master: Annotated[
+        str | None,
+        typer.Option("--spark-master", help="Spark master URL（默认 local[2]）/ default local[2]"),
+    ] = None,
     lang: Annotated[str, typer.Option("--lang", help="zh（默认）或 en")] = "zh",
 ) -> None:
-    """改革测算：谁获益、谁受损 / What-if reform: who gains and who loses."""
-    from hukou.analytics.reform import ReformError, load_reform, population_tables, run_reform
+    """改革测算：谁获益、谁受损 / What-if reform: who gains and who loses.
+
+    基准与改革在同一查询中测算并比较：DuckDB、PostgreSQL 库内或 Spark，只取回汇总。 /
+    Baseline and reform are decided and compared in one query — DuckDB, inside
+    PostgreSQL, or on Spark — and only the aggregates come back.
+    """
+    from hukou.analytics.reform import (
+        ENGINES,
+        PopulationError,
+        ReformError,
+        load_reform,
+        open_population,
+        population_directory,
+        run_reform,
+    )
 
     console = Console()
     problems = []
@@ -159,6 +200,56 @@ def reform(
         )
     if lang not in ("zh", "en"):
         problems.append({"field": "--lang", "zh": "须为 zh 或 en", "en": "must be zh or en"})
+    if engine != "postgres":
+        for name, given in (
+            ("--pg-url", pg_url is not None),
+            ("--pg-prefix", pg_prefix != ""),
+            ("--pg-load", pg_load),
+        ):
+            if given:
+                problems.append(
+                    {
+                        "field": name,
+                        "zh": "仅用于 --engine postgres",
+                        "en": "only with --engine postgres",
+                    }
+                )
+    if engine != "spark" and spark_master is not None:
+        problems.append(
+            {
+                "field": "--spark-master",
+                "zh": "仅用于 --engine spark",
+                "en": "only with --engine spark",
+            }
+        )
+    needs_input = engine != "postgres" or pg_load
+    if needs_input and population is None:
+        problems.append(
+            {
+                "field": "--in",
+                "zh": "缺少人口数据目录" + ("（--pg-load 从中载入）" if pg_load else ""),
+                "en": "the population directory is missing"
+                + (" (--pg-load copies it)" if pg_load else ""),
+            }
+        )
+    elif needs_input:
+        try:
+            population_directory(population)
+        except PopulationError as exc:
+            problems += exc.problems
+    if engine == "postgres":
+        from hukou.analytics.batch import pg_url as libpq_url
+
+        try:
+            libpq_url(pg_url)
+        except ValueError:
+            problems.append(
+                {
+                    "field": "--pg-url",
+                    "zh": "未给出 PostgreSQL 地址（--pg-url 或 HUKOU_DATABASE_URL）",
+                    "en": "no PostgreSQL URL (--pg-url or HUKOU_DATABASE_URL)",
+                }
+            )
     if problems:
         _fail(problems)
         raise typer.Exit(2)
@@ -167,11 +258,6 @@ def reform(
         definition = load_reform(reform_file)
     except ReformError as exc:
         _fail(exc.problems, str(reform_file))
-        raise typer.Exit(2) from None
-    try:
-        tables = population_tables(population)
-    except FileNotFoundError as exc:
-        _fail([{"field": "--in", "zh": str(exc), "en": str(exc)}])
         raise typer.Exit(2) from None
     target = out or Path(f"reform-{reform_file.stem}")
     evaluate = _evaluator(engine, console)
@@ -183,24 +269,63 @@ def reform(
     reports = []
     with _progress(console) as progress:
         task = progress.add_task("基准与改革 / baseline and reform", total=len(dates) * 2)
-        for day in dates:
-            progress.update(task, description=f"测算 / evaluating {day}")
-            [report] = run_reform(tables, definition, [day], evaluate)
-            progress.advance(task)
-            folder = target if len(dates) == 1 else target / day.isoformat()
-            folder.mkdir(parents=True, exist_ok=True)
-            progress.update(task, description=f"表格与图表 / tables and charts {day}")
-            _write_tables(report.tables, folder)
-            reform_charts(report, folder)
-            reform_workbook(report, folder / "reform.xlsx")
-            progress.advance(task)
-            reports.append((report, folder))
+        if engine == "postgres" and pg_load:
+            assert population is not None
+            progress.update(task, description="载入 PostgreSQL / loading into PostgreSQL")
+            _pg_load(population, pg_url, pg_prefix)
+        try:
+            with open_population(
+                engine,
+                population,
+                pg_url=pg_url,
+                pg_prefix=pg_prefix,
+                spark_master=spark_master,
+            ) as tables:
+                for day in dates:
+                    progress.update(task, description=f"测算 / evaluating {day} ({engine})")
+                    [report] = run_reform(tables, definition, [day], evaluate)
+                    progress.advance(task)
+                    folder = target if len(dates) == 1 else target / day.isoformat()
+                    folder.mkdir(parents=True, exist_ok=True)
+                    progress.update(task, description=f"表格与图表 / tables and charts {day}")
+                    _write_tables(report.tables, folder)
+                    reform_charts(report, folder)
+                    reform_workbook(report, folder / "reform.xlsx")
+                    progress.advance(task)
+                    reports.append((report, folder))
+        except PopulationError as exc:
+            progress.stop()
+            _fail(exc.problems)
+            raise typer.Exit(2) from None
     for report, folder in reports:
         console.print(_summary_table(report, lang))
         console.print(
             f"[dim]{'输出' if lang == 'zh' else 'written to'}: {folder} "
             "(*.csv, *.parquet, reform.png, reform.html, reform.xlsx)[/]"
         )
+
+
+def _pg_load(population: Path, url: str | None, prefix: str) -> None:
+    """``hukou batch --pg-load``'s copy of a population into PostgreSQL; a server that
+    cannot be reached is an error naming ``--pg-url``."""
+    import psycopg
+
+    from hukou.analytics.batch import load_postgres
+
+    try:
+        load_postgres(population, url, prefix=prefix)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _fail(
+            [
+                {
+                    "field": "--pg-url",
+                    "zh": f"无法连接 PostgreSQL：{reason}",
+                    "en": f"cannot connect to PostgreSQL: {reason}",
+                }
+            ]
+        )
+        raise typer.Exit(2) from None
 
 
 def _summary_indicators(table: pa.Table, lang: str) -> Table:
