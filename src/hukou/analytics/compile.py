@@ -308,6 +308,8 @@ class Frame:
     exists: dict[int, str] = field(default_factory=dict)  # id(Exists node) -> column
     # id(Exists node) -> (column prefix, "hull" or "union", has an exactness column)
     spans: dict[int, tuple[str, str, bool]] = field(default_factory=dict)
+    # id(node) -> column: parts of spans computed once (``Compiler.with_parts``)
+    parts: dict[int, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -633,6 +635,8 @@ class Compiler:
         aggs: dict[str, ir.Value] = {}
         names: dict[int, str] = {}
         spans: dict[int, tuple[str, str, bool]] = {}
+        if spanned:
+            inner = self.with_parts([n.where for n in spanned], inner)
         for node in nodes:
             where = self.boolean(node.where, inner)
             # 2: some item certainly true; 1: none true, some unknown; 0: every item false
@@ -641,7 +645,7 @@ class Compiler:
         table = inner.table
         for node in spanned:
             name = names[id(node)]
-            first, end, exact = self.span(node.where, inner)
+            first, end, exact = self.span(node.where, replace(inner, table=table))
             # each item's interval once in the SQL, read by several aggregates
             table = table.mutate(**{f"{name}_f": first, f"{name}_e": end})
             first, end = table[f"{name}_f"], table[f"{name}_e"]
@@ -776,6 +780,43 @@ class Compiler:
             return False
         return True
 
+    def with_parts(self, nodes: Iterable[Expr], frame: Frame) -> Frame:
+        """``frame`` with a column for each part a span of ``nodes`` reads twice: each
+        largest part that does not depend on the day, and the date each ``TODAY``
+        comparison compares with. The SQL then holds each part once."""
+        found: dict[int, Expr] = {}
+
+        def visit(node: Expr) -> None:
+            if not self.is_temporal(node):
+                found[id(node)] = node
+            elif isinstance(node, Compare) and node.is_temporal:
+                found[id(node.other)] = node.other
+            elif isinstance(node, Exists):
+                return  # its span is the aggregate's, already columns
+            elif isinstance(node, Default):
+                visit(node.base)
+                for exc in node.exceptions:
+                    visit(exc.when)
+            else:
+                for child in node.children():
+                    visit(child)
+
+        for node in nodes:
+            visit(node)
+        cols: dict[str, ir.Value] = {}
+        parts: dict[int, str] = {}
+        for key, node in found.items():
+            if key in frame.parts:
+                continue
+            name = parts[key] = f"_p{next(_counter)}"
+            if node.type == "bool":
+                cols[name] = self.boolean(node, frame)  # three-valued: negated as well
+            else:
+                cols[name] = self.value(node, frame)
+        if not cols:
+            return frame
+        return replace(frame, table=frame.table.mutate(**cols), parts={**frame.parts, **parts})
+
     def span(self, node: Expr, frame: Frame, negated: bool = False) -> Span:
         """The days ``node`` (or its negation) is certainly true, from the decision date
         on, on a static frame: ``[first, end)``, empty when ``first >= end``, and
@@ -791,7 +832,8 @@ class Compiler:
         """
         assert not frame.temporal
         if not self.is_temporal(node):
-            value = self.boolean(node, frame)
+            part = frame.parts.get(id(node))
+            value = frame.table[part] if part is not None else self.boolean(node, frame)
             true = (~value if negated else value).fill_null(False)
             return true.ifelse(_FIRST, _END), true.ifelse(_END, _FIRST), None
         if isinstance(node, Condition):
@@ -851,7 +893,8 @@ class Compiler:
 
     def _atom(self, node: Compare, frame: Frame, negated: bool) -> Span:
         op = _NEGATED[node.today_op] if negated else node.today_op
-        other = self.value(node.other, frame)
+        part = frame.parts.get(id(node.other))
+        other = frame.table[part] if part is not None else self.value(node.other, frame)
         # the day after ``other``, kept below the end of time
         after = _cases([(other >= _END, _END)], other + ibis.interval(days=1))
         first: ir.Value
@@ -873,6 +916,9 @@ class Compiler:
 
     # ---- expressions -----------------------------------------------------------------
     def value(self, node: Expr, frame: Frame) -> ir.Value:
+        part = frame.parts.get(id(node))
+        if part is not None:  # computed once already (``with_parts``)
+            return frame.table[part]
         if isinstance(node, Fact):
             if node.scope not in frame.scopes:
                 raise CompileError(f"{node!r}: scope {node.scope} is not bound")
@@ -926,6 +972,9 @@ class Compiler:
         return cast(ir.BooleanValue, out)
 
     def _boolean(self, node: Expr, frame: Frame) -> ir.Value:
+        part = frame.parts.get(id(node))
+        if part is not None:  # computed once already (``with_parts``)
+            return frame.table[part]
         if isinstance(node, Condition):
             return self._boolean(node.expr, frame)
         if isinstance(node, And):
@@ -1042,6 +1091,9 @@ def decide_rules(
     null = _null("date")
     cols: dict[str, ir.Value] = {}
     temporal = {k: r for k, r in rules.items() if compiler.is_temporal(r)}
+    spannable = [r for r in temporal.values() if compiler.spannable(r)]
+    if spannable:  # the parts the status and the spans share, once
+        base = compiler.with_parts(spannable, base)
     for key, rule in rules.items():
         cols[f"{key}__now"] = truth_code(compiler.boolean(rule, base))
         if key not in temporal:
