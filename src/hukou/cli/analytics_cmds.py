@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hukou.cli.options import PgLoad, PgPrefix, PgUrl, SparkMaster
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -151,25 +153,10 @@ def reform(
             "(default), postgres (in the database), spark or reference (case by case)",
         ),
     ] = "duckdb",
-    pg_url: Annotated[
-        str | None,
-        typer.Option(
-            "--pg-url", help="PostgreSQL URL（默认 HUKOU_DATABASE_URL）/ default HUKOU_DATABASE_URL"
-        ),
-    ] = None,
-    pg_prefix: Annotated[
-        str, typer.Option("--pg-prefix", help="PostgreSQL 表名前缀 / table-name prefix")
-    ] = "",
-    pg_load: Annotated[
-        bool,
-        typer.Option(
-            "--pg-load", help="先把 --in 的数据复制进 PostgreSQL / copy --in into PG first"
-        ),
-    ] = False,
-    spark_master: Annotated[
-        str | None,
-        typer.Option("--spark-master", help="Spark master URL（默认 local[2]）/ default local[2]"),
-    ] = None,
+    pg_url: PgUrl = None,
+    pg_prefix: PgPrefix = "",
+    pg_load: PgLoad = False,
+    spark_master: SparkMaster = None,
     lang: Annotated[str, typer.Option("--lang", help="zh（默认）或 en")] = "zh",
 ) -> None:
     """改革测算：谁获益、谁受损 / What-if reform: who gains and who loses.

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from hukou.cli.options import PgLoad, PgPrefix, PgUrl, SparkMaster, fraction_bar
 
 EngineName = Literal["duckdb", "postgres", "spark"]
 ENGINES: tuple[EngineName, ...] = ("duckdb", "postgres", "spark")
@@ -38,22 +39,10 @@ def batch(
     on: Annotated[
         str | None, typer.Option("--on", help="决定日期 / decision date (YYYY-MM-DD)")
     ] = None,
-    pg_url: Annotated[
-        str | None,
-        typer.Option("--pg-url", help="PostgreSQL URL（默认 HUKOU_DATABASE_URL）"),
-    ] = None,
-    pg_prefix: Annotated[
-        str, typer.Option("--pg-prefix", help="PostgreSQL 表名前缀 / table-name prefix")
-    ] = "",
-    pg_load: Annotated[
-        bool,
-        typer.Option(
-            "--pg-load", help="先把 --in 的数据复制进 PostgreSQL / copy --in into PG first"
-        ),
-    ] = False,
-    spark_master: Annotated[
-        str | None, typer.Option("--spark-master", help="Spark master URL（默认 local[2]）")
-    ] = None,
+    pg_url: PgUrl = None,
+    pg_prefix: PgPrefix = "",
+    pg_load: PgLoad = False,
+    spark_master: SparkMaster = None,
     memory_limit: Annotated[
         str, typer.Option("--memory-limit", help="DuckDB 内存上限 / DuckDB memory limit")
     ] = "8GB",
@@ -104,14 +93,7 @@ def batch(
             _fail("--pg-url", "未给出 PostgreSQL 地址", "no PostgreSQL URL (or HUKOU_DATABASE_URL)")
 
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with fraction_bar(console) as bar:
         task = bar.add_task("批量审查 / deciding", total=1.0)
         if engine == "postgres" and pg_load:
             bar.update(task, description="载入 PostgreSQL / loading into PostgreSQL")
@@ -164,14 +146,7 @@ def _from_registry(out_dir: Path, on: str | None, db: str | None, in_dir: Path |
         _fail("--out", "不是目录", "not a directory")
 
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with fraction_bar(console) as bar:
         task = bar.add_task("登记库审查 / deciding the register", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
