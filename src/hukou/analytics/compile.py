@@ -680,6 +680,7 @@ class Compiler:
             frame.static,
             {**frame.exists, **names},
             {**frame.spans, **spans},
+            frame.parts,  # a left join keeps every row and column
         )
 
     def _narrowest(self, nodes: list[Exists], base: Frame) -> Frame:
@@ -1079,10 +1080,11 @@ def decide_rules(
 
     Every rule is evaluated once on the decision date, one row per binding: a rule
     with no ``TODAY`` in it is true on every day or on none, so it has no earliest date
-    and no last day. A rule that does depend on the day is then evaluated on its own
-    candidate days after the decision date only, and only for the bindings that have
-    some (most have none: ``Compiler.candidates``); a binding without one keeps no
-    earliest date and no last day.
+    and no last day. A rule that does depend on the day has its dates read off its span
+    in the same row (``Compiler.span``). Where it has none, or where a binding's list of
+    intervals has a gap, the rule is evaluated on its own candidate days after the
+    decision date only, for the bindings that have some (``Compiler.candidates``); a
+    binding without one keeps no earliest date and no last day.
     """
     assert not frame.temporal
     ids = frame.ids
