@@ -833,8 +833,7 @@ class Compiler:
         """
         assert not frame.temporal
         if not self.is_temporal(node):
-            part = frame.parts.get(id(node))
-            value = frame.table[part] if part is not None else self.boolean(node, frame)
+            value = self.boolean(node, frame)  # a shared part's column (``with_parts``)
             true = (~value if negated else value).fill_null(False)
             return true.ifelse(_FIRST, _END), true.ifelse(_END, _FIRST), None
         if isinstance(node, Condition):
@@ -894,8 +893,7 @@ class Compiler:
 
     def _atom(self, node: Compare, frame: Frame, negated: bool) -> Span:
         op = _NEGATED[node.today_op] if negated else node.today_op
-        part = frame.parts.get(id(node.other))
-        other = frame.table[part] if part is not None else self.value(node.other, frame)
+        other = self.value(node.other, frame)  # a shared part's column (``with_parts``)
         # the day after ``other``, kept below the end of time
         after = _cases([(other >= _END, _END)], other + ibis.interval(days=1))
         first: ir.Value
@@ -1093,9 +1091,9 @@ def decide_rules(
     null = _null("date")
     cols: dict[str, ir.Value] = {}
     temporal = {k: r for k, r in rules.items() if compiler.is_temporal(r)}
-    spannable = [r for r in temporal.values() if compiler.spannable(r)]
+    spannable = {k: r for k, r in temporal.items() if compiler.spannable(r)}
     if spannable:  # the parts the status and the spans share, once
-        base = compiler.with_parts(spannable, base)
+        base = compiler.with_parts(spannable.values(), base)
     for key, rule in rules.items():
         cols[f"{key}__now"] = truth_code(compiler.boolean(rule, base))
         if key not in temporal:
@@ -1106,7 +1104,7 @@ def decide_rules(
     # a rule whose true days form one interval [first, end) has its dates read off it:
     # the earliest date is ``first`` when later than the decision date, and the first
     # later day it is no longer true is ``end`` (``span``)
-    spans = {k: compiler.span(r, base) for k, r in temporal.items() if compiler.spannable(r)}
+    spans = {k: compiler.span(r, base) for k, r in spannable.items()}
     on = ibis.literal(frame.on, type="date")
     inexact: dict[str, str] = {}
     if spans:

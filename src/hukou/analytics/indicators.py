@@ -59,49 +59,27 @@ KIND_LABELS: dict[str, tuple[str, str, str]] = {
     "s5_2_overseas": ("§5.2", "华侨回国落户", "overseas Chinese returning"),
 }
 
+# every table is per county and period; the channel tables name the channel too
+_WHERE_WHEN = [
+    ("county", pa.string()),
+    ("county_zh", pa.string()),
+    ("county_en", pa.string()),
+    ("period", pa.string()),
+]
+_CHANNEL = [
+    ("channel", pa.string()),
+    ("clause", pa.string()),
+    ("channel_zh", pa.string()),
+    ("channel_en", pa.string()),
+]
 SETTLEMENTS = pa.schema(
-    [
-        ("county", pa.string()),
-        ("county_zh", pa.string()),
-        ("county_en", pa.string()),
-        ("period", pa.string()),
-        ("channel", pa.string()),
-        ("clause", pa.string()),
-        ("channel_zh", pa.string()),
-        ("channel_en", pa.string()),
-        ("applications", pa.int64()),
-        ("persons", pa.int64()),
-    ]
+    [*_WHERE_WHEN, *_CHANNEL, ("applications", pa.int64()), ("persons", pa.int64())]
 )
-PERMITS = pa.schema(
-    [
-        ("county", pa.string()),
-        ("county_zh", pa.string()),
-        ("county_en", pa.string()),
-        ("period", pa.string()),
-        ("permits", pa.int64()),
-        ("source", pa.string()),
-    ]
-)
-ELIGIBLE = pa.schema(
-    [
-        ("county", pa.string()),
-        ("county_zh", pa.string()),
-        ("county_en", pa.string()),
-        ("period", pa.string()),
-        ("channel", pa.string()),
-        ("clause", pa.string()),
-        ("channel_zh", pa.string()),
-        ("channel_en", pa.string()),
-        ("eligible_not_settled", pa.int64()),
-    ]
-)
+PERMITS = pa.schema([*_WHERE_WHEN, ("permits", pa.int64()), ("source", pa.string())])
+ELIGIBLE = pa.schema([*_WHERE_WHEN, *_CHANNEL, ("eligible_not_settled", pa.int64())])
 SUMMARY = pa.schema(
     [
-        ("county", pa.string()),
-        ("county_zh", pa.string()),
-        ("county_en", pa.string()),
-        ("period", pa.string()),
+        *_WHERE_WHEN,
         ("settled_persons", pa.int64()),
         ("settlement_applications", pa.int64()),
         ("permits", pa.int64()),

@@ -470,23 +470,34 @@ class Registry:
             raise RegistryError(zh, en or zh, "id_number") from None
         person = s.execute(select(Person).where(Person.id_number == number)).scalar_one_or_none()
         if person is None:
-            person = Person(
-                id_number=number,
-                name=name,
-                sex=id_sex(number).value,
-                birth_date=id_birth_date(number),
+            person = self._add_person(
+                s, actor, number, name, id_sex(number).value, id_birth_date(number)
             )
-            s.add(person)
-            s.flush()
-            self._audit(
-                s,
-                actor,
-                "person.add",
-                "person",
-                person.id,
-                None,
-                {"id_number": number, "name": name},
-            )
+        return person
+
+    def _add_person(
+        self,
+        s: Session,
+        actor: Actor,
+        number: str,
+        name: str,
+        sex: str,
+        birth_date: dt.date,
+        **noted: str,
+    ) -> Person:
+        """A new person in the register, audited (``noted``: more to record, a clause)."""
+        person = Person(id_number=number, name=name, sex=sex, birth_date=birth_date)
+        s.add(person)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "person.add",
+            "person",
+            person.id,
+            None,
+            {"id_number": number, "name": name, **noted},
+        )
         return person
 
     # ---- applications --------------------------------------------------------
@@ -780,22 +791,14 @@ class Registry:
             number = number or s5_2.new_id_number(
                 s, household.county, dt.date.fromisoformat(who["birth_date"]), who["sex"]
             )
-            person = Person(
-                id_number=number,
-                name=who["name"],
-                sex=who["sex"],
-                birth_date=dt.date.fromisoformat(who["birth_date"]),
-            )
-            s.add(person)
-            s.flush()
-            self._audit(
+            person = self._add_person(
                 s,
                 actor,
-                "person.add",
-                "person",
-                person.id,
-                None,
-                {"id_number": number, "name": who["name"], "clause": "§5.2"},
+                number,
+                who["name"],
+                who["sex"],
+                dt.date.fromisoformat(who["birth_date"]),
+                clause="§5.2",
             )
         elif person.name != who["name"]:
             before = {"name": person.name}
