@@ -14,23 +14,31 @@ def id_number(region: str, birth: str, seq: int, male: bool) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
-def owner_case(name: str = "李建国", with_spouse: bool = True, seq: int = 1) -> dict[str, Any]:
-    """An owner of an urban flat in 南湖区 with a spouse living with him: §1.1."""
+def owner_case(
+    name: str = "李建国",
+    with_spouse: bool = True,
+    seq: int = 1,
+    origin: str = "330106",
+    county: str = "330402",
+) -> dict[str, Any]:
+    """An owner of an urban flat in ``county`` (default 南湖区), living there with a spouse:
+    §1.1. His hukou is in ``origin`` (default 杭州市西湖区: a move within Zhejiang, no
+    move-in permit)."""
     facts: dict[str, Any] = {
         "decision_date": "2025-03-01",
         "applicant": {
             "id_number": id_number("341221", "19880512", seq, True),
             "name": name,
-            "residence_permit": {"held": True, "county": "330402"},
-            "lives_in": "330402",
+            "residence_permit": {"held": True, "county": county},
+            "lives_in": county,
             "dwellings": [
                 {
                     "tenure": "owned",
                     "commercial_housing": True,
-                    "address": {"county": "330402", "urban_rural_code": "111"},
+                    "address": {"county": county, "urban_rural_code": "111"},
                 }
             ],
-            "hukou": {"kind": "outside_jiaxing"},
+            "hukou": {"kind": "outside_jiaxing", "address": {"county": origin}},
         },
         "relatives": [],
     }

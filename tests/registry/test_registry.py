@@ -117,7 +117,9 @@ def test_history_is_kept_when_a_person_moves(
     clock.advance(30)
     _cid, collective = registry.add_community(officer, NANHU, "建设街道", "紫阳社区", "111")
     second_app = _approved(registry, officer, owner_case(with_spouse=False))
-    second = registry.register(officer, second_app, household_id=collective)
+    second = registry.register(
+        officer, second_app, household_id=collective, placement_reason="data_correction"
+    )
     rows = registry.read(
         lambda s: s.execute(
             select(Membership.household_id, Membership.start_date, Membership.end_date).order_by(
@@ -160,7 +162,10 @@ def test_every_application_transition_allowed_or_refused(
         "approve": lambda: registry.approve(officer, app.id),
         "reject": lambda: registry.reject(officer, app.id, "材料不全 / papers missing"),
         "register": lambda: registry.register(
-            officer, app.id, dwelling_id=_dwelling(registry, officer)
+            officer,
+            app.id,
+            dwelling_id=_dwelling(registry, officer),
+            placement_reason="data_correction",  # set to approved by hand: no decision
         ),
     }.get(action, lambda: registry.act(officer, app.id, action))
     if allowed:

@@ -77,7 +77,8 @@ def _client(port: int, worker: int, collective: int, out: str) -> None:
                 r = http.post(
                     f"/api/applications/{app['id']}:register",
                     headers=h,
-                    json={"household_id": collective},
+                    # an owner's place is his flat: the collective is a stated exception
+                    json={"household_id": collective, "placement_reason": "data_correction"},
                 )
                 if r.status_code == 200:
                     acked.write(

@@ -307,6 +307,7 @@ def test_apply_and_track_then_an_officer_approves_registers_and_prints(client: T
             "r1_id_number": CHILD_ID,
             "kind": "s1_1",
             "county": "330402",
+            "origin_county": "341221",  # 安徽省临泉县: outside Zhejiang, a move-in permit
         },
     )
     assert r.status_code == 200, r.text
@@ -335,17 +336,23 @@ def test_apply_and_track_then_an_officer_approves_registers_and_prints(client: T
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
     page = client.get(url)
-    r = client.post(
-        url,
-        data={
-            "csrf": csrf_of(page.text),
-            "action": "register",
-            "version": drive.hidden(page.text, "version"),
-            "address": "南湖区示范路1号",
-        },
-    )
+    assert re.search(r"ZQ330402\d{8}[0-9A-F]{8} · 有效", page.text), "the move-in permit is shown"
+    form = {
+        "csrf": csrf_of(page.text),
+        "action": "register",
+        "version": drive.hidden(page.text, "version"),
+        "address": "南湖区示范路1号",
+    }
+    people = re.findall(r'name="(doc\d+)_person" value="([^"]+)"', page.text)
+    assert [who for _, who in people][:1] == ["applicant"]
+    r = client.post(url, data=form)  # without the origin's migration certificates: refused
+    assert r.status_code == 422 and "户口迁移证" in r.text
+    for key, who in people:
+        form[f"{key}_person"], form[f"{key}_number"] = who, f"QY-{key}"
+    r = client.post(url, data=form)
     assert r.status_code == 303, re.findall(r'id="error-message">([^<]*)<', r.text)
-    assert "已办理落户登记" in client.get(url).text
+    page = client.get(url)
+    assert "已办理落户登记" in page.text and "已使用" in page.text
     tracked = client.post("/track", data={"csrf": csrf_of(page.text), "reference": reference})
     assert "已办理落户登记" in tracked.text
 

@@ -149,8 +149,22 @@ demo_app = typer.Typer(help="演示数据 / demonstration data", no_args_is_help
 
 
 @demo_app.command("load")
-def demo_load(url: Url = None, seed: int = 2020) -> None:
-    """载入演示数据（已载入则跳过） / load a synthetic Jiaxing (skipped when already there)."""
+def demo_load(
+    url: Url = None,
+    seed: int = 2020,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="登记库已有真实用户或数据时仍载入（从不覆盖同名账号） / load even into a "
+            "register with real users or data (never overwrites an account of the same name)",
+        ),
+    ] = False,
+) -> None:
+    """载入演示数据（已载入则跳过；有真实用户时拒绝） / load a synthetic Jiaxing.
+
+    Skipped when already there. Refused (exit 2) on users or data it did not create, unless --force.
+    """
     from rich.progress import Progress
 
     from hukou.registry import demo
@@ -160,14 +174,22 @@ def demo_load(url: Url = None, seed: int = 2020) -> None:
     if demo.loaded(registry):
         console.print("演示数据已存在 / the demonstration data is already loaded")
     else:
-        with Progress(console=console, transient=True) as progress:
-            progress.add_task("载入演示数据 / loading demonstration data", total=None)
-            demo.load(registry, seed)
+        foreign = demo.foreign_users(registry)
+        try:
+            demo.check(registry, force)
+            with Progress(console=console, transient=True) as progress:
+                progress.add_task("载入演示数据 / loading demonstration data", total=None)
+                demo.load(registry, seed, force=force)
+        except RegistryError as exc:
+            _fail(exc)
+        if foreign:
+            Console(stderr=True).print(
+                f"[bold yellow]注意：已在有 {len(foreign)} 个真实用户的登记库中载入演示数据，"
+                "演示账号使用公开的密码，用毕请停用 / warning: the demonstration data was "
+                f"loaded into a register with {len(foreign)} real user(s); the demo accounts "
+                "share a published password — disable them when done[/]"
+            )
     console.print(
         "演示账号 / demo logins (password "
-        f"[bold]{demo.DEMO_PASSWORD}[/]): admin, analyst, keeper, "
-        + ", ".join(
-            f"officer_{c}"
-            for c in sorted(__import__("hukou.policy.places", fromlist=["x"]).jiaxing_counties())
-        )
+        f"[bold]{demo.DEMO_PASSWORD}[/]): " + ", ".join(demo.demo_users())
     )

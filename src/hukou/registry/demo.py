@@ -20,11 +20,21 @@ from stdnum.cn import ric
 
 from hukou.policy.places import jiaxing_counties
 from hukou.registry.access import SYSTEM, Actor
-from hukou.registry.models import Person, User
+from hukou.registry.errors import RegistryError
+from hukou.registry.models import (
+    Application,
+    Community,
+    Dwelling,
+    Household,
+    MoveInPermit,
+    Person,
+    User,
+)
 from hukou.registry.service import Registry
 
 DEMO_PASSWORD = "jiaxing-demo-2026"  # printed by `make run`; demo databases only
-ORIGINS = ("341221", "511621", "421381")  # migrants' home counties
+ORIGINS = ("341221", "511621", "421381")  # migrants' home counties (outside Zhejiang)
+WITHIN_ZHEJIANG = "330106"  # 杭州市西湖区: a move within the province
 
 
 @dataclass
@@ -47,8 +57,12 @@ def _birth(rng: random.Random, year_from: int, year_to: int) -> dt.date:
     return dt.date.fromordinal(rng.randrange(start, dt.date(year_to, 12, 31).toordinal()))
 
 
-def _family(fake: Faker, rng: random.Random, county: str, today: dt.date) -> dict[str, Any]:
-    """A migrant owner of an urban flat, with a spouse and a child living with them (§1.1)."""
+def _family(
+    fake: Faker, rng: random.Random, county: str, today: dt.date, hukou_in: str | None = None
+) -> dict[str, Any]:
+    """A migrant owner of an urban flat, with a spouse and a child living with them (§1.1).
+    Their hukou is in their home county (outside Zhejiang: a move-in permit), or in
+    ``hukou_in`` when given (within Zhejiang: a move in one step)."""
     origin = rng.choice(ORIGINS)
     male = rng.random() < 0.5
     birth = _birth(rng, 1975, 1995)
@@ -69,7 +83,7 @@ def _family(fake: Faker, rng: random.Random, county: str, today: dt.date) -> dic
                     "address": {"county": county, "urban_rural_code": "111"},
                 }
             ],
-            "hukou": {"kind": "outside_jiaxing"},
+            "hukou": {"kind": "outside_jiaxing", "address": {"county": hukou_in or origin}},
             "rural_origin": True,
         },
         "relatives": [
@@ -89,6 +103,58 @@ def _family(fake: Faker, rng: random.Random, county: str, today: dt.date) -> dic
     }
 
 
+def _documents(registry: Registry, app_id: int) -> list[dict[str, str]]:
+    """The origin's 户口迁移证 for each person the application's move-in permit covers (a
+    paper certificate numbered as the demo likes); none for a move within Zhejiang."""
+
+    def query(s: Session) -> list[Any]:
+        persons = s.execute(
+            select(MoveInPermit.persons).where(
+                MoveInPermit.application_id == app_id, MoveInPermit.state == "issued"
+            )
+        ).scalar_one_or_none()
+        return list(persons or [])
+
+    return [
+        {"person": who, "kind": "paper", "number": f"QY{app_id:06d}{i:02d}"}
+        for i, who in enumerate(registry.read(query))
+    ]
+
+
+def _move_between_counties(
+    registry: Registry,
+    fake: Faker,
+    officers: dict[str, str],
+    registered: dict[str, dict[str, Any]],
+    today: dt.date,
+) -> None:
+    """A move within Jiaxing: 南湖区's first registered applicant buys a flat in 秀洲区 and
+    settles there. 秀洲区's station registers him in one step, which closes his membership in
+    南湖区 and puts a notice in 南湖区's queue."""
+    mover = dict(registered["330402"]["applicant"])
+    code = "330411"
+    officer = registry.login(officers[code], DEMO_PASSWORD)
+    mover.update(
+        residence_permit={"held": True, "county": code},
+        lives_in=code,
+        dwellings=[
+            {
+                "tenure": "owned",
+                "commercial_housing": True,
+                "address": {"county": code, "urban_rural_code": "111"},
+            }
+        ],
+        hukou={"kind": "own_family_household", "address": {"county": "330402"}},
+    )
+    facts = {"decision_date": today.isoformat(), "applicant": mover, "relatives": []}
+    app = registry.create_application(officer, "s1_1", code, facts)
+    for step in ("submit", "review"):
+        registry.act(officer, app.id, step)
+    registry.approve(officer, app.id)
+    dwelling = registry.add_dwelling(officer, code, fake.street_address(), "111", "owned")
+    registry.register(officer, app.id, dwelling_id=dwelling)
+
+
 def _person_id(id_number: str) -> Callable[[Session], int]:
     def query(s: Session) -> int:
         return int(s.execute(select(Person.id).where(Person.id_number == id_number)).scalar_one())
@@ -96,14 +162,126 @@ def _person_id(id_number: str) -> Callable[[Session], int]:
     return query
 
 
-def loaded(registry: Registry) -> bool:
+def demo_users() -> dict[str, str]:
+    """Every account the demo creates, username -> role; nothing else is the demo's."""
+    users = {"admin": "admin", "analyst": "analyst", "keeper": "keeper"}
+    users.update({f"officer_{code}": "officer" for code in sorted(jiaxing_counties())})
+    return users
+
+
+def _logins() -> DemoLogins:
+    officers = {code: f"officer_{code}" for code in jiaxing_counties()}
+    return DemoLogins("admin", officers, "keeper", "analyst")
+
+
+def _usernames(registry: Registry) -> dict[str, str]:
     return registry.read(
-        lambda s: s.execute(select(User.id).where(User.username == "admin")).first() is not None
+        lambda s: {name: role for name, role in s.execute(select(User.username, User.role))}
     )
 
 
-def load(registry: Registry, seed: int = 2020) -> DemoLogins:
-    """Fill an empty register with the demonstration data; returns the logins."""
+def loaded(registry: Registry) -> bool:
+    """Whether the demo is already in the register: every demo account, with the demo's role.
+
+    The keeper is created last, so a load that stopped half-way does not count as loaded.
+    """
+    present = _usernames(registry)
+    return all(present.get(name) == role for name, role in demo_users().items())
+
+
+def foreign_users(registry: Registry) -> list[str]:
+    """Usernames in the register that the demo does not create (real accounts), sorted."""
+    ours = demo_users()
+    return sorted(name for name in _usernames(registry) if name not in ours)
+
+
+# tables that hold the register's own work; the demo loads only where they are empty
+_DATA: tuple[tuple[type[Any], str, str], ...] = (
+    (Application, "申请", "applications"),
+    (Person, "人员", "persons"),
+    (Household, "户", "households"),
+    (Dwelling, "住所", "dwellings"),
+    (Community, "社区", "communities"),
+)
+
+
+def _existing_data(registry: Registry) -> list[tuple[str, str]]:
+    def query(s: Session) -> list[tuple[str, str]]:
+        return [
+            (zh, en)
+            for model, zh, en in _DATA
+            if s.execute(select(model.id).limit(1)).first() is not None
+        ]
+
+    return registry.read(query)
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} … ({len(names)})"
+
+
+def check(registry: Registry, force: bool = False) -> None:
+    """Refuse (``RegistryError``, field "users") to load the demo into a real register.
+
+    * A user already has one of the demo's usernames (say a real "admin"): always refused,
+      even with ``force`` — the demo never overwrites, renames or borrows an existing
+      account, so that no real account gets the published demo password and no demo work
+      is audited under a real officer's name. Load the demo into a fresh database instead.
+    * The register has users the demo does not create, or applications, persons,
+      households, dwellings or communities: refused unless ``force`` — the demo adds ten
+      accounts that share a published password.
+
+    Call it only when the demo is not ``loaded``; ``load`` does.
+    """
+    present = _usernames(registry)
+    clash = sorted(name for name in present if name in demo_users())
+    if clash:
+        names = _names(clash)
+        raise RegistryError(
+            f"登记库中已有与演示账号同名的用户（{names}）；演示数据不会覆盖现有账号，"
+            "使用 --force 亦然。请在新的数据库中载入演示数据",
+            f"the register already has users with the demo's usernames ({names}); the demo "
+            "never overwrites an existing account, not even with --force. Load the "
+            "demonstration data into a new database",
+            "users",
+        )
+    if force:
+        return
+    foreign = foreign_users(registry)
+    if foreign:
+        names = _names(foreign)
+        raise RegistryError(
+            f"登记库中已有非演示用户（{names}），拒绝载入演示数据：演示账号使用公开的密码。"
+            "确需载入请使用 --force",
+            f"the register has users the demo did not create ({names}); refusing to load "
+            "the demonstration data, whose accounts share a published password. Use "
+            "--force to load it anyway",
+            "users",
+        )
+    data = _existing_data(registry)
+    if data:
+        zh = "、".join(z for z, _ in data)
+        en = ", ".join(e for _, e in data)
+        raise RegistryError(
+            f"登记库中已有数据（{zh}）而未载入演示数据，拒绝载入演示数据。确需载入请使用 --force",
+            f"the register already holds data ({en}) and is not the demo; refusing to load "
+            "the demonstration data. Use --force to load it anyway",
+            "users",
+        )
+
+
+def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogins:
+    """Fill an empty register with the demonstration data; returns the logins.
+
+    Already loaded: nothing is written and the logins are returned. Otherwise ``check``
+    runs first and nothing is written when it refuses: a register with real users or
+    real data needs ``force=True``, and an existing account with a demo username is
+    never overwritten (refused even with ``force``).
+    """
+    if loaded(registry):
+        return _logins()
+    check(registry, force)
     rng = random.Random(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
@@ -113,6 +291,7 @@ def load(registry: Registry, seed: int = 2020) -> DemoLogins:
     registry.add_user(SYSTEM, "analyst", DEMO_PASSWORD, "analyst")
     keeper_community: int | None = None
     moved_out: list[int] = []
+    registered: dict[str, dict[str, Any]] = {}  # each county's first registered family
     for code in jiaxing_counties():
         name = f"officer_{code}"
         uid = registry.add_user(SYSTEM, name, DEMO_PASSWORD, "officer", code)
@@ -138,8 +317,9 @@ def load(registry: Registry, seed: int = 2020) -> DemoLogins:
             "rejected",
             "withdrawn",
         ]
-        for state in states:
-            facts = _family(fake, rng, code, today)
+        for n, state in enumerate(states):
+            # the second registered family moves within Zhejiang (from Hangzhou): no permit
+            facts = _family(fake, rng, code, today, WITHIN_ZHEJIANG if n == 1 else None)
             app = registry.create_application(officer, "s1_1", code, facts)
             if state == "draft":
                 continue
@@ -172,7 +352,14 @@ def load(registry: Registry, seed: int = 2020) -> DemoLogins:
                 "owned",
                 community_id=rng.choice(community_ids),
             )
-            household = registry.register(officer, app.id, dwelling_id=dwelling)
+            household = registry.register(
+                officer,
+                app.id,
+                dwelling_id=dwelling,
+                migration_documents=_documents(registry, app.id),
+            )
+            if n == 0:
+                registered[code] = facts
             if state == "registered" and not moved_out:
                 # §4.5: the owner asks that the spouse's hukou leave the flat; refused
                 person = registry.read(_person_id(facts["relatives"][0]["id_number"]))
@@ -182,6 +369,7 @@ def load(registry: Registry, seed: int = 2020) -> DemoLogins:
                 registry.move_out_step(officer, p.id, "notify")
                 registry.move_out_step(officer, p.id, "refused", note="拒不迁出 / refused")
                 moved_out.append(household)
+    _move_between_counties(registry, fake, officers, registered, today)
     assert keeper_community is not None
     registry.add_user(SYSTEM, "keeper", DEMO_PASSWORD, "keeper", str(keeper_community))
     return DemoLogins("admin", officers, "keeper", "analyst")

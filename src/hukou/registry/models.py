@@ -73,6 +73,26 @@ MOVE_OUT_STATES = (
     "moved_ex_officio",  # 依职权迁至公共集体户
     "withdrawn",  # 申请人撤回
 )
+MOVE_IN_PERMIT_STATES = (
+    "issued",  # 已签发，待使用
+    "used",  # 已凭证落户
+    "expired",  # 逾期未用
+    "cancelled",  # 已注销（申请人放弃或签发有误）
+)
+NOTICE_STATES = (
+    "pending",  # 已送达本市迁出地派出所，待确认
+    "acknowledged",  # 迁出地派出所已确认
+    "forwarded",  # 迁出地在本市外（省内），经省户籍系统告知
+)
+# §4.3: why an officer registers someone somewhere other than the decision's place
+PLACEMENT_REASONS = (
+    "dwelling_not_in_register",  # 住所尚未录入登记簿，以等同住所代之
+    "anchor_household_changed",  # 被投靠人户口已变动
+    "consent_withdrawn",  # 接收户（单位）撤回同意
+    "household_dissolved",  # 原定户已注销
+    "authority_order",  # 法院判决或上级机关决定
+    "data_correction",  # 更正登记错误
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -273,6 +293,9 @@ class Application(Base):
     approved_relatives: Mapped[list[Any] | None] = mapped_column(JSON)
     target_household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
     reasons: Mapped[str | None] = mapped_column(Text)
+    # identity checked against the register when taken: the differences found, shown to
+    # the officer only (a self-service applicant is never told)
+    identity_flags: Mapped[list[Any] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(
@@ -315,6 +338,8 @@ class DocumentReceived(Base):
     clause: Mapped[str] = mapped_column(String(16))
     received_on: Mapped[dt.date] = mapped_column(Date)
     received_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # 证件编号: e.g. the origin's 户口迁移证 number or the one-stop move's confirmation
+    reference_no: Mapped[str | None] = mapped_column(String(64))
 
     application: Mapped[Application] = relationship(back_populates="documents")
 
@@ -346,6 +371,64 @@ class MoveOutProcedure(Base):
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     target_household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class MoveInPermit(Base):
+    """准予迁入证明: issued by the receiving station when an approved application brings a
+    hukou from outside Zhejiang; used at registration with the origin's 户口迁移证 (or the
+    one-stop move's electronic confirmation), or it expires unused."""
+
+    __tablename__ = "move_in_permits"
+    __table_args__ = (
+        CheckConstraint(_in("state", MOVE_IN_PERMIT_STATES), name="state"),
+        CheckConstraint("valid_until >= issued_on", name="dates"),
+        # one live permit per application
+        Index(
+            "uq_move_in_permits_live_application",
+            "application_id",
+            unique=True,
+            sqlite_where=text("state IN ('issued', 'used')"),
+            postgresql_where=text("state IN ('issued', 'used')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)  # 证明编号
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)  # the receiving station
+    origin_county: Mapped[str] = mapped_column(String(6))  # 迁出地
+    persons: Mapped[list[Any]] = mapped_column(JSON)  # case paths: "applicant", "relatives[0]"
+    state: Mapped[str] = mapped_column(String(16), default="issued")
+    issued_on: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)  # the last day it may be used
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class StationNotice(Base):
+    """迁出通知: the receiving station's notice to the sending station that a person's hukou
+    has moved (within Zhejiang, no 准迁证: the move is one step, and the sending side is told)."""
+
+    __tablename__ = "station_notices"
+    __table_args__ = (CheckConstraint(_in("state", NOTICE_STATES), name="state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)  # the station told (迁出地)
+    from_county: Mapped[str] = mapped_column(String(6))  # the station telling (迁入地)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    closed_membership_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"))
+    to_household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
+    moved_on: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date)
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
+import re
 import secrets
 import threading
 import time
@@ -29,14 +30,16 @@ from hukou.engine.report import decision_json
 from hukou.policy.facts import InputError, check_id_number, id_birth_date, id_sex, parse_case
 from hukou.policy.params import ParameterSet, load
 from hukou.policy.places import in_jiaxing
-from hukou.registry import audit, logmask, s5_2
+from hukou.registry import audit, logmask, moves, s5_2
 from hukou.registry.access import SYSTEM, Actor, authenticate, hash_password
 from hukou.registry.clock import Clock, SystemClock
 from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, NotFound, RegistryError
 from hukou.registry.models import (
     APPLICATION_KINDS,
     HOUSEHOLD_KINDS,
+    PLACEMENT_REASONS,
     ROLES,
+    TENURES,
     Application,
     ApplicationEvent,
     Community,
@@ -44,10 +47,13 @@ from hukou.registry.models import (
     Dwelling,
     Household,
     Membership,
+    MoveInPermit,
     MoveOutProcedure,
     Person,
+    StationNotice,
     User,
 )
+from hukou.registry.scope import Named
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -113,6 +119,39 @@ MEMBERSHIP_FIELDS = (
     "reason_in",
     "reason_out",
 )
+PERMIT_FIELDS = (
+    "number",
+    "application_id",
+    "county",
+    "origin_county",
+    "persons",
+    "state",
+    "issued_on",
+    "valid_until",
+    "closed_on",
+    "version",
+)
+NOTICE_FIELDS = (
+    "county",
+    "from_county",
+    "person_id",
+    "closed_membership_id",
+    "to_household_id",
+    "application_id",
+    "moved_on",
+    "state",
+    "acknowledged_on",
+    "version",
+)
+# §4.3 the decision's place -> the kinds of household that are that place
+PLACE_HOUSEHOLD_KINDS = {
+    "own_dwelling": ("family",),
+    "anchor_household": HOUSEHOLD_KINDS,
+    "relative_family_household": ("family",),
+    "unit_collective": ("unit_collective",),
+    "talent_service_collective": ("talent_service_collective",),
+    "community_collective": ("community_collective",),
+}
 MOVE_OUT_FIELDS = (
     "reference",
     "state",
@@ -398,28 +437,73 @@ class Registry:
         if actor.role != "admin":
             actor.require_officer(county)
         with self._tx() as s:
-            d = Dwelling(
-                county=county,
-                address=address,
-                urban_rural_code=urban_rural_code,
-                tenure=tenure,
+            return self._new_dwelling(
+                s,
+                actor,
+                county,
+                address,
+                urban_rural_code,
+                tenure,
                 commercial_housing=commercial_housing,
                 community_id=community_id,
                 owner_person_id=owner_person_id,
                 certificate_no=certificate_no,
-            )
-            s.add(d)
-            s.flush()
-            self._audit(
-                s,
-                actor,
-                "dwelling.add",
-                "dwelling",
-                d.id,
-                None,
-                {"county": county, "address": address, "tenure": tenure},
-            )
-            return d.id
+            ).id
+
+    def _new_dwelling(
+        self,
+        s: Session,
+        actor: Actor,
+        county: str,
+        address: str,
+        urban_rural_code: str,
+        tenure: str,
+        *,
+        commercial_housing: bool = True,
+        community_id: int | None = None,
+        owner_person_id: int | None = None,
+        certificate_no: str | None = None,
+    ) -> Dwelling:
+        """A dwelling, in the caller's transaction; its community and owner are resolved and
+        authorised like every named object, and the community must lie in its county."""
+        named = Named(s, actor)
+        named.authorise(county, "county", Dwelling)
+        if tenure not in TENURES:
+            raise RegistryError("权属无效", f"tenure is one of {', '.join(TENURES)}", "tenure")
+        if not address.strip():
+            raise RegistryError("须填写住所地址", "the address is required", "address")
+        if community_id is not None:
+            community = named.community(community_id)
+            if community.county != county:
+                raise RegistryError(
+                    "社区（村）不在该住所所在县（市、区）",
+                    "the community is not in the dwelling's county",
+                    "community_id",
+                )
+        if owner_person_id is not None:
+            named.person(owner_person_id, "owner_person_id")
+        d = Dwelling(
+            county=county,
+            address=address,
+            urban_rural_code=urban_rural_code,
+            tenure=tenure,
+            commercial_housing=commercial_housing,
+            community_id=community_id,
+            owner_person_id=owner_person_id,
+            certificate_no=certificate_no,
+        )
+        s.add(d)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "dwelling.add",
+            "dwelling",
+            d.id,
+            None,
+            {"county": county, "address": address, "tenure": tenure, "community_id": community_id},
+        )
+        return d
 
     def _household_number(self, s: Session, county: str) -> str:
         """户号: the county code and ten random digits (unique by constraint)."""
@@ -440,6 +524,14 @@ class Registry:
         if actor.role != "admin":
             actor.require_officer(county)
         with self._tx() as s:
+            if dwelling_id is not None:
+                dwelling = Named(s, actor).dwelling(dwelling_id)
+                if dwelling.county != county:
+                    raise RegistryError(
+                        "住所不在该县（市、区）",
+                        "the dwelling is not in that county",
+                        "dwelling_id",
+                    )
             h = Household(
                 number=self._household_number(s, county),
                 kind=kind,
@@ -502,9 +594,22 @@ class Registry:
 
     # ---- applications --------------------------------------------------------
     def create_application(
-        self, actor: Actor, kind: str, county: str, facts: dict[str, Any]
+        self,
+        actor: Actor,
+        kind: str,
+        county: str,
+        facts: dict[str, Any],
+        *,
+        self_service: bool = False,
     ) -> Application:
-        """Take an application (受理): the facts are checked now and kept as given."""
+        """Take an application (受理): the facts are checked now and kept as given.
+
+        The applicant and relatives are matched against the register by ID number: a name
+        or birth date that differs is refused, naming the field. A self-service application
+        (``self_service``: the citizen's page) is taken all the same and the differences
+        are flagged on the case for the officer only, so that the citizen's page never
+        reveals what the register holds; approval and registration refuse it until the
+        facts agree."""
         actor.require_officer(county)
         if kind not in APPLICATION_KINDS:
             raise RegistryError(
@@ -528,6 +633,9 @@ class Registry:
                 )
             id_number, name = case.applicant.id_number, case.applicant.name
         with self._tx() as s:
+            problems = moves.identity_problems(s, facts) if kind not in s5_2.KINDS else []
+            if not self_service:
+                moves.refuse_identity(problems)
             app = Application(
                 reference=_reference("HK", self.clock.today()),
                 kind=kind,
@@ -536,6 +644,7 @@ class Registry:
                 applicant_id_number=id_number,
                 applicant_name=name,
                 facts=facts,
+                identity_flags=problems or None,
                 created_by=actor.user_id,
             )
             s.add(app)
@@ -595,10 +704,9 @@ class Registry:
         )
 
     def _load_app(self, s: Session, app_id: int, version: int | None, actor: Actor) -> Application:
-        app = s.get(Application, app_id)
-        if app is None:
-            raise NotFound("无此申请", "no such application", "application_id")
-        actor.require_officer(app.county)
+        """The application a step is about: only an officer of its county takes a step."""
+        actor.require_role("officer")
+        app = Named(s, actor).application(app_id)
         if version is not None and app.version != version:
             raise Conflict(
                 "申请已被他人修改，请刷新后重试",
@@ -640,6 +748,7 @@ class Registry:
                     f"the decision under {app.kind} is {status}; it cannot be approved",
                     "kind",
                 )
+            moves.refuse_identity(moves.identity_problems(s, app.facts))
             report = decision_json(decision)
             app.decision = report
             app.decided_on = today
@@ -651,8 +760,48 @@ class Registry:
                 for r in decision.relatives
                 if route and any(x.key == route and x.status == "eligible" for x in r.routes)
             ]
+            found = moves.movers(s, app.facts, self._paths(app))
+            moves.require_known_origins(found)
             self._transition(s, actor, app, "approve")
+            self._issue_permit(s, actor, app, found, today)
             return app
+
+    @staticmethod
+    def _paths(app: Application) -> list[str]:
+        """The case paths of everyone an approved application registers."""
+        return ["applicant"] + [f"relatives[{i}]" for i in app.approved_relatives or []]
+
+    def _issue_permit(
+        self, s: Session, actor: Actor, app: Application, found: list[moves.Mover], day: dt.date
+    ) -> MoveInPermit | None:
+        """准予迁入证明 for the people whose hukou comes from outside Zhejiang (None when
+        everyone moves within the province: no permit is used there)."""
+        outside = [m for m in found if m.scope == "other_province"]
+        if not outside:
+            return None
+        days = self.parameters.at(day)["s4_registration.move_in_permit_validity_days"]
+        permit = MoveInPermit(
+            number=moves.permit_number(app.county, day),
+            application_id=app.id,
+            county=app.county,
+            origin_county=outside[0].from_county or "",
+            persons=[m.path for m in outside],
+            state="issued",
+            issued_on=day,
+            valid_until=day + dt.timedelta(days=days - 1),
+        )
+        s.add(permit)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "permit.issue",
+            "move_in_permit",
+            permit.id,
+            None,
+            audit.snapshot(permit, PERMIT_FIELDS),
+        )
+        return permit
 
     def _approve_s5_2(self, s: Session, actor: Actor, app: Application, today: dt.date) -> None:
         """§5.2: approved once every material of the category is received and the register
@@ -695,76 +844,323 @@ class Registry:
         household_id: int | None = None,
         dwelling_id: int | None = None,
         version: int | None = None,
+        *,
+        new_dwelling: dict[str, Any] | None = None,
+        placement_reason: str | None = None,
+        migration_documents: list[dict[str, str]] | None = None,
     ) -> int:
         """办理落户登记: the applicant and approved relatives into one household, in one
-        transaction. Either an existing ``household_id`` (the §4.3 place: a relative's
-        household, a collective household, the anchor's household) or a ``dwelling_id``
-        on which a new family household is established (一房一户 is the database's)."""
+        transaction — every check first, every write after.
+
+        The place is an existing ``household_id`` (a relative's household, a collective
+        household, the anchor's household), a ``dwelling_id`` on which a new family
+        household is established (一房一户 is the database's), or ``new_dwelling`` (its
+        address, urban–rural code, tenure, community), recorded and used in the same
+        transaction. Each is resolved and authorised (``scope.Named``).
+
+        §4.3: the place must be the approved decision's registration place; an officer who
+        must place the people elsewhere gives a ``placement_reason`` (``PLACEMENT_REASONS``),
+        audited beside the engine's answer, which the decision snapshot keeps.
+
+        Moves: a person whose hukou the register holds in another county is moved in one
+        step (within Zhejiang no 准迁证) and that station is notified; people from outside
+        Zhejiang need the application's move-in permit, still valid, and each one's 户口迁移证
+        number (or the one-stop move's electronic confirmation) in ``migration_documents``."""
         with self._tx() as s:
             app = self._load_app(s, app_id, version, actor)
-            if (household_id is None) == (dwelling_id is None):
-                raise RegistryError(
-                    "须指定户或住所之一", "give either a household or a dwelling", "household_id"
-                )
+            named = Named(s, actor)
             today = self.clock.today()
-            if dwelling_id is not None:
-                dwelling = s.get(Dwelling, dwelling_id)
-                if dwelling is None:
-                    raise NotFound("无此住所", "no such dwelling", "dwelling_id")
-                household = Household(
-                    number=self._household_number(s, dwelling.county),
-                    kind="family",
-                    county=dwelling.county,
-                    dwelling_id=dwelling.id,
-                    established_on=today,
+            given = [x is not None for x in (household_id, dwelling_id, new_dwelling)]
+            if sum(given) != 1:
+                raise RegistryError(
+                    "须指定户、住所或新住所之一",
+                    "give one of a household, a dwelling or a new dwelling",
+                    "household_id",
                 )
-                s.add(household)
-                s.flush()
-                self._audit(
-                    s,
-                    actor,
-                    "household.establish",
-                    "household",
-                    household.id,
-                    None,
-                    audit.snapshot(household, HOUSEHOLD_FIELDS),
+            if app.state != "approved":
+                raise InvalidTransition(
+                    f"申请状态为「{app.state}」，不能办理落户登记",
+                    f"an application in state {app.state} cannot be registered",
+                    "state",
                 )
-            else:
-                found = s.get(Household, household_id)
-                if found is None or found.dissolved_on is not None:
-                    raise NotFound(
-                        "无此户或该户已注销",
-                        "no such household, or it was dissolved",
-                        "household_id",
-                    )
-                household = found
+            household = named.household(household_id) if household_id is not None else None
+            dwelling = named.dwelling(dwelling_id) if dwelling_id is not None else None
+            if dwelling is not None and dwelling.county != app.county:
+                raise RegistryError(
+                    "住所不在本申请的县（市、区）",
+                    "the dwelling is not in the application's county",
+                    "dwelling_id",
+                )
+            if household is not None and household.county != app.county:
+                raise RegistryError(
+                    "该户不在本申请的县（市、区）",
+                    "the household is not in the application's county",
+                    "household_id",
+                )
             if app.kind in s5_2.KINDS:
-                self._register_s5_2(s, actor, app, household, dwelling_id is not None, today)
-                app.target_household_id = household.id
+                if dwelling is None and household is None:
+                    dwelling = self._dwelling_from(s, actor, app, new_dwelling or {})
+                target = household or self._establish_on(s, actor, dwelling, today)
+                self._register_s5_2(s, actor, app, target, household is None, today)
+                app.target_household_id = target.id
                 self._transition(s, actor, app, "register")
-                return household.id
-            facts = app.facts
-            people = [(facts["applicant"], "户主" if dwelling_id else "成员")]
-            relatives = facts.get("relatives") or []
-            for index in app.approved_relatives or []:
-                rel = relatives[index]
-                people.append(
-                    (rel, {"spouse": "配偶", "child": "子女", "parent": "父母"}[rel["relation"]])
-                )
-            for data, relation in people:
-                if not data.get("id_number") or not data.get("name"):
+                return target.id
+            moves.refuse_identity(moves.identity_problems(s, app.facts))
+            found = moves.movers(s, app.facts, self._paths(app))
+            for m in found:
+                if not m.facts.get("id_number") or not m.facts.get("name"):
                     raise RegistryError(
                         "落户人员须有身份证号码和姓名",
                         "everyone registered needs an ID number and a name",
-                        "facts",
+                        f"facts.{m.path}",
                     )
-                person = self._person(s, data["id_number"], data["name"], actor)
-                self._move(
-                    s, actor, person, household, relation, today, f"{app.kind} {app.reference}"
+            permit = self._permit_for(s, app, found, today)
+            documents = (
+                moves.check_migration_documents(migration_documents, permit) if permit else {}
+            )
+            self._check_place(s, app, household, dwelling, placement_reason, new_dwelling)
+            head = household is None  # a new family household: the applicant heads it
+            if household is None:
+                if dwelling is None:
+                    dwelling = self._dwelling_from(s, actor, app, new_dwelling or {})
+                household = self._establish_on(s, actor, dwelling, today)
+            if placement_reason is not None:
+                self._audit(
+                    s,
+                    actor,
+                    "registration.place_override",
+                    "application",
+                    app.id,
+                    {"place": (self._decided_place(app) or {}).get("kind")},
+                    {
+                        "household_id": household.id,
+                        "kind": household.kind,
+                        "reason": placement_reason,
+                    },
                 )
+            for m in found:
+                relation = "户主" if head and m.path == "applicant" else "成员"
+                if m.path != "applicant":
+                    rel = m.facts["relation"]
+                    relation = {"spouse": "配偶", "child": "子女", "parent": "父母"}[rel]
+                person = m.person or self._person(s, m.facts["id_number"], m.facts["name"], actor)
+                self._move(
+                    s,
+                    actor,
+                    person,
+                    household,
+                    relation,
+                    today,
+                    f"{app.kind} {app.reference}",
+                    application=app,
+                    origin=m.from_county if not m.in_register else None,
+                )
+            if permit is not None:
+                self._use_permit(s, actor, app, permit, documents, today)
             app.target_household_id = household.id
-            self._transition(s, actor, app, "register")
+            self._transition(s, actor, app, "register", placement_reason)
             return household.id
+
+    def _dwelling_from(
+        self, s: Session, actor: Actor, app: Application, spec: dict[str, Any]
+    ) -> Dwelling:
+        """A dwelling described in the registration itself (the officer page's form)."""
+        community = spec.get("community_id")
+        return self._new_dwelling(
+            s,
+            actor,
+            app.county,
+            str(spec.get("address") or "").strip(),
+            str(spec.get("urban_rural_code") or "111"),
+            str(spec.get("tenure") or "owned"),
+            commercial_housing=bool(spec.get("commercial_housing", True)),
+            community_id=int(community) if community is not None else None,
+        )
+
+    def _establish_on(
+        self, s: Session, actor: Actor, dwelling: Dwelling | None, day: dt.date
+    ) -> Household:
+        assert dwelling is not None
+        household = Household(
+            number=self._household_number(s, dwelling.county),
+            kind="family",
+            county=dwelling.county,
+            dwelling_id=dwelling.id,
+            established_on=day,
+        )
+        s.add(household)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "household.establish",
+            "household",
+            household.id,
+            None,
+            audit.snapshot(household, HOUSEHOLD_FIELDS),
+        )
+        return household
+
+    @staticmethod
+    def _decided_place(app: Application) -> dict[str, Any] | None:
+        channels = (app.decision or {}).get("channels", [])
+        channel = next((c for c in channels if c.get("key") == app.kind), None)
+        return (channel or {}).get("registration_place")
+
+    def _check_place(
+        self,
+        s: Session,
+        app: Application,
+        household: Household | None,
+        dwelling: Dwelling | None,
+        reason: str | None,
+        new_dwelling: dict[str, Any] | None,
+    ) -> None:
+        """§4.3: the named place must be the one the approved decision gives, unless the
+        officer states why not (a reason from the fixed list)."""
+        if reason is not None and reason not in PLACEMENT_REASONS:
+            raise RegistryError(
+                "另行安置的理由须从列表中选择",
+                f"the reason is one of {', '.join(PLACEMENT_REASONS)}",
+                "placement_reason",
+            )
+        place = self._decided_place(app) or {}
+        kind = place.get("kind")
+        kinds = [kind] if kind else list(place.get("candidates") or [])
+        allowed = {k for c in kinds for k in PLACE_HOUSEHOLD_KINDS.get(c, ())}
+        new_family = household is None  # a family household established on a dwelling
+        matches = (
+            ("family" in allowed and new_family)
+            if new_family
+            else (household is not None and household.kind in allowed)
+        )
+        detail = str(place.get("detail") or "")
+        if matches and household is not None and kind == "anchor_household":
+            matches = self._anchor_in(s, app, detail, household)
+        if matches and new_family and kind != "own_dwelling" and "own_dwelling" not in kinds:
+            matches = False  # only one's own dwelling takes a new family household
+        if matches and new_family:
+            county = self._place_county(app, detail)
+            target = dwelling.county if dwelling is not None else app.county
+            matches = county is None or county == target
+        if not matches and reason is None:
+            where = place.get("zh") or "（未定）"
+            raise RegistryError(
+                f"登记地点与审查结论不符（结论为：{where}）；如须另行安置，请选择理由",
+                f"this is not the decision's registration place ({place.get('en') or 'open'}); "
+                "to place the people elsewhere, give a reason",
+                "placement_reason",
+            )
+
+    @staticmethod
+    def _place_county(app: Application, detail: str) -> str | None:
+        """The county of the dwelling the decision names (``applicant.dwellings[0]``)."""
+        m = re.match(r"^(applicant|relatives\[(\d+)\])\.dwellings\[(\d+)\]$", detail)
+        if not m:
+            return None
+        facts = app.facts
+        who = (
+            facts["applicant"] if m.group(1) == "applicant" else facts["relatives"][int(m.group(2))]
+        )
+        try:
+            return str(who["dwellings"][int(m.group(3))]["address"]["county"])
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    @staticmethod
+    def _anchor_in(s: Session, app: Application, detail: str, household: Household) -> bool:
+        """The household is the one the joined relative's hukou is in now."""
+        if not detail.startswith("relatives["):
+            return False
+        index = int(detail[10 : detail.index("]")])
+        number = str((app.facts.get("relatives") or [{}])[index].get("id_number") or "").upper()
+        return (
+            s.execute(
+                select(Membership.id)
+                .join(Person, Person.id == Membership.person_id)
+                .where(
+                    Person.id_number == number,
+                    Membership.household_id == household.id,
+                    Membership.end_date.is_(None),
+                )
+            ).first()
+            is not None
+        )
+
+    def _permit_for(
+        self, s: Session, app: Application, found: list[moves.Mover], day: dt.date
+    ) -> MoveInPermit | None:
+        """The move-in permit a registration needs (people from outside Zhejiang), checked
+        usable on ``day``; None when nobody comes from outside the province."""
+        if not any(m.scope == "other_province" for m in found):
+            return None
+        permit = s.execute(
+            select(MoveInPermit).where(
+                MoveInPermit.application_id == app.id, MoveInPermit.state == "issued"
+            )
+        ).scalar_one_or_none()
+        if permit is None:
+            raise InvalidTransition(
+                "本申请无有效的准予迁入证明（可重新开具）",
+                "this application has no valid move-in permit (a new one may be issued)",
+                "permit",
+            )
+        if not moves.usable(permit, day):
+            raise InvalidTransition(
+                f"准予迁入证明 {permit.number} 已于 {permit.valid_until} 到期",
+                f"move-in permit {permit.number} ran out on {permit.valid_until}",
+                "permit",
+            )
+        return permit
+
+    def _use_permit(
+        self,
+        s: Session,
+        actor: Actor,
+        app: Application,
+        permit: MoveInPermit,
+        documents: dict[str, dict[str, str]],
+        day: dt.date,
+    ) -> None:
+        for who, doc in documents.items():
+            zh, _en = moves.MIGRATION_DOCUMENT_KINDS[doc["kind"]]
+            s.add(
+                DocumentReceived(
+                    application_id=app.id,
+                    material=zh,
+                    clause="§4.3",
+                    received_on=day,
+                    received_by=actor.user_id,
+                    reference_no=doc["number"],
+                )
+            )
+            self._audit(
+                s,
+                actor,
+                "document.receive",
+                "application",
+                app.id,
+                None,
+                {"material": zh, "person": who, "reference_no": doc["number"]},
+            )
+        self._permit_transition(s, actor, permit, "use", day)
+
+    def _permit_transition(
+        self, s: Session, actor: Actor, permit: MoveInPermit, action: str, day: dt.date
+    ) -> None:
+        before = audit.snapshot(permit, PERMIT_FIELDS)
+        permit.state = moves.transition(permit, action)
+        permit.closed_on = day
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            f"permit.{action}",
+            "move_in_permit",
+            permit.id,
+            before,
+            audit.snapshot(permit, PERMIT_FIELDS),
+        )
 
     def _register_s5_2(
         self,
@@ -821,18 +1217,33 @@ class Registry:
         relation: str,
         day: dt.date,
         reason: str,
+        *,
+        application: Application | None = None,
+        origin: str | None = None,
     ) -> Membership:
-        """Close the person's open membership (history is kept) and open one in ``household``."""
+        """Close the person's open membership (history is kept) and open one in ``household``.
+
+        A membership in another county is closed only by a registration (``application``)
+        of the receiving station — the one way one county's officer touches another
+        county's household — and the sending station is notified in the same transaction.
+        ``origin``: the county of a hukou the register does not hold (within Zhejiang, the
+        sending station is told all the same)."""
         current = s.execute(
             select(Membership).where(
                 Membership.person_id == person.id, Membership.end_date.is_(None)
             )
         ).scalar_one_or_none()
+        sending: str | None = origin
         if current is not None:
             if current.household_id == household.id:
                 raise Conflict(
                     "此人已在该户", "this person is already in that household", "household_id"
                 )
+            old = s.get(Household, current.household_id)
+            assert old is not None
+            sending = old.county
+            if old.county != household.county and application is None:
+                Named(s, actor).authorise(old.county, "person_id", Person)
             before = audit.snapshot(current, MEMBERSHIP_FIELDS)
             current.end_date = day
             current.reason_out = f"迁往 {household.number}"
@@ -864,9 +1275,43 @@ class Registry:
             None,
             audit.snapshot(m, MEMBERSHIP_FIELDS),
         )
+        if (
+            application is not None
+            and sending is not None
+            and sending != household.county
+            and sending.startswith(moves.ZHEJIANG)
+        ):
+            notice = StationNotice(
+                county=sending,
+                from_county=household.county,
+                person_id=person.id,
+                closed_membership_id=current.id if current is not None else None,
+                to_household_id=household.id,
+                application_id=application.id,
+                moved_on=day,
+                state="pending" if in_jiaxing(sending) else "forwarded",
+            )
+            s.add(notice)
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "notice.send",
+                "station_notice",
+                notice.id,
+                None,
+                audit.snapshot(notice, NOTICE_FIELDS),
+            )
         return m
 
-    def receive_document(self, actor: Actor, app_id: int, material: str, clause: str) -> int:
+    def receive_document(
+        self,
+        actor: Actor,
+        app_id: int,
+        material: str,
+        clause: str,
+        reference_no: str | None = None,
+    ) -> int:
         with self._tx() as s:
             app = self._load_app(s, app_id, None, actor)
             if app.state not in ("draft", "submitted", "under_review"):
@@ -890,6 +1335,7 @@ class Registry:
                 clause=clause,
                 received_on=self.clock.today(),
                 received_by=actor.user_id,
+                reference_no=reference_no or None,
             )
             s.add(doc)
             s.flush()
@@ -900,7 +1346,7 @@ class Registry:
                 "application",
                 app.id,
                 None,
-                {"material": material, "clause": clause},
+                {"material": material, "clause": clause, "reference_no": reference_no},
             )
             return doc.id
 
@@ -960,19 +1406,16 @@ class Registry:
             raise RegistryError(
                 "挂靠原因无效", f"the reason is one of {', '.join(reasons)}", "reason"
             )
+        actor.require_role("officer")
         with self._tx() as s:
+            person = Named(s, actor).person(person_id)
             current = s.execute(
                 select(Membership).where(
-                    Membership.person_id == person_id, Membership.end_date.is_(None)
+                    Membership.person_id == person.id, Membership.end_date.is_(None)
                 )
-            ).scalar_one_or_none()
-            if current is None:
-                raise NotFound(
-                    "此人在登记簿中无户口", "this person has no hukou in the register", "person_id"
-                )
+            ).scalar_one()
             household = s.get(Household, current.household_id)
             assert household is not None
-            actor.require_officer(household.county)
             if household.kind != "family" or household.dwelling_id is None:
                 raise RegistryError(
                     "仅家庭户成员可挂靠（§4.4）",
@@ -1003,8 +1446,6 @@ class Registry:
                     "the community where the hukou is has no public collective household (§4.1)",
                     "community_id",
                 )
-            person = s.get(Person, person_id)
-            assert person is not None
             self._move(s, actor, person, target, "集体户成员", self.clock.today(), f"§4.4 {reason}")
             return target.id
 
@@ -1029,11 +1470,11 @@ class Registry:
             raise RegistryError(
                 "须提交房屋权属证明", "the property proof is required", "property_proof"
             )
+        actor.require_role("officer")
         with self._tx() as s:
-            dwelling = s.get(Dwelling, dwelling_id)
-            if dwelling is None:
-                raise NotFound("无此住所", "no such dwelling", "dwelling_id")
-            actor.require_officer(dwelling.county)
+            named = Named(s, actor)
+            dwelling = named.dwelling(dwelling_id)
+            named.person(person_id)
             registered_here = s.execute(
                 select(Membership)
                 .join(Household)
@@ -1083,11 +1524,9 @@ class Registry:
     ) -> MoveOutProcedure:
         """Advance a §4.5 procedure: notify, unreachable, refused, moved_out, move_ex_officio,
         withdraw. Moving ex officio is allowed only once the public notice has run out."""
+        actor.require_role("officer")
         with self._tx() as s:
-            p = s.get(MoveOutProcedure, procedure_id)
-            if p is None:
-                raise NotFound("无此迁出程序", "no such procedure", "procedure_id")
-            actor.require_officer(p.county)
+            p = Named(s, actor).procedure(procedure_id)
             if version is not None and p.version != version:
                 raise Conflict(
                     "程序已被他人修改", "the procedure was changed by someone else", "version"
@@ -1169,6 +1608,132 @@ class Registry:
             return list(s.execute(stmt.order_by(MoveOutProcedure.notice_until)).scalars())
 
         return self.read(query)
+
+    # ---- moves: move-in permits and the sending station's notices ------------------
+    def permit_step(
+        self, actor: Actor, permit_id: int, action: str, version: int | None = None
+    ) -> MoveInPermit:
+        """``cancel`` a move-in permit (the applicant gives it up, or it was issued in
+        error), or ``expire`` one whose last day has passed; ``use`` is registration's."""
+        if action not in ("cancel", "expire"):
+            raise RegistryError("操作无效", "the action is cancel or expire", "action")
+        actor.require_role("officer")
+        with self._tx() as s:
+            permit = Named(s, actor).permit(permit_id)
+            if version is not None and permit.version != version:
+                raise Conflict(
+                    "证明已被他人修改", "the permit was changed by someone else", "version"
+                )
+            today = self.clock.today()
+            if action == "expire" and today <= permit.valid_until:
+                raise InvalidTransition(
+                    f"证明有效至 {permit.valid_until}，尚未到期",
+                    f"the permit is valid until {permit.valid_until}",
+                    "valid_until",
+                )
+            self._permit_transition(s, actor, permit, action, today)
+            return permit
+
+    def reissue_permit(self, actor: Actor, app_id: int) -> MoveInPermit:
+        """A new move-in permit for an application still approved whose permit expired or
+        was cancelled unused (the old one stays as it was, for the record)."""
+        with self._tx() as s:
+            app = self._load_app(s, app_id, None, actor)
+            if app.state != "approved":
+                raise InvalidTransition(
+                    "仅已准予、未登记的申请可重新开具准予迁入证明",
+                    "only an approved, unregistered application gets a new permit",
+                    "state",
+                )
+            today = self.clock.today()
+            live = s.execute(
+                select(MoveInPermit).where(
+                    MoveInPermit.application_id == app.id, MoveInPermit.state == "issued"
+                )
+            ).scalar_one_or_none()
+            if live is not None and moves.usable(live, today):
+                raise Conflict(
+                    f"证明 {live.number} 仍有效", f"permit {live.number} is still valid", "permit"
+                )
+            if live is not None:
+                self._permit_transition(s, actor, live, "expire", today)
+            permit = self._issue_permit(
+                s, actor, app, moves.movers(s, app.facts, self._paths(app)), today
+            )
+            if permit is None:
+                raise InvalidTransition(
+                    "本申请无须准予迁入证明（省内迁移）",
+                    "this application needs no move-in permit (a move within Zhejiang)",
+                    "permit",
+                )
+            return permit
+
+    def expire_permits(self, actor: Actor) -> list[MoveInPermit]:
+        """Every permit of the actor's county (all, for an admin) whose last day has passed
+        unused becomes ``expired`` (``hukou cases expire``), each audited."""
+        actor.require_role("officer", "admin")
+        today = self.clock.today()
+        with self._tx() as s:
+            stmt = select(MoveInPermit).where(
+                MoveInPermit.state == "issued", MoveInPermit.valid_until < today
+            )
+            if actor.role == "officer":
+                stmt = stmt.where(MoveInPermit.county == actor.jurisdiction)
+            out = list(s.execute(stmt.order_by(MoveInPermit.id)).scalars())
+            for permit in out:
+                self._permit_transition(s, actor, permit, "expire", today)
+            return out
+
+    def due_permits(self, actor: Actor, on: dt.date | None = None) -> list[MoveInPermit]:
+        """Unused permits that run out within the warning days, or already have
+        (``hukou cases due``)."""
+        day = on or self.clock.today()
+        warn = self.parameters.at(day)["s4_registration.move_in_permit_warning_days"]
+
+        def query(s: Session) -> list[MoveInPermit]:
+            stmt = select(MoveInPermit).where(
+                MoveInPermit.state == "issued",
+                MoveInPermit.valid_until < day + dt.timedelta(days=warn),
+            )
+            if actor.role != "admin":
+                stmt = stmt.where(MoveInPermit.county == actor.jurisdiction)
+            return list(s.execute(stmt.order_by(MoveInPermit.valid_until)).scalars())
+
+        return self.read(query)
+
+    def acknowledge_notice(
+        self, actor: Actor, notice_id: int, version: int | None = None
+    ) -> StationNotice:
+        """The sending station confirms it has seen that a person's hukou moved away."""
+        actor.require_role("officer")
+        with self._tx() as s:
+            notice = Named(s, actor).notice(notice_id)
+            if version is not None and notice.version != version:
+                raise Conflict(
+                    "通知已被他人处理", "the notice was handled by someone else", "version"
+                )
+            new = moves.NOTICE_TRANSITIONS.get((notice.state, "acknowledge"))
+            if new is None:
+                raise InvalidTransition(
+                    f"通知状态为「{notice.state}」，不能确认",
+                    f"a notice in state {notice.state} cannot be acknowledged",
+                    "state",
+                )
+            before = audit.snapshot(notice, NOTICE_FIELDS)
+            notice.state = new
+            notice.acknowledged_on = self.clock.today()
+            notice.acknowledged_by = actor.user_id
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                "notice.acknowledge",
+                "station_notice",
+                notice.id,
+                before,
+                audit.snapshot(notice, NOTICE_FIELDS),
+            )
+            return notice
 
     # ---- audit ---------------------------------------------------------------
     def verify_audit(self, bound: dt.timedelta = audit.UNSEALED_BOUND) -> list[audit.Problem]:

@@ -29,7 +29,16 @@ from hukou.privacy import mask_id, mask_name
 from hukou.registry import logmask
 from hukou.registry.access import Actor
 from hukou.registry.errors import Forbidden, NotFound, RegistryError
-from hukou.registry.models import Application, Household, Membership, MoveOutProcedure, Person
+from hukou.registry.models import (
+    Application,
+    Household,
+    Membership,
+    MoveInPermit,
+    MoveOutProcedure,
+    Person,
+    StationNotice,
+)
+from hukou.registry.scope import household_reach
 from hukou.registry.service import Registry, current_members
 from hukou.service import tokens
 
@@ -126,10 +135,43 @@ class RejectIn(BaseModel):
     reasons: str = Field(min_length=1, max_length=2000)
 
 
+PlacementReason = Literal[
+    "dwelling_not_in_register",
+    "anchor_household_changed",
+    "consent_withdrawn",
+    "household_dissolved",
+    "authority_order",
+    "data_correction",
+]
+
+
+class MigrationDocumentIn(BaseModel):
+    """户口迁移证 (paper) or the one-stop move's electronic confirmation, per person."""
+
+    person: str = Field(
+        pattern=r"^(applicant|relatives\[\d{1,2}\])$", description="applicant / relatives[i]"
+    )
+    kind: Literal["paper", "electronic"]
+    number: str = Field(min_length=1, max_length=64, description="证件编号 / its number")
+
+
+class NewDwellingIn(BaseModel):
+    address: str = Field(min_length=1, max_length=255)
+    urban_rural_code: str = Field("111", pattern=r"^\d{3}$")
+    tenure: Literal["owned", "rented_registered", "rented_unregistered"] = "owned"
+    commercial_housing: bool = True
+    community_id: BodyId | None = None
+
+
 class RegisterIn(BaseModel):
     version: int | None = Field(None, ge=1, le=MAX_ID)
     household_id: BodyId | None = None
     dwelling_id: BodyId | None = None
+    new_dwelling: NewDwellingIn | None = None
+    placement_reason: PlacementReason | None = Field(
+        None, description="§4.3 另行安置的理由 / why the place differs from the decision's"
+    )
+    migration_documents: list[MigrationDocumentIn] = Field(default_factory=list, max_length=20)
 
 
 class AttachIn(BaseModel):
@@ -181,6 +223,37 @@ def _procedure(p: MoveOutProcedure) -> dict[str, Any]:
         "notice_until": p.notice_until and str(p.notice_until),
         "closed_on": p.closed_on and str(p.closed_on),
         "target_household_id": p.target_household_id,
+    }
+
+
+def _permit(p: MoveInPermit) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "number": p.number,
+        "application_id": p.application_id,
+        "county": p.county,
+        "origin_county": p.origin_county,
+        "persons": p.persons,
+        "state": p.state,
+        "issued_on": str(p.issued_on),
+        "valid_until": str(p.valid_until),
+        "closed_on": p.closed_on and str(p.closed_on),
+        "version": p.version,
+    }
+
+
+def _notice(n: StationNotice) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "county": n.county,
+        "from_county": n.from_county,
+        "person_id": n.person_id,
+        "to_household_id": n.to_household_id,
+        "application_id": n.application_id,
+        "moved_on": str(n.moved_on),
+        "state": n.state,
+        "acknowledged_on": n.acknowledged_on and str(n.acknowledged_on),
+        "version": n.version,
     }
 
 
@@ -323,29 +396,58 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
 
     @app.post("/api/applications/{app_id}:register")
     def register(app_id: RowId, body: RegisterIn, who: Who) -> dict[str, Any]:
+        """办理落户登记 / register the approved people (see ``Registry.register``)."""
         hid = registry.register(
             who,
             app_id,
             household_id=body.household_id,
             dwelling_id=body.dwelling_id,
             version=body.version,
+            new_dwelling=body.new_dwelling.model_dump() if body.new_dwelling else None,
+            placement_reason=body.placement_reason,
+            migration_documents=[d.model_dump() for d in body.migration_documents],
         )
         return {"household_id": hid}
 
+    @app.get("/api/households")
+    def households(
+        who: Who,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+        size: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        """本辖区的户 / the households of one's own county, newest first, a page at a time."""
+        who.require_role("officer", "admin")
+
+        def query(s: Any) -> dict[str, Any]:
+            stmt = select(Household).where(Household.dissolved_on.is_(None))
+            if who.role == "officer":
+                stmt = stmt.where(Household.county == who.jurisdiction)
+            total = s.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+            rows = s.execute(
+                stmt.order_by(Household.id.desc()).offset((page - 1) * size).limit(size)
+            ).scalars()
+            return {
+                "page": page,
+                "size": size,
+                "total": total,
+                "items": [
+                    {"id": h.id, "number": h.number, "kind": h.kind, "county": h.county}
+                    for h in rows
+                ],
+            }
+
+        return registry.read(query)
+
     @app.get("/api/households/{household_id}")
     def household(household_id: RowId, who: Who) -> dict[str, Any]:
+        """一户 / one household: in full inside one's county; elsewhere only the members an
+        open application of one's own station names (see ``scope.household_reach``)."""
+
         def query(s: Any) -> dict[str, Any]:
             h = s.get(Household, household_id)
             if h is None:
                 raise NotFound("无此户", "no such household", "household_id")
-            if who.role == "keeper":
-                if h.kind != "community_collective" or str(h.community_id) != who.jurisdiction:
-                    raise Forbidden(
-                        "仅限本社区公共集体户", "only your community's collective household"
-                    )
-            elif who.role == "analyst":
-                raise Forbidden("分析人员只能查看汇总数据", "analysts see aggregates only")
-            full = who.role == "keeper" or who.can_see_county(h.county)
+            reach = household_reach(s, who, h)
             rows = current_members(s, h.id)
             return {
                 "id": h.id,
@@ -353,16 +455,18 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
                 "kind": h.kind,
                 "county": h.county,
                 "version": h.version,
+                "partial": reach is not None,
                 "members": [
                     {
                         "person_id": p.id,
-                        "name": p.name if full else mask_name(p.name),
-                        "id_number": p.id_number if full else mask_id(p.id_number),
+                        "name": p.name,
+                        "id_number": p.id_number,
                         "relation_to_head": m.relation_to_head,
                         "since": str(m.start_date),
                         "reason_in": m.reason_in,
                     }
                     for p, m in rows
+                    if reach is None or p.id in reach
                 ],
             }
 
@@ -437,6 +541,61 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
     def attach(person_id: RowId, body: AttachIn, who: Who) -> dict[str, Any]:
         """§4.4 挂靠至现户口所在地社区（村）集体户."""
         return {"household_id": registry.attach_to_community(who, person_id, body.reason)}
+
+    @app.get("/api/notices")
+    def notices(who: Who, state: Literal["pending", "acknowledged"] | None = None) -> list[Any]:
+        """迁出通知 / notices that another station registered a person whose hukou was in
+        one's own county (within Zhejiang: no 准迁证, one step)."""
+        who.require_role("officer", "admin")
+
+        def query(s: Any) -> list[dict[str, Any]]:
+            stmt = select(StationNotice)
+            if who.role == "officer":
+                stmt = stmt.where(StationNotice.county == who.jurisdiction)
+            if state:
+                stmt = stmt.where(StationNotice.state == state)
+            return [
+                _notice(n)
+                for n in s.execute(stmt.order_by(StationNotice.id.desc()).limit(200)).scalars()
+            ]
+
+        return registry.read(query)
+
+    @app.post("/api/notices/{notice_id}:acknowledge")
+    def acknowledge(notice_id: RowId, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
+        return _notice(registry.acknowledge_notice(who, notice_id, (body or VersionIn()).version))
+
+    @app.get("/api/permits")
+    def permits(who: Who, due: bool = False) -> list[dict[str, Any]]:
+        """准予迁入证明 / move-in permits one's station issued (``due``: about to run out)."""
+        who.require_role("officer", "admin")
+        if due:
+            return [_permit(p) for p in registry.due_permits(who)]
+
+        def query(s: Any) -> list[dict[str, Any]]:
+            stmt = select(MoveInPermit)
+            if who.role == "officer":
+                stmt = stmt.where(MoveInPermit.county == who.jurisdiction)
+            return [
+                _permit(p)
+                for p in s.execute(stmt.order_by(MoveInPermit.id.desc()).limit(200)).scalars()
+            ]
+
+        return registry.read(query)
+
+    @app.post("/api/permits/{permit_id}/{action}")
+    def permit_step(
+        permit_id: RowId,
+        action: Literal["cancel", "expire"],
+        who: Who,
+        body: VersionIn | None = None,
+    ) -> dict[str, Any]:
+        return _permit(registry.permit_step(who, permit_id, action, (body or VersionIn()).version))
+
+    @app.post("/api/applications/{app_id}:reissue-permit", status_code=201)
+    def reissue_permit(app_id: RowId, who: Who) -> dict[str, Any]:
+        """重新开具准予迁入证明 / a new permit when the last one expired or was cancelled."""
+        return _permit(registry.reissue_permit(who, app_id))
 
     @app.get("/api/collectives/mine")
     def my_collective(who: Who) -> dict[str, Any]:

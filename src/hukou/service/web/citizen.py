@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hukou.engine.decide import ChannelResult, Decision, decide
 from hukou.policy.facts import InputError, check_id_number, field_label, parse_case
-from hukou.policy.places import in_jiaxing
+from hukou.policy.places import in_jiaxing, is_known_county
 from hukou.policy.rules import CLAUSE_TEXTS, REGISTRATION_PLACE
 from hukou.privacy import mask_id, mask_name
 from hukou.registry.access import Actor
@@ -387,6 +387,20 @@ async def apply(request: Request) -> HTMLResponse:
     registry = registry_of(request)
     facts = interview.build_case(answers, registry.clock.today())
     facts["applicant"]["name"] = name
+    said = ((facts["applicant"].get("hukou") or {}).get("address") or {}).get("county")
+    if said is None or answers.get("hukou_county") == "elsewhere":
+        # where the hukou is now decides how it moves (a move-in permit from outside
+        # Zhejiang); the self-check only asked whether it is in Jiaxing
+        origin = str(form.get("origin_county") or "").strip()
+        if not (origin.isdigit() and len(origin) == 6 and is_known_county(origin)):
+            return error_page(
+                request,
+                422,
+                "请填写现户口所在地的县级行政区划代码（6位）",
+                "give the six-digit county code of where your hukou is now",
+            )
+        hukou = facts["applicant"].setdefault("hukou", {})
+        hukou["address"] = {**(hukou.get("address") or {}), "county": origin}
     for i, relative in enumerate(facts["relatives"]):
         # the family members who come along need a name and an ID number to be registered
         r_name = str(form.get(f"r{i}_name") or "").strip()[:64]
@@ -401,7 +415,7 @@ async def apply(request: Request) -> HTMLResponse:
     # self-service counter, which acts as that station (its checks and audit apply)
     clerk = Actor(None, WEB_CLERK, "officer", county)
     try:
-        app = registry.create_application(clerk, kind, county, facts)
+        app = registry.create_application(clerk, kind, county, facts, self_service=True)
         registry.act(clerk, app.id, "submit", note="网上提交 / submitted online")
     except RegistryError as exc:
         return error_page(request, exc.status, exc.zh, exc.en)

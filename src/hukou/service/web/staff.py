@@ -21,18 +21,21 @@ from hukou.engine.decide import decide
 from hukou.engine.report import trace_json
 from hukou.policy.facts import field_label, parse_case
 from hukou.privacy import mask_id, mask_name
-from hukou.registry import s5_2
+from hukou.registry import moves, s5_2
 from hukou.registry.access import Actor
 from hukou.registry.errors import NotFound, RegistryError
 from hukou.registry.models import (
+    PLACEMENT_REASONS,
     Application,
     ApplicationEvent,
     Community,
     DocumentReceived,
     Household,
     Membership,
+    MoveInPermit,
     MoveOutProcedure,
     Person,
+    StationNotice,
 )
 from hukou.registry.service import (
     APPLICATION_TRANSITIONS,
@@ -255,6 +258,24 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             "communities": communities,
             "household": household.number if household else "",
             "decided_on": app.decided_on.isoformat() if app.decided_on else "",
+            # identity differences found when taken: for the officer's eyes only
+            "identity_flags": list(app.identity_flags or []) if full else [],
+            "place": Registry._decided_place(app) or {},
+            "permits": [
+                {
+                    "number": m.number,
+                    "state": m.state,
+                    "issued_on": m.issued_on.isoformat(),
+                    "valid_until": m.valid_until.isoformat(),
+                    "persons": list(m.persons),
+                    "usable": moves.usable(m, today),
+                }
+                for m in s.execute(
+                    select(MoveInPermit)
+                    .where(MoveInPermit.application_id == app.id)
+                    .order_by(MoveInPermit.id)
+                ).scalars()
+            ],
         }
 
     data = registry.read(query)
@@ -322,8 +343,11 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
         trace=trace,
         relatives=relatives,
         actions=actions,
+        reasons=PLACEMENT_REASONS,
+        live_permit=next((m for m in data["permits"] if m["usable"]), None),
         done=done
-        if done in ("submit", "review", "approve", "reject", "register", "receive")
+        if done
+        in ("submit", "review", "approve", "reject", "register", "receive", "reissue_permit")
         else "",
     )
 
@@ -347,25 +371,63 @@ async def officer_act(request: Request, app_id: int) -> Response:
             actor, app_id, str(form.get("material") or "")[:200], str(form.get("clause") or "")[:16]
         )
     elif action == "register":
-        app = registry.read(lambda s: _load(s, actor, app_id))
+        # one transaction: the dwelling typed in the form is recorded only if the
+        # registration on it goes through (``Registry.register``'s ``new_dwelling``)
         community = str(form.get("community_id") or "")
-        address = str(form.get("address") or "").strip()[:200]
-        if not address:
-            raise RegistryError(
-                "须填写落户住所地址", "the address of the dwelling is required", "address"
+        household = str(form.get("household_number") or "").strip()[:20]
+        reason = str(form.get("placement_reason") or "") or None
+        documents = [
+            {
+                "person": str(form.get(f"doc{i}_person") or ""),
+                "kind": str(form.get(f"doc{i}_kind") or "paper"),
+                "number": str(form.get(f"doc{i}_number") or "").strip()[:64],
+            }
+            for i in range(20)
+            if str(form.get(f"doc{i}_number") or "").strip()
+        ]
+        if household:
+            registry.register(
+                actor,
+                app_id,
+                household_id=_household_by_number(registry, household),
+                version=version,
+                placement_reason=reason,
+                migration_documents=documents,
             )
-        dwelling = registry.add_dwelling(
-            actor,
-            app.county,
-            address,
-            "111",
-            "owned",
-            community_id=int(community) if community.isdigit() else None,
-        )
-        registry.register(actor, app_id, dwelling_id=dwelling, version=version)
+        else:
+            address = str(form.get("address") or "").strip()[:200]
+            if not address:
+                raise RegistryError(
+                    "须填写落户住所地址", "the address of the dwelling is required", "address"
+                )
+            if (community and not community.isdigit()) or len(community) > 9:
+                raise RegistryError("社区（村）无效", "invalid community", "community_id")
+            registry.register(
+                actor,
+                app_id,
+                version=version,
+                new_dwelling={
+                    "address": address,
+                    "community_id": int(community) if community else None,
+                },
+                placement_reason=reason,
+                migration_documents=documents,
+            )
+    elif action == "reissue_permit":
+        registry.reissue_permit(actor, app_id)
     else:
         raise RegistryError("操作无效", "unknown action", "action")
     return _see_other(f"/officer/app/{app_id}?done={action}")
+
+
+def _household_by_number(registry: Registry, number: str) -> int:
+    """户号 -> row id (the register then resolves and authorises it like any named object)."""
+    found = registry.read(
+        lambda s: s.execute(select(Household.id).where(Household.number == number)).scalar()
+    )
+    if found is None:
+        raise NotFound("无此户号", "no household with that number", "household_number")
+    return int(found)
 
 
 @router.get("/officer/app/{app_id}/notice.pdf")
@@ -524,6 +586,84 @@ async def attach(request: Request) -> Response:
         raise NotFound("登记簿中无此人", "no such person in the register", "id_number")
     registry.attach_to_community(actor, int(person_id), str(form.get("reason") or ""))
     return _see_other("/officer/move-outs?done=attach")
+
+
+# ---- officer: moves between counties (notices received, permits issued) ---------------
+
+
+@router.get("/officer/moves", response_class=HTMLResponse)
+def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
+    """迁移: the notices other stations sent this one (a hukou moved away), and the move-in
+    permits this station issued, with those about to run out marked."""
+    actor = require(request, "officer", "admin")
+    registry = registry_of(request)
+    today = registry.clock.today()
+    due = {p.id for p in registry.due_permits(actor)}
+
+    def query(s: Session) -> dict[str, Any]:
+        notices = select(StationNotice, Person).join(Person, Person.id == StationNotice.person_id)
+        permits = select(MoveInPermit, Application).join(
+            Application, Application.id == MoveInPermit.application_id
+        )
+        if actor.role == "officer":
+            notices = notices.where(StationNotice.county == actor.jurisdiction)
+            permits = permits.where(MoveInPermit.county == actor.jurisdiction)
+        return {
+            "notices": [
+                {
+                    "id": n.id,
+                    "version": n.version,
+                    "state": n.state,
+                    "name": _shown_person(actor, n.county, p.name, p.id_number)[0],
+                    "to": n.from_county,
+                    "moved_on": n.moved_on.isoformat(),
+                }
+                for n, p in s.execute(notices.order_by(StationNotice.id.desc()).limit(200)).all()
+            ],
+            "permits": [
+                {
+                    "id": m.id,
+                    "number": m.number,
+                    "app_id": a.id,
+                    "reference": a.reference,
+                    "state": m.state,
+                    "origin": m.origin_county,
+                    "valid_until": m.valid_until.isoformat(),
+                    "due": m.id in due,
+                    "lapsed": m.state == "issued" and m.valid_until < today,
+                }
+                for m, a in s.execute(permits.order_by(MoveInPermit.id.desc()).limit(200)).all()
+            ],
+        }
+
+    return render(request, "moves.html", actor=actor, done=done or "", **registry.read(query))
+
+
+@router.post("/officer/moves/notice/{notice_id}", response_model=None)
+async def notice_ack(request: Request, notice_id: int) -> Response:
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    raw = str(form.get("version") or "")
+    registry_of(request).acknowledge_notice(
+        actor, _row_id(notice_id, "notice_id"), int(raw) if raw.isdigit() else None
+    )
+    return _see_other("/officer/moves?done=acknowledge")
+
+
+@router.post("/officer/moves/permit/{permit_id}", response_model=None)
+async def permit_action(request: Request, permit_id: int) -> Response:
+    form = await checked_form(request)
+    actor = require(request, "officer", "admin")
+    registry_of(request).permit_step(
+        actor, _row_id(permit_id, "permit_id"), str(form.get("action") or "")
+    )
+    return _see_other("/officer/moves?done=permit")
+
+
+def _row_id(value: int, field: str) -> int:
+    if not 1 <= value <= 2_147_483_647:
+        raise NotFound("无此记录", "no such record", field)
+    return value
 
 
 # ---- keeper ------------------------------------------------------------------------
