@@ -1,4 +1,5 @@
-"""Register commands: ``hukou db …``, ``hukou users add``, ``hukou audit verify|seal``, ``hukou cases due``."""
+"""Register commands: ``hukou db …``, ``hukou users add``, ``hukou audit verify|seal``,
+``hukou cases due|expire``."""
 
 from __future__ import annotations
 
@@ -117,6 +118,32 @@ def cases_due(
     for p in rows:
         table.add_row(p.reference, p.county, f"#{p.person_id}", str(p.notice_until))
     Console().print(table)
+    registry = _registry(url)
+    permits = registry.due_permits(actor, day)
+    today = day or registry.clock.today()
+    table = Table(title="准予迁入证明即将或已经到期 / move-in permits running out or run out")
+    for col in ("证明编号 number", "县 county", "申请 application", "有效至 valid until", ""):
+        table.add_column(col)
+    for m in permits:
+        lapsed = "已过期 / run out" if m.valid_until < today else "即将到期 / soon"
+        table.add_row(m.number, m.county, f"#{m.application_id}", str(m.valid_until), lapsed)
+    Console().print(table)
+
+
+@cases_app.command("expire")
+def cases_expire(
+    county: Annotated[str | None, typer.Option("--county")] = None,
+    url: Url = None,
+) -> None:
+    """把逾期未用的准予迁入证明登记为过期 / mark unused move-in permits past their last day
+    as expired (each audited)."""
+    actor = Actor(None, "cli", "officer", county) if county else SYSTEM
+    try:
+        done = _registry(url).expire_permits(actor)
+    except RegistryError as exc:
+        _fail(exc)
+        return
+    Console().print(f"[green]✔[/] {len(done)} 份证明已过期 / permit(s) marked expired")
 
 
 def serve(
