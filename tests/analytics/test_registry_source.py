@@ -121,7 +121,12 @@ def _build(registry: Registry, engine: Engine) -> dict[str, int]:  # noqa: F811
     talent = owner_case("陈思", seq=2, with_spouse=False)
     talent["applicant"]["education"] = "bachelor"
     talent["applicant"]["residence_registration"] = True
-    registry.register(officer, _approve(registry, officer, talent), household_id=collective)
+    registry.register(
+        officer,
+        _approve(registry, officer, talent),
+        household_id=collective,
+        placement_reason="dwelling_not_in_register",  # the decision's place is her flat
+    )
     member = _pid(registry, talent["applicant"]["id_number"])
 
     # one who moved out (the register has no operation for leaving Jiaxing: closed here)

@@ -154,3 +154,51 @@ def test_cli_loads_an_empty_register(tmp_path: Path) -> None:
     assert "officer_330402" in first.output
     again = runner.invoke(app, ["demo", "load", "--url", url])
     assert again.exit_code == 0 and "already loaded" in again.output
+
+
+def test_the_demo_has_both_kinds_of_move(tmp_path: Path) -> None:
+    """Families from outside Zhejiang came with move-in permits (one still open), families
+    from Hangzhou in one step (the sending side told through the provincial system), and a
+    南湖区 owner moved to 秀洲区, leaving a pending notice in 南湖区's queue."""
+    import datetime as dt
+
+    from hukou.registry.models import Membership, MoveInPermit, Person, StationNotice
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    upgrade(url)
+    registry = Registry(session_factory(make_engine(url)), FixedClock(dt.date(2026, 11, 28)))
+    demo.load(registry)
+    permits = registry.read(
+        lambda s: dict(
+            s.execute(select(MoveInPermit.state, func.count()).group_by(MoveInPermit.state)).all()
+        )
+    )
+    assert permits == {"used": 7, "issued": 7}  # per county: one registered, one approved
+    notices = registry.read(
+        lambda s: [
+            (n.county, n.from_county, n.state)
+            for n in s.execute(select(StationNotice).order_by(StationNotice.id)).scalars()
+        ]
+    )
+    # one notice per person: the applicant, the spouse and the child of one family a county
+    assert notices.count(("330106", "330402", "forwarded")) == 3
+    assert sum(1 for c, _f, st in notices if c == "330106" and st == "forwarded") == 21
+    assert ("330402", "330411", "pending") in notices
+    pending = next(
+        n
+        for n in registry.read(
+            lambda s: list(
+                s.execute(select(StationNotice).where(StationNotice.state == "pending")).scalars()
+            )
+        )
+    )
+    memberships = registry.read(
+        lambda s: s.execute(
+            select(Membership.end_date, Membership.reason_out)
+            .join(Person, Person.id == Membership.person_id)
+            .where(Person.id == pending.person_id)
+            .order_by(Membership.id)
+        ).all()
+    )
+    assert len(memberships) == 2 and memberships[0][0] is not None and memberships[1][0] is None
+    assert registry.verify_audit() == []
