@@ -162,7 +162,13 @@ def test_an_officer_approves_and_registers(desk: Any) -> None:
     assert desk.locator("#state").inner_text() == "准予落户"
     pdf = desk.request.get(desk.locator("#notice-link").get_attribute("href"))
     assert pdf.ok and pdf.body().startswith(b"%PDF")
+    assert desk.locator("#permits li").first.inner_text().startswith("ZQ330402")
     desk.fill("#address", "南湖区示范路8号")
+    # from outside Zhejiang: each person's migration certificate, required by the form
+    documents = desk.locator('input[name^="doc"][name$="_number"]')
+    assert documents.count() >= 1
+    for i in range(documents.count()):
+        documents.nth(i).fill(f"QY-2026-{i}")
     desk.click('button[value="register"]')
     assert desk.locator("#state").inner_text() == "已办理落户登记"
     assert desk.locator("#household").inner_text().startswith("330402")
@@ -171,6 +177,9 @@ def test_an_officer_approves_and_registers(desk: Any) -> None:
     assert desk.locator("#moveouts tbody tr").count() >= 1
     axe_ok(desk)
     shot(desk, "officer-move-outs")
+    desk.goto("/officer/moves")
+    assert "已使用" in desk.inner_text("#permits")
+    axe_ok(desk)
 
 
 def test_a_keeper_sees_the_collective_household(desk: Any) -> None:
