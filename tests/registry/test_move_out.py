@@ -119,3 +119,35 @@ def test_only_a_person_registered_at_the_dwelling_can_be_moved_out(
     with pytest.raises(RegistryError) as err:
         registry.request_move_out(officer, other, person, "赵六", "owner", "不动产权证 9")
     assert err.value.field == "person_id"
+
+
+@pytest.mark.clause("§4.5")
+def test_ex_officio_never_moves_someone_who_has_left_the_dwelling(
+    registry: Registry, officer: Actor, clock: FixedClock
+) -> None:
+    """The person settled elsewhere during the notice: moving "ex officio" must not take
+    them out of their new household (it did: the move was from wherever they were)."""
+    dwelling, person, _collective = _setup(registry, officer)
+    p = registry.request_move_out(officer, dwelling, person, "赵六", "owner", "不动产权证 123")
+    registry.move_out_step(officer, p.id, "unreachable")
+    facts = owner_case(with_spouse=False)
+    facts["applicant"]["hukou"] = {"kind": "own_family_household", "address": {"county": NANHU}}
+    app = registry.create_application(officer, "s1_1", NANHU, facts)
+    for action in ("submit", "review"):
+        registry.act(officer, app.id, action)
+    registry.approve(officer, app.id)
+    new_home = registry.add_dwelling(officer, NANHU, "紫阳街道9号", "111", "owned")
+    household = registry.register(officer, app.id, dwelling_id=new_home)
+    clock.advance(400)
+    with pytest.raises(InvalidTransition) as err:
+        registry.move_out_step(officer, p.id, "move_ex_officio")
+    assert err.value.field == "person_id"
+    now_in = registry.read(
+        lambda s: s.execute(
+            select(Membership.household_id).where(
+                Membership.person_id == person, Membership.end_date.is_(None)
+            )
+        ).scalar_one()
+    )
+    assert now_in == household
+    assert registry.move_out_step(officer, p.id, "withdraw").state == "withdrawn"

@@ -217,6 +217,10 @@ def check_migration_documents(
                 "the document's number (at most 64)",
                 f"{field}.number",
             )
+        if who in by_path:
+            raise RegistryError(
+                "同一人员只收取一份迁移证件", "one document per person", f"{field}.person"
+            )
         by_path[who] = {"kind": kind, "number": number}
     for who in permit.persons:
         if who not in by_path:

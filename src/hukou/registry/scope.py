@@ -14,8 +14,8 @@ with no hukou in the register belongs to no county, and no officer's write may n
 by row id (an application names people by ID number, checked by ``identity``).
 
 The one exception — closing a person's membership in another county when a registration
-this officer approved moves them here — is not a resolution: ``Registry.register`` does it
-through ``moves.close_elsewhere`` after the identity check.
+this officer approved moves them here — is not a resolution: ``Registry._move`` does it,
+called by ``Registry.register`` after the identity check, and notifies that station.
 """
 
 from __future__ import annotations

@@ -676,7 +676,7 @@ class Registry:
         if new is None:
             raise InvalidTransition(
                 f"申请状态为「{app.state}」，不能{action}",
-                f"an application in state {app.state} cannot be {action}ed",
+                f"an application in state {app.state} cannot take the step {action!r}",
                 "state",
             )
         before = audit.snapshot(app, APP_FIELDS)
@@ -954,6 +954,7 @@ class Registry:
                     f"{app.kind} {app.reference}",
                     application=app,
                     origin=m.from_county if not m.in_register else None,
+                    held_in=m.from_county if m.in_register else None,
                 )
             if permit is not None:
                 self._use_permit(s, actor, app, permit, documents, today)
@@ -1220,6 +1221,7 @@ class Registry:
         *,
         application: Application | None = None,
         origin: str | None = None,
+        held_in: str | None = None,
     ) -> Membership:
         """Close the person's open membership (history is kept) and open one in ``household``.
 
@@ -1227,12 +1229,27 @@ class Registry:
         of the receiving station — the one way one county's officer touches another
         county's household — and the sending station is notified in the same transaction.
         ``origin``: the county of a hukou the register does not hold (within Zhejiang, the
-        sending station is told all the same)."""
+        sending station is told all the same). ``held_in``: for a registration, the county
+        where the register held the hukou when the registration's checks read it; the open
+        membership is locked (FOR UPDATE) and must still be there, else a concurrent
+        registration moved the person first and this one is refused."""
         current = s.execute(
-            select(Membership).where(
-                Membership.person_id == person.id, Membership.end_date.is_(None)
-            )
+            select(Membership)
+            .where(Membership.person_id == person.id, Membership.end_date.is_(None))
+            .with_for_update()
         ).scalar_one_or_none()
+        if application is not None:
+            now_in = None
+            if current is not None:
+                now_in = s.execute(
+                    select(Household.county).where(Household.id == current.household_id)
+                ).scalar_one()
+            if now_in != held_in:
+                raise Conflict(
+                    "此人户口刚被他处变动，请刷新后重试",
+                    "this person's hukou was just moved by someone else; reload and retry",
+                    "person_id",
+                )
         sending: str | None = origin
         if current is not None:
             if current.household_id == household.id:
@@ -1592,6 +1609,22 @@ class Registry:
             )
         person = s.get(Person, p.person_id)
         assert person is not None
+        still_here = s.execute(
+            select(Membership.id)
+            .join(Household, Household.id == Membership.household_id)
+            .where(
+                Membership.person_id == person.id,
+                Membership.end_date.is_(None),
+                Household.dwelling_id == p.dwelling_id,
+            )
+        ).first()
+        if still_here is None:  # moved away since the request: nothing left to move
+            raise InvalidTransition(
+                "当事人户口已不在该房屋，无须迁移（可撤回本程序）",
+                "the person's hukou is no longer at this dwelling; nothing to move (withdraw "
+                "the procedure)",
+                "person_id",
+            )
         self._move(s, actor, person, target, "集体户成员", day, f"§4.5 {p.reference}")
         return target.id
 

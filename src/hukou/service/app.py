@@ -361,7 +361,7 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
         who.require_role("officer", "admin")
         found = registry.read(lambda s: s.get(Application, app_id))
         if found is None:
-            raise NotFound("无此申请", "no such application", "app_id")
+            raise NotFound("无此申请", "no such application", "application_id")
         if who.role == "officer":
             who.require_officer(found.county)
         return _application(found, who)
