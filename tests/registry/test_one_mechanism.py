@@ -51,11 +51,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the person of that resolved procedure; _move refuses (Named.authorise) a person "
         "whose hukou has since moved to another county"
     ),
-    ("materials", "Application"): (
-        "a read (GET .../materials), not a write: it applies the same rule as "
-        "Named.application (admin: any county; officer: own county) with "
-        "Actor.require_officer"
-    ),
 }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import secrets
 import unicodedata
 from typing import Any
@@ -126,14 +127,30 @@ def _case_county(data: dict[str, Any]) -> str | None:
     return str(county) if county else None
 
 
+_CASE_PATH = re.compile(r"^(applicant|relatives\[(\d+)\])(?:\.dwellings\[(\d+)\])?$")
+
+
+def case_item(facts: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The person (``applicant``, ``relatives[1]``) or dwelling
+    (``applicant.dwellings[0]``) a case path names — the paths a decision's registration
+    place and a permit use; None when the facts hold no such item."""
+    m = _CASE_PATH.match(path)
+    if m is None:
+        return None
+    try:
+        item = facts["applicant"] if m.group(2) is None else facts["relatives"][int(m.group(2))]
+        found: dict[str, Any] = item if m.group(3) is None else item["dwellings"][int(m.group(3))]
+        return found
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def movers(s: Session, facts: dict[str, Any], paths: list[str]) -> list[Mover]:
     """Each person to be registered (by case path), with their origin."""
-    applicant = facts.get("applicant") or {}
-    relatives = facts.get("relatives") or []
     out = []
     default = None
     for path in paths:
-        data = applicant if path == "applicant" else relatives[int(path[10:-1])]
+        data = case_item(facts, path) or {}
         number = str(data.get("id_number") or "").upper()
         person = (
             s.execute(select(Person).where(Person.id_number == number)).scalar_one_or_none()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import logging
-import re
 import secrets
 import threading
 import time
@@ -33,7 +32,7 @@ from hukou.policy.places import in_jiaxing
 from hukou.registry import audit, logmask, moves, s5_2
 from hukou.registry.access import SYSTEM, Actor, authenticate, hash_password
 from hukou.registry.clock import Clock, SystemClock
-from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, NotFound, RegistryError
+from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, RegistryError
 from hukou.registry.models import (
     APPLICATION_KINDS,
     HOUSEHOLD_KINDS,
@@ -429,25 +428,15 @@ class Registry:
         address: str,
         urban_rural_code: str,
         tenure: str,
-        commercial_housing: bool = True,
-        community_id: int | None = None,
-        owner_person_id: int | None = None,
-        certificate_no: str | None = None,
+        **details: Any,
     ) -> int:
+        """A dwelling (``details``: ``commercial_housing``, ``community_id``,
+        ``owner_person_id``, ``certificate_no`` — see ``_new_dwelling``)."""
         if actor.role != "admin":
             actor.require_officer(county)
         with self._tx() as s:
             return self._new_dwelling(
-                s,
-                actor,
-                county,
-                address,
-                urban_rural_code,
-                tenure,
-                commercial_housing=commercial_housing,
-                community_id=community_id,
-                owner_person_id=owner_person_id,
-                certificate_no=certificate_no,
+                s, actor, county, address, urban_rural_code, tenure, **details
             ).id
 
     def _new_dwelling(
@@ -883,20 +872,10 @@ class Registry:
                     f"an application in state {app.state} cannot be registered",
                     "state",
                 )
+            # only the officer of the application's county gets here: whatever ``Named``
+            # lets through lies in the application's county
             household = named.household(household_id) if household_id is not None else None
             dwelling = named.dwelling(dwelling_id) if dwelling_id is not None else None
-            if dwelling is not None and dwelling.county != app.county:
-                raise RegistryError(
-                    "住所不在本申请的县（市、区）",
-                    "the dwelling is not in the application's county",
-                    "dwelling_id",
-                )
-            if household is not None and household.county != app.county:
-                raise RegistryError(
-                    "该户不在本申请的县（市、区）",
-                    "the household is not in the application's county",
-                    "household_id",
-                )
             if app.kind in s5_2.KINDS:
                 if dwelling is None and household is None:
                     dwelling = self._dwelling_from(s, actor, app, new_dwelling or {})
@@ -918,7 +897,7 @@ class Registry:
             documents = (
                 moves.check_migration_documents(migration_documents, permit) if permit else {}
             )
-            self._check_place(s, app, household, dwelling, placement_reason, new_dwelling)
+            self._check_place(s, app, household, placement_reason)
             head = household is None  # a new family household: the applicant heads it
             if household is None:
                 if dwelling is None:
@@ -1009,16 +988,13 @@ class Registry:
         return (channel or {}).get("registration_place")
 
     def _check_place(
-        self,
-        s: Session,
-        app: Application,
-        household: Household | None,
-        dwelling: Dwelling | None,
-        reason: str | None,
-        new_dwelling: dict[str, Any] | None,
+        self, s: Session, app: Application, household: Household | None, reason: str | None
     ) -> None:
         """§4.3: the named place must be the one the approved decision gives, unless the
-        officer states why not (a reason from the fixed list)."""
+        officer states why not (a reason from the fixed list). A new family household
+        (``household`` None) is the place only when it is the applicant's own dwelling, in
+        the decided county; an existing household when its kind is the decided one and, for
+        an anchor, the joined relative's hukou is in it now."""
         if reason is not None and reason not in PLACEMENT_REASONS:
             raise RegistryError(
                 "另行安置的理由须从列表中选择",
@@ -1028,22 +1004,16 @@ class Registry:
         place = self._decided_place(app) or {}
         kind = place.get("kind")
         kinds = [kind] if kind else list(place.get("candidates") or [])
-        allowed = {k for c in kinds for k in PLACE_HOUSEHOLD_KINDS.get(c, ())}
-        new_family = household is None  # a family household established on a dwelling
-        matches = (
-            ("family" in allowed and new_family)
-            if new_family
-            else (household is not None and household.kind in allowed)
-        )
         detail = str(place.get("detail") or "")
-        if matches and household is not None and kind == "anchor_household":
-            matches = self._anchor_in(s, app, detail, household)
-        if matches and new_family and kind != "own_dwelling" and "own_dwelling" not in kinds:
-            matches = False  # only one's own dwelling takes a new family household
-        if matches and new_family:
-            county = self._place_county(app, detail)
-            target = dwelling.county if dwelling is not None else app.county
-            matches = county is None or county == target
+        if household is None:
+            named = moves.case_item(app.facts, detail) if ".dwellings[" in detail else None
+            county = ((named or {}).get("address") or {}).get("county")
+            matches = "own_dwelling" in kinds and county in (None, app.county)
+        else:
+            allowed = {k for c in kinds for k in PLACE_HOUSEHOLD_KINDS.get(c, ())}
+            matches = household.kind in allowed and (
+                kind != "anchor_household" or self._anchor_in(s, app, detail, household)
+            )
         if not matches and reason is None:
             where = place.get("zh") or "（未定）"
             raise RegistryError(
@@ -1054,27 +1024,10 @@ class Registry:
             )
 
     @staticmethod
-    def _place_county(app: Application, detail: str) -> str | None:
-        """The county of the dwelling the decision names (``applicant.dwellings[0]``)."""
-        m = re.match(r"^(applicant|relatives\[(\d+)\])\.dwellings\[(\d+)\]$", detail)
-        if not m:
-            return None
-        facts = app.facts
-        who = (
-            facts["applicant"] if m.group(1) == "applicant" else facts["relatives"][int(m.group(2))]
-        )
-        try:
-            return str(who["dwellings"][int(m.group(3))]["address"]["county"])
-        except (KeyError, IndexError, TypeError):
-            return None
-
-    @staticmethod
     def _anchor_in(s: Session, app: Application, detail: str, household: Household) -> bool:
         """The household is the one the joined relative's hukou is in now."""
-        if not detail.startswith("relatives["):
-            return False
-        index = int(detail[10 : detail.index("]")])
-        number = str((app.facts.get("relatives") or [{}])[index].get("id_number") or "").upper()
+        relative = moves.case_item(app.facts, detail) if detail.startswith("relatives[") else None
+        number = str((relative or {}).get("id_number") or "").upper()
         return (
             s.execute(
                 select(Membership.id)
@@ -1372,11 +1325,7 @@ class Registry:
         other kinds: the decided channel's list, once decided."""
 
         def query(s: Session) -> dict[str, Any]:
-            app = s.get(Application, app_id)
-            if app is None:
-                raise NotFound("无此申请", "no such application", "application_id")
-            if actor.role != "admin":  # as reading the application itself
-                actor.require_officer(app.county)
+            app = Named(s, actor).application(app_id)  # as reading the application itself
             docs = list(
                 s.execute(
                     select(DocumentReceived)
