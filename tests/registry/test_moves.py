@@ -714,6 +714,35 @@ def test_an_id_number_under_another_name_is_refused(
     assert _written(registry) | {"applications": _count(registry, Application)} == before
 
 
+def test_an_id_number_the_register_holds_with_another_birth_date_is_refused(
+    registry: Registry, officer: Actor, other_officer: Actor, engine: Engine
+) -> None:
+    """The register's record of a number can carry another birth date than the number's
+    own (a §5.2 restoration, a data error): the case, whose birth date the number gives,
+    is refused naming the birth date, and nothing is written."""
+    _registered_family(registry, officer)
+    number = owner_case()["applicant"]["id_number"]
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE persons SET birth_date = :d WHERE id_number = :n"),
+            {"d": dt.date(1988, 5, 13), "n": number},
+        )
+    facts = _hukou_in(owner_case(with_spouse=False, county=XIUZHOU), NANHU)
+    before = _written(registry) | {"applications": _count(registry, Application)}
+    with pytest.raises(RegistryError) as err:
+        registry.create_application(other_officer, "s1_1", XIUZHOU, facts)
+    assert err.value.field == "facts.applicant.birth_date" and err.value.status == 422
+    assert "出生日期" in err.value.zh and "birth date" in err.value.en
+    assert _written(registry) | {"applications": _count(registry, Application)} == before
+    # the same case with the register's own birth date passes the check
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE persons SET birth_date = :d WHERE id_number = :n"),
+            {"d": dt.date(1988, 5, 12), "n": number},
+        )
+    assert registry.create_application(other_officer, "s1_1", XIUZHOU, facts).id
+
+
 def test_a_self_service_application_is_flagged_and_not_approved(
     registry: Registry, officer: Actor, other_officer: Actor
 ) -> None:

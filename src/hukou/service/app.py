@@ -441,7 +441,7 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
     @app.get("/api/households/{household_id}")
     def household(household_id: RowId, who: Who) -> dict[str, Any]:
         """一户 / one household: in full inside one's county; elsewhere only the members an
-        open application of one's own station names (see ``scope.household_reach``)."""
+        open application of one's own station names, masked (``scope.household_reach``)."""
 
         def query(s: Any) -> dict[str, Any]:
             h = s.get(Household, household_id)
@@ -459,8 +459,9 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
                 "members": [
                     {
                         "person_id": p.id,
-                        "name": p.name,
-                        "id_number": p.id_number,
+                        # elsewhere, masked: filing a draft must not reveal a name
+                        "name": p.name if reach is None else mask_name(p.name),
+                        "id_number": p.id_number if reach is None else mask_id(p.id_number),
                         "relation_to_head": m.relation_to_head,
                         "since": str(m.start_date),
                         "reason_in": m.reason_in,
