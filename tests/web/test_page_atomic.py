@@ -1,27 +1,32 @@
 """Issue 11: the officer page's "register" action (a new dwelling, then the registration)
 is one all-or-nothing write: refused, it leaves no dwelling (nor anything else) behind.
 
-A small world of its own on a fresh SQLite register (the session's demo register is
-shared by the other page tests): two counties, a community in each, an approved and an
-under-review application of 330402.
+A small world of its own on a fresh register, SQLite and PostgreSQL (the ``db_url``-based
+``registry`` fixture of tests/registry/conftest.py; the session's demo register is shared by
+the other page tests): two counties, a community in each, an approved and an under-review
+application of 330402.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from hukou.registry.access import SYSTEM, Actor
-from hukou.registry.clock import FixedClock
-from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 
-from ..registry.conftest import NANHU, XIUZHOU
+from ..registry.conftest import (  # noqa: F401 (the fixtures, on SQLite and PostgreSQL)
+    NANHU,
+    XIUZHOU,
+    clock,
+    db_url,
+    engine,
+    pg_url,
+    registry,
+)
 from ..registry.helpers import owner_case
 from ..service.test_referenced import snapshot_counts
 from . import drive
@@ -41,10 +46,8 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    url = f"sqlite:///{tmp_path / 'atomic.db'}"
-    upgrade(url)
-    registry = Registry(session_factory(make_engine(url)), FixedClock(dt.date(2025, 3, 1)))
+def world(registry: Registry) -> World:  # noqa: F811
+    """On a fresh register (the ``registry`` fixture: a ``FixedClock`` at 2025-03-01)."""
     uid = registry.add_user(SYSTEM, "officer_nanhu", PASSWORD, "officer", NANHU)
     other_uid = registry.add_user(SYSTEM, "officer_xiuzhou", PASSWORD, "officer", XIUZHOU)
     registry.add_user(SYSTEM, "admin", PASSWORD, "admin")

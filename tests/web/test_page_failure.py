@@ -32,7 +32,17 @@ from hukou.service.app import create_app
 from ..registry.conftest import NANHU
 from ..service.test_referenced import snapshot_counts
 from .conftest import csrf_of
-from .test_page_atomic import World, _login, _register, world  # noqa: F401 (the fixture)
+from .test_page_atomic import (  # noqa: F401 (the fixtures: ``world`` and what it needs)
+    World,
+    _login,
+    _register,
+    clock,
+    db_url,
+    engine,
+    pg_url,
+    registry,
+    world,
+)
 
 
 class Injected(RuntimeError):
@@ -67,8 +77,8 @@ def _quiet_client(w: World) -> World:
     return dataclasses.replace(w, client=client)
 
 
-def _app_state(registry: Registry, app_id: int) -> tuple[str, int]:
-    app = registry.read(lambda s: s.get(Application, app_id))
+def _app_state(reg: Registry, app_id: int) -> tuple[str, int]:
+    app = reg.read(lambda s: s.get(Application, app_id))
     assert app is not None
     return app.state, app.version
 
@@ -103,34 +113,34 @@ def _public_notice_run_out(w: World) -> tuple[int, int]:
     """Register the approved family on a dwelling of the community, open a §4.5 procedure
     for the applicant, take it to public notice, and move the clock past the notice.
     The procedure and the person."""
-    registry = w.registry
-    uid = registry.read(
+    reg = w.registry
+    uid = reg.read(
         lambda s: s.execute(select(User.id).where(User.username == "officer_nanhu")).scalar_one()
     )
     officer = Actor(int(uid), "officer_nanhu", "officer", NANHU)
-    dwelling = registry.add_dwelling(
+    dwelling = reg.add_dwelling(
         officer, NANHU, "紫阳街道8号", "111", "owned", community_id=w.community
     )
-    registry.register(officer, w.approved, dwelling_id=dwelling)
-    person = registry.read(
+    reg.register(officer, w.approved, dwelling_id=dwelling)
+    person = reg.read(
         lambda s: s.execute(
             select(Membership.person_id)
             .where(Membership.relation_to_head == "户主", Membership.end_date.is_(None))
             .limit(1)
         ).scalar_one()
     )
-    p = registry.request_move_out(officer, dwelling, int(person), "赵六", "owner", "不动产权证")
-    p = registry.move_out_step(officer, p.id, "unreachable")  # straight to public notice
+    p = reg.request_move_out(officer, dwelling, int(person), "赵六", "owner", "不动产权证")
+    p = reg.move_out_step(officer, p.id, "unreachable")  # straight to public notice
     assert p.state == "public_notice" and p.notice_until is not None
-    clock = registry.clock
-    assert isinstance(clock, FixedClock)
-    clock.day = p.notice_until + dt.timedelta(days=1)
+    fixed = reg.clock
+    assert isinstance(fixed, FixedClock)
+    fixed.day = p.notice_until + dt.timedelta(days=1)
     return p.id, int(person)
 
 
-def _where(registry: Registry, person: int) -> list[tuple[int, Any]]:
+def _where(reg: Registry, person: int) -> list[tuple[int, Any]]:
     """The person's memberships: (household, end date), in order."""
-    return registry.read(
+    return reg.read(
         lambda s: [
             (m.household_id, m.end_date)
             for m in s.execute(
@@ -140,8 +150,8 @@ def _where(registry: Registry, person: int) -> list[tuple[int, Any]]:
     )
 
 
-def _procedure(registry: Registry, procedure: int) -> tuple[str, int, Any]:
-    p = registry.read(lambda s: s.get(MoveOutProcedure, procedure))
+def _procedure(reg: Registry, procedure: int) -> tuple[str, int, Any]:
+    p = reg.read(lambda s: s.get(MoveOutProcedure, procedure))
     assert p is not None
     return p.state, p.version, p.target_household_id
 

@@ -40,6 +40,7 @@ from hukou.registry.models import (
 )
 
 T = TypeVar("T")
+MAX_ROW_ID = 2_147_483_647  # SQL ``integer``
 
 # the words for each kind of object, in the errors
 _WORDS: dict[type, tuple[str, str]] = {
@@ -76,7 +77,10 @@ class Named:
 
     def _load(self, model: type[T], row_id: int | None, field: str) -> T:
         zh, en = _WORDS[model]
-        found = self.s.get(model, row_id) if row_id is not None else None
+        # row ids are SQL integers: one beyond them names nothing (PostgreSQL would refuse
+        # the query itself)
+        known = row_id is not None and 1 <= row_id <= MAX_ROW_ID
+        found = self.s.get(model, row_id) if known else None
         if found is None:
             raise NotFound(f"无此{zh}", f"no such {en}", field)
         return found
