@@ -15,3 +15,11 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         access, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
+
+
+@pytest.fixture(autouse=True)
+def _key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's keys in a file of its own, never in the working directory."""
+    monkeypatch.setenv("HUKOU_KEY_FILE", str(tmp_path_factory.mktemp("keys") / "hukou.keys"))
+    monkeypatch.delenv("HUKOU_SECRET_KEY", raising=False)
+    monkeypatch.delenv("HUKOU_AUDIT_KEY", raising=False)

@@ -1,5 +1,6 @@
 """The audit trail's two halves: records written unsealed with the change, chained by the
-sealer — on SQLite and PostgreSQL, under concurrent writers, across the 0002 migration."""
+sealer — on SQLite and PostgreSQL, under concurrent writers, across the 0002 migration and
+the audit key (``hukou audit rekey``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import Engine, func, select, text
+from typer.testing import CliRunner
 
+from hukou.cli import app
 from hukou.registry import audit
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
@@ -58,19 +61,20 @@ def test_records_left_unsealed_beyond_the_bound_are_named(
 ) -> None:
     monkeypatch.setattr(Registry, "seal_audit", lambda self, wait=True: 0)
     app = registry.create_application(officer, "s1_1", NANHU, owner_case())
-    assert [r.id for r in _rows(registry) if r.seq is None]
-    monkeypatch.undo()
-    # within the bound: sealed without a word
-    assert registry.verify_audit(bound=dt.timedelta(days=1)) == []
-    monkeypatch.setattr(Registry, "seal_audit", lambda self, wait=True: 0)
     registry.act(officer, app.id, "submit")
     late = [r.id for r in _rows(registry) if r.seq is None]
+    assert late
     monkeypatch.undo()
+    # within the bound: not a word (and nothing sealed: verify only reads)
+    assert registry.verify_audit(bound=dt.timedelta(days=1)) == []
+    assert [r.id for r in _rows(registry) if r.seq is None] == late
     clock.advance(1)  # a day later the sealer has still not run
     problems = registry.verify_audit(bound=dt.timedelta(minutes=5))
     assert [p.record_id for p in problems] == late
     assert all("unsealed" in p.en and "未入链" in p.zh for p in problems)
-    assert registry.verify_audit() == []  # named once; now sealed and intact
+    assert registry.verify_audit() == problems  # named until sealed
+    assert registry.seal_audit() == len(late)
+    assert registry.verify_audit() == []
 
 
 @pytest.mark.parametrize("writers", [6])
@@ -106,7 +110,7 @@ def test_concurrent_writers_end_in_one_valid_chain(
     by_seq = sorted(rows, key=lambda r: r.seq or 0)
     prev = audit.GENESIS
     for r in by_seq:  # one chain: each record follows the one before it
-        assert r.prev_hash == prev and audit.record_hash(r, prev) == r.hash
+        assert r.prev_hash == prev and audit.record_hash(r, prev, registry.keys.audit) == r.hash
         prev = r.hash or ""
     assert registry.verify_audit() == []
 
@@ -158,8 +162,9 @@ def test_a_busy_sealer_is_not_waited_for_on_postgresql(
 
 
 def test_a_chain_written_before_0002_stays_valid(db_url: str, clock: FixedClock) -> None:
-    """Records chained by 0001 (ids given by the head) keep their hashes; new records follow
-    them (on PostgreSQL, the id sequence is moved past them)."""
+    """Records chained by 0001 (ids given by the head, plain SHA-256) keep their hashes; new
+    records follow them, sealed with the audit key (on PostgreSQL, the id sequence is moved
+    past them). Until one does, the old records are reported as not yet vouched for."""
     command.downgrade(alembic_config(db_url), "0001")
     engine = make_engine(db_url)
     try:
@@ -184,7 +189,7 @@ def test_a_chain_written_before_0002_stays_valid(db_url: str, clock: FixedClock)
                 before=None,
                 after={"username": f"u{i}"},
             )
-            rec.hash = audit.record_hash(rec, prev)
+            rec.hash = audit.legacy_hash(rec, prev)
             rows.append(
                 {
                     c: getattr(rec, c)
@@ -201,10 +206,21 @@ def test_a_chain_written_before_0002_stays_valid(db_url: str, clock: FixedClock)
             )
         upgrade(db_url)
         registry = Registry(session_factory(engine), clock)
+        # not taken on trust (anyone can compute a plain hash), but named: the operator
+        # converts them once, with the key (``hukou audit rekey``)
+        [pending] = registry.verify_audit()
+        assert pending.record_id is None and "positions 1–3" in pending.en
         registry.add_user(SYSTEM, "officer_x", "correct horse battery", "officer", NANHU)
+        assert [p.en for p in registry.verify_audit()] == [pending.en]
+        result = CliRunner().invoke(app, ["audit", "rekey", "--url", db_url])
+        assert result.exit_code == 0 and "re-sealed 4 record(s)" in result.output, result.output
         assert registry.verify_audit() == []
         recs = _rows(registry)
         assert [(r.id, r.seq) for r in recs] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+        key = registry.keys.audit
+        assert all(audit.record_hash(r, r.prev_hash, key) == r.hash for r in recs)
+        with registry.factory() as s, s.begin():
+            assert audit.rekey(s, key) == 0  # nothing left to convert
     finally:
         engine.dispose()
         upgrade(db_url)

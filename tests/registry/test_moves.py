@@ -34,7 +34,7 @@ from hukou.registry.models import (
 from hukou.registry.service import Registry
 
 from .conftest import NANHU, XIUZHOU
-from .helpers import owner_case
+from .helpers import id_number, owner_case
 
 JIASHAN = "330421"  # 嘉善县: a third Jiaxing county
 XIHU = "330106"  # 杭州市西湖区: Zhejiang, outside Jiaxing
@@ -619,7 +619,9 @@ def test_two_stations_registering_one_person_at_once_one_wins(
     other_officer: Actor,
 ) -> None:
     """南湖 and 秀洲 each register the same person, whose hukou is in 嘉善县, at once: the
-    membership in 嘉善县 is closed once, and only one of them opens another."""
+    membership in 嘉善县 is closed once, and only one of them opens another. (He applies
+    at 南湖; at 秀洲 he comes as the spouse of another applicant — one person has at most
+    one open application of his own.)"""
     uid = registry.add_user(SYSTEM, "officer_jiashan", "correct horse battery", "officer", JIASHAN)
     jiashan = Actor(uid, "officer_jiashan", "officer", JIASHAN)
     registry.register(
@@ -629,15 +631,26 @@ def test_two_stations_registering_one_person_at_once_one_wins(
     )
     stations = [officer, other_officer]
     apps, dwellings = [], []
-    for o in stations:
+    for i, o in enumerate(stations):
         assert o.jurisdiction is not None
-        apps.append(
-            _approved(
-                registry,
-                o,
-                _hukou_in(owner_case(with_spouse=False, county=o.jurisdiction), JIASHAN),
-            )
-        )
+        facts = _hukou_in(owner_case(with_spouse=False, county=o.jurisdiction), JIASHAN)
+        if i == 1:  # 王芳 applies, with him as her spouse
+            him = facts["applicant"]
+            facts["applicant"] = {
+                **him,
+                "id_number": id_number("341221", "19900823", 2, False),
+                "name": "王芳",
+                "hukou": {"kind": "outside_jiaxing", "address": {"county": "330106"}},
+            }
+            facts["relatives"] = [
+                {
+                    "relation": "spouse",
+                    "id_number": him["id_number"],
+                    "name": him["name"],
+                    "lives_with_applicant": True,
+                }
+            ]
+        apps.append(_approved(registry, o, facts))
         dwellings.append(_dwelling(registry, o))
     barrier = threading.Barrier(2)
     results: list[object] = [None, None]

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
+from hukou.service.limits import Limits
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
 
@@ -20,7 +21,12 @@ def clients(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, TestC
     url = f"sqlite:///{tmp_path_factory.mktemp('check') / 'r.db'}"
     upgrade(url)
     registry = Registry(session_factory(make_engine(url)))
-    return TestClient(create_app(registry)), TestClient(create_app(registry, fast_check=False))
+    # ~150 checks from one address: no rate limit here (tests/security/test_limits.py has it)
+    limits = Limits.unlimited()
+    return (
+        TestClient(create_app(registry, limits=limits)),
+        TestClient(create_app(registry, fast_check=False, limits=limits)),
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HUKOU_DATABASE_URL": url, "HUKOU_SECRET_KEY": "durability-test-key"}
+    env = {**os.environ, "HUKOU_DATABASE_URL": url}  # keys: the test's HUKOU_KEY_FILE
     proc = subprocess.Popen(
         [sys.executable, "-m", "hukou.cli", "serve", "--port", str(port)],
         env=env,

@@ -42,7 +42,19 @@ def snapshot_counts(registry: Registry) -> dict[str, int]:
     """The number of rows of every table a refused request must leave alone."""
 
     def query(s: Any) -> dict[str, int]:
-        return {t: int(s.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()) for t in TABLES}
+        counts = {
+            t: int(s.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()) for t in TABLES
+        }
+        # log-ins and reads are audited too (issue 12); only records of changes count here
+        counts["audit_log"] = int(
+            s.execute(
+                text(
+                    "SELECT count(*) FROM audit_log WHERE action NOT LIKE 'login.%' "
+                    "AND action NOT LIKE 'read.%' AND action <> 'logout'"
+                )
+            ).scalar_one()
+        )
+        return counts
 
     return registry.read(query)
 

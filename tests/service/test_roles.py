@@ -113,7 +113,12 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/notices", None, (403, 200, 200, 403, 403, 403, 200)),
     ("GET", "/api/permits", None, (403, 200, 200, 403, 403, 403, 200)),
     ("GET", "/api/permits?due=true", None, (403, 200, 200, 403, 403, 403, 200)),
-    ("GET", "/api/persons?id_number={id_number}", None, (403, 200, 200, 403, 403, 403, 200)),
+    (
+        "POST",
+        "/api/persons/lookup",
+        {"id_number": "{id_number}"},
+        (403, 200, 200, 403, 403, 403, 200),
+    ),
     (
         "POST",
         "/api/move-outs",

@@ -9,12 +9,12 @@ from pathlib import Path
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from hukou.registry.access import SYSTEM
+from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.service import Registry
-from hukou.service import tokens
 from hukou.service.app import create_app
+from hukou.service.limits import Limits
 
 _DB = Path(tempfile.mkdtemp(prefix="hukou-schemathesis-")) / "r.db"
 upgrade(f"sqlite:///{_DB}")
@@ -24,13 +24,9 @@ _REGISTRY = Registry(
 _OFFICER_ID = _REGISTRY.add_user(
     SYSTEM, "fuzz_officer", "a long enough secret", "officer", "330402"
 )
-_TOKEN = tokens.issue(
-    __import__("hukou.registry.access", fromlist=["Actor"]).Actor(
-        _OFFICER_ID, "fuzz_officer", "officer", "330402"
-    ),
-    _REGISTRY.clock.now(),
-)
-APP = create_app(_REGISTRY)
+_TOKEN = _REGISTRY.open_session(Actor(_OFFICER_ID, "fuzz_officer", "officer", "330402"))
+# every generated request from one address: no rate limit (the body limit stays)
+APP = create_app(_REGISTRY, limits=Limits.unlimited())
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 

@@ -26,6 +26,7 @@ from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
+from hukou.service.limits import Limits
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -52,7 +53,9 @@ def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
 
 @pytest.fixture(scope="session")
 def web_app(demo_registry: Registry) -> FastAPI:
-    return create_app(demo_registry)
+    # the whole session's interviews, applications and look-ups come from one address:
+    # no rate limits here (tests/security/test_limits.py tests them)
+    return create_app(demo_registry, limits=Limits.unlimited())
 
 
 POPULATION_PEOPLE = 3000

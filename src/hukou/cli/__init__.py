@@ -199,6 +199,10 @@ def _register_commands() -> None:
     app.add_typer(demo_app, name="demo")
     app.command("serve")(serve)
 
+    from hukou.cli.security_cmds import keys_app  # also adds ``users list|disable|…``
+
+    app.add_typer(keys_app, name="keys")
+
     from hukou.cli.synth_cmd import synth
 
     app.command("synth")(synth)

@@ -11,12 +11,16 @@ given beside the number must agree with it.
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+from collections.abc import Iterator
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -39,6 +43,7 @@ __all__ = [
     "InputError",
     "LandRights",
     "LossReason",
+    "Note",
     "Person",
     "Relation",
     "Relative",
@@ -46,10 +51,98 @@ __all__ = [
     "ResidencePermit",
     "Sex",
     "Tenure",
+    "Text",
     "Title",
     "Vocational",
+    "bad_text",
+    "clean_text",
     "parse_case",
 ]
+
+# ---- bounds on input (issue 12) ------------------------------------------------------
+# Each is what a real family or a real address reaches, with room to spare; anything
+# beyond is refused (422 naming the field) before the engine or the register sees it.
+
+# 与申请人关系 is spouse, child or parent: one spouse, up to four parents (one's own and,
+# remarried or adoptive, step-parents) and the children — more than ten children is
+# exceedingly rare. Twenty is about twice what the largest real family names (the
+# self-check itself asks about at most nine: a spouse, four children, four parents).
+MAX_RELATIVES = 20
+# a period for each move between counties, or each yearly renewal of a residence permit:
+# fifty is a move or a renewal a year over an adult life
+MAX_RESIDENCE_PERIODS = 50
+# dwellings owned or rented at once: a family with more than twenty homes is not asking
+# where its hukou may go
+MAX_DWELLINGS = 20
+# 姓名: the register's column (persons.name); the longest names (minority names written
+# out with their separators) stay well under forty characters
+NAME_MAX = 64
+ID_NUMBER_MAX = 32  # 18 characters, and room for stray spaces the check strips
+PLACE_MAX = 64  # 乡镇（街道）, 社区（村）: the register's columns (communities.township, .name)
+ADDRESS_MAX = 255  # 详细地址: the register's column (dwellings.address)
+CODE_MAX = 3  # 城乡划分代码
+
+# C0 and C1 control characters (NUL among them: PostgreSQL refuses it in text), lone
+# surrogates (not text at all), the bidirectional overrides and isolates (they reorder
+# what a name or an address shows) and the line and paragraph separators. Notes typed
+# into a text area may keep tabs and line breaks.
+_NEVER = r"\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+_BAD_LINE = re.compile(rf"[\x00-\x1f\x7f-\x9f{_NEVER}\u2028\u2029]")
+_BAD_NOTE = re.compile(rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_NEVER}]")
+CONTROL_MESSAGE = (
+    "含有控制字符或不可见的格式字符 / contains a control character or an invisible formatting "
+    "character"
+)
+
+
+def clean_text(value: str, max_length: int | None = None, *, multiline: bool = False) -> str:
+    """Text as the register keeps it: NFC (one spelling for one name), and refused
+    (``ValueError``, bilingual) if it holds a control character (NUL above all) or is
+    longer than ``max_length`` characters once normalised."""
+    if (_BAD_NOTE if multiline else _BAD_LINE).search(value):
+        raise ValueError(CONTROL_MESSAGE)
+    value = unicodedata.normalize("NFC", value)
+    if max_length is not None and len(value) > max_length:
+        raise ValueError(f"过长（最多 {max_length} 个字符） / too long (at most {max_length})")
+    return value
+
+
+def _line(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value  # else: string_type
+
+
+def _note(value: Any) -> Any:
+    return clean_text(value, multiline=True) if isinstance(value, str) else value
+
+
+# A one-line text field (a name, an address, a number): no control characters, NFC before
+# its ``max_length`` (given beside it, ``Field(max_length=...)``) is checked.
+Text = Annotated[str, BeforeValidator(_line)]
+# The same for notes and reasons typed into a text area: tabs and line breaks kept.
+Note = Annotated[str, BeforeValidator(_note)]
+
+
+def bad_text(value: Any, path: str = "") -> str | None:
+    """The path of the first string in a JSON-like value (keys included) holding a
+    control character (line breaks and tabs aside), or None: the register's last check on
+    facts it keeps as given."""
+    for where, text in _strings(value, path):
+        if _BAD_NOTE.search(text):
+            return where or "(value)"
+    return None
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            key = str(k)
+            yield f"{path}.{key}" if path else key, key
+            yield from _strings(v, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
 
 
 class Sex(StrEnum):
@@ -123,11 +216,25 @@ class Address(_Model):
 
     county: County = Field(description="县（市、区）代码 / county code")
     urban_rural_code: str | None = Field(
-        None, description="城乡划分代码 / urban–rural code (1xx urban, 2xx rural)"
+        None,
+        max_length=CODE_MAX,
+        description="城乡划分代码 / urban–rural code (1xx urban, 2xx rural)",
     )
-    township: str | None = Field(None, description="乡镇（街道） / township or street")
-    community: str | None = Field(None, description="社区（村） / community or village")
-    detail: str | None = Field(None, description="详细地址 / street address")
+    township: Text | None = Field(
+        None,
+        max_length=PLACE_MAX,
+        description=f"乡镇（街道） / township or street (≤ {PLACE_MAX} characters)",
+    )
+    community: Text | None = Field(
+        None,
+        max_length=PLACE_MAX,
+        description=f"社区（村） / community or village (≤ {PLACE_MAX} characters)",
+    )
+    detail: Text | None = Field(
+        None,
+        max_length=ADDRESS_MAX,
+        description=f"详细地址 / street address (≤ {ADDRESS_MAX} characters)",
+    )
 
     _check_county = field_validator("county")(lambda cls, v: _county(v))
 
@@ -216,8 +323,12 @@ class RegistrationOffers(_Model):
 class Person(_Model):
     """人员: the applicant, or a relative (same facts)."""
 
-    id_number: str | None = Field(None, description="公民身份号码 / resident ID number")
-    name: str | None = Field(None, max_length=64, description="姓名 / name")
+    id_number: Text | None = Field(
+        None, max_length=ID_NUMBER_MAX, description="公民身份号码 / resident ID number"
+    )
+    name: Text | None = Field(
+        None, max_length=NAME_MAX, description=f"姓名 / name (≤ {NAME_MAX} characters)"
+    )
     sex: Sex | None = Field(None, description="性别 / sex")
     birth_date: dt.date | None = Field(None, description="出生日期 / birth date")
     education: Education | None = Field(None, description="学历 / education")
@@ -244,9 +355,13 @@ class Person(_Model):
     )
     residence_permit: ResidencePermit | None = Field(None, description="《浙江省居住证》")
     residence_history: list[ResidencePeriod] | None = Field(
-        None, description="居住记录 / residence history"
+        None,
+        max_length=MAX_RESIDENCE_PERIODS,
+        description=f"居住记录 / residence history (≤ {MAX_RESIDENCE_PERIODS} periods)",
     )
-    dwellings: list[Dwelling] | None = Field(None, description="住所 / dwellings")
+    dwellings: list[Dwelling] | None = Field(
+        None, max_length=MAX_DWELLINGS, description=f"住所 / dwellings (≤ {MAX_DWELLINGS})"
+    )
     hukou: Hukou | None = Field(None, description="现户口 / current hukou")
     lost_registration: LossReason | None = Field(
         None, description="§4.4 失去登记条件的原因 / why the registration address was lost"
@@ -310,7 +425,11 @@ class Case(_Model):
 
     decision_date: dt.date | None = Field(None, description="决定日期 / decision date")
     applicant: Person = Field(description="申请人 / applicant")
-    relatives: list[Relative] = Field(default_factory=list, description="亲属 / relatives")
+    relatives: list[Relative] = Field(
+        default_factory=list,
+        max_length=MAX_RELATIVES,
+        description=f"亲属 / relatives (≤ {MAX_RELATIVES})",
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -386,8 +505,8 @@ def _labels() -> dict[str, str]:
         RegistrationOffers,
     ):
         for name, field in model.model_fields.items():
-            if field.description:
-                out.setdefault(name, field.description)
+            if field.description:  # a bound given in the description is not the label
+                out.setdefault(name, field.description.split(" (≤")[0])
     return out
 
 
@@ -411,6 +530,7 @@ _PYDANTIC_MESSAGES: dict[str, tuple[str, str]] = {
     "json_invalid": ("JSON 格式错误", "malformed JSON"),
     "json_type": ("JSON 格式错误", "malformed JSON"),
     "string_too_long": ("过长", "too long"),
+    "too_long": ("条目过多", "too many items"),
 }
 
 
@@ -445,6 +565,9 @@ class InputError(ValueError):
                 if e["type"] == "enum" and "ctx" in e:
                     zh += f"：{e['ctx'].get('expected', '')}"
                     en += f": {e['ctx'].get('expected', '')}"
+                elif e["type"] in ("string_too_long", "too_long") and "ctx" in e:
+                    zh += f"（最多 {e['ctx']['max_length']}）"
+                    en += f" (at most {e['ctx']['max_length']})"
             problems.append({"field": loc, "label": label, "zh": zh, "en": en or zh})
         return cls(problems)
 

@@ -6,26 +6,66 @@
 * analyst — aggregates only, never a person;
 * admin — users and the audit trail.
 
-Passwords are hashed with argon2; repeated failures lock the account.
+Passwords are hashed with argon2, at most ``SecuritySettings.hash_concurrency`` at a
+time in the whole process (each hash takes ~50 ms of a core and 64 MiB). Logins are
+throttled by ``registry.throttle``; sessions are ``registry.sessions``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from hukou.registry.errors import Forbidden
-from hukou.registry.models import User
-
-MAX_FAILED_LOGINS = 5  # then the account is locked …
-LOCKOUT = dt.timedelta(minutes=15)  # … for this long
+from hukou.registry.errors import Forbidden, RegistryError
 
 _hasher = PasswordHasher()
+
+
+def _minutes(name: str, default: float) -> dt.timedelta:
+    raw = os.environ.get(name)
+    try:
+        return dt.timedelta(minutes=float(raw)) if raw else dt.timedelta(minutes=default)
+    except ValueError:
+        raise RegistryError(
+            f"{name} 应为分钟数", f"{name} must be a number of minutes", name
+        ) from None
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """Operating limits of log-in and sessions (not law: the operator may change them;
+    ``from_env`` reads ``HUKOU_SESSION_IDLE_MINUTES`` and ``HUKOU_SESSION_MAX_MINUTES``).
+
+    Throttling (``registry.throttle``) gives each key some attempts free, then makes the
+    next wait ``first_delay`` and doubles the wait with each further attempt, up to
+    ``max_delay``; a key quiet for ``forget_after`` starts again. Keys: one account from
+    one address, and one address over all accounts — so a flood from one address slows
+    that address down, and cannot lock the account's owner out elsewhere. Only after
+    ``hard_lock_after`` failures in a row from anywhere is the account locked, until an
+    admin unlocks it (``hukou users unlock``)."""
+
+    free_per_account: int = 5
+    free_per_address: int = 20
+    first_delay: dt.timedelta = dt.timedelta(seconds=2)
+    max_delay: dt.timedelta = dt.timedelta(minutes=15)
+    forget_after: dt.timedelta = dt.timedelta(hours=24)
+    hard_lock_after: int = 50
+    session_idle: dt.timedelta = dt.timedelta(minutes=30)
+    session_absolute: dt.timedelta = dt.timedelta(hours=8)  # one working day
+    hash_concurrency: int = 2
+    hash_wait: dt.timedelta = dt.timedelta(seconds=10)  # longer in the queue: refused
+
+    @classmethod
+    def from_env(cls) -> SecuritySettings:
+        return cls(
+            session_idle=_minutes("HUKOU_SESSION_IDLE_MINUTES", 30),
+            session_absolute=_minutes("HUKOU_SESSION_MAX_MINUTES", 8 * 60),
+        )
 
 
 @dataclass(frozen=True)
@@ -55,33 +95,27 @@ class Actor:
 SYSTEM = Actor(None, "system", "admin")
 
 
+_hash_slots = threading.BoundedSemaphore(SecuritySettings().hash_concurrency)
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def authenticate(session: Session, username: str, password: str, now: dt.datetime) -> Actor:
-    """Check a login; count failures and lock the account after too many."""
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
-    refused = Forbidden("用户名或密码错误", "wrong username or password", "password")
-    if user is None:
-        _hasher.hash(password)  # spend the same time as for a real user
-        raise refused
-    locked = user.locked_until
-    if locked is not None and locked.tzinfo is None:
-        locked = locked.replace(tzinfo=dt.UTC)
-    if locked is not None and locked > now:
-        raise Forbidden(
-            f"账户已锁定至 {locked:%Y-%m-%d %H:%M} UTC",
-            f"account locked until {locked:%Y-%m-%d %H:%M} UTC",
-        )
+def check_password(stored: str | None, password: str, wait: dt.timedelta) -> bool:
+    """Does ``password`` match the stored hash? With no stored hash (an unknown user, a
+    throttled attempt) a hash of the same cost is computed anyway, so the answer takes
+    the same time. At most ``hash_concurrency`` hashes run at once; an attempt that waits
+    longer than ``wait`` for a slot fails (a flood queues, it does not take the CPU)."""
+    if not _hash_slots.acquire(timeout=wait.total_seconds()):
+        return False
     try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
-        raise refused from None
-    user.failed_logins = 0
-    user.locked_until = None
-    return Actor(user.id, user.username, user.role, user.jurisdiction)
+        if stored is None:
+            _hasher.hash(password)
+            return False
+        try:
+            return bool(_hasher.verify(stored, password))
+        except (VerificationError, InvalidHashError):
+            return False
+    finally:
+        _hash_slots.release()

@@ -1,30 +1,74 @@
-"""The audit trail (审计): every change to the register, hash-chained.
+"""The audit trail (审计): every change to the register, chained under a secret key.
 
 Writing and chaining are apart, so that concurrent transactions do not queue on
 one lock through their commits:
 
 1. a business transaction inserts its records **unsealed** (no chain position,
    no hash) — atomic with the change: who, when, what, before and after commit
-   together with it, or not at all;
+   together with it, or not at all. Each carries the writer's **tag**: a random
+   nonce and an HMAC (the audit key) over its content;
 2. the **sealer** (``seal``), in a short transaction of its own under one lock
    (a PostgreSQL advisory lock; SQLite's write lock), takes the committed
-   unsealed records in id order and gives each its chain position ``seq``, the
-   previous record's hash and its own hash (content + previous hash). A head row
-   holds the last position, hash and count. The service seals after every
-   committed transaction (without waiting when another sealer is at work);
-   ``hukou audit verify`` seals whatever is left first.
+   unsealed records whose tag verifies, in id order, and gives each its chain
+   position ``seq``, the previous record's hash and its own: an HMAC-SHA256 with
+   the audit key over its content and the previous hash. A row without a valid
+   tag — inserted behind the service's back — is never sealed. The head row
+   holds the last position and count, and, in ``last_hash``, an HMAC over them
+   and the last record's hash. The service seals after every committed
+   transaction (without waiting when another sealer is at work).
 
-``verify`` walks the chain by position and names every record altered, removed
-or inserted behind the service's back, and every record that stayed unsealed
-longer than ``UNSEALED_BOUND`` (until sealed, a record is protected by nothing
-but the database's permissions).
+``verify`` never writes: it reads one snapshot, recomputes the chain with the
+key and names every record altered, removed, inserted or moved, every row not
+written by the service, and every record that stayed unsealed longer than
+``UNSEALED_BOUND``. ``checkpoint`` gives the chain's position, count and last
+MAC; kept off the database host, it lets ``verify`` tell a chain cut short, or
+an older backup restored, from the chain it was taken of.
+
+What this protects against — someone who can write the database but cannot read
+the audit key (``registry.keys``, a file outside the database; a database
+administrator on the database host):
+
+* altering, deleting, inserting or moving a sealed record, and re-chaining the
+  records after one (the MACs need the key);
+* inserting a record, or a copy of a genuine one (the tag is unique), or altering
+  one not sealed yet, for the sealer to absorb (the tag no longer fits);
+* deleting the newest records and fixing the head to match (the head's MAC);
+* with a checkpoint: a chain cut back to, or a backup restored from, before it
+  was taken — even with a head saved from that time.
+
+What it does not protect against:
+
+* anyone who holds the audit key: a database administrator who can also read the
+  key file (or the service's host, which reads it) can forge the whole chain. Keep
+  the key file, and the checkpoints, off the database host and out of its backups;
+* destruction: the trail is tamper-evident, not tamper-proof. Records can still be
+  deleted; ``verify`` says so, it cannot bring them back;
+* a record removed while still unsealed (seconds, normally; one left unsealed
+  longer than ``UNSEALED_BOUND`` is reported), or all records unsealed by SQL and
+  re-sealed by the service without the ones removed — the checkpoint catches the
+  latter, since the chain's MACs change;
+* without a checkpoint, the database rolled back as a whole (records and head)
+  to an earlier state.
+
+On PostgreSQL, ``roles.grant_service_role`` adds what the database itself can
+enforce: a service role that cannot delete audit records or change their
+content, and triggers refusing it for every role (the owner can drop them).
+
+A chain sealed before the key (plain SHA-256, no tags) is not taken on trust —
+anyone can compute its hashes, and the sealer would otherwise vouch for whatever
+old-style chain it found. ``verify`` names such records; ``rekey``, run once by the
+operator right after the upgrade, re-seals them with the key (``hukou audit rekey``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,9 +76,12 @@ import sqlalchemy as sa
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from hukou.registry.errors import RegistryError
 from hukou.registry.models import AuditHead, AuditRecord
 
 GENESIS = "0" * 64
+NONCE_HEX = 16  # a tag: 16 hex digits of nonce, then 48 of the MAC (fits String(64))
+TAG_MAC_HEX = 48
 
 
 def _canonical(value: Any) -> Any:
@@ -47,6 +94,21 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     return value
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    """A stored time read back: SQLite gives it naive, in UTC (``insert`` stores UTC)."""
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
+def _body(items: list[Any]) -> bytes:
+    return json.dumps(
+        _canonical(items), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def _mac(key: bytes, items: list[Any]) -> str:
+    return hmac.new(key, _body(items), hashlib.sha256).hexdigest()
 
 
 class Content(Protocol):
@@ -70,27 +132,73 @@ class Content(Protocol):
     def after(self) -> dict[str, Any] | None: ...
 
 
-def record_hash(rec: Content, prev_hash: str | None) -> str:
-    at = rec.at if rec.at.tzinfo else rec.at.replace(tzinfo=dt.UTC)
-    body = json.dumps(
-        _canonical(
-            [
-                rec.id,
-                at,
-                rec.actor,
-                rec.action,
-                rec.entity,
-                rec.entity_id,
-                rec.before,
-                rec.after,
-                prev_hash,
-            ]
-        ),
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+class Tagged(Content, Protocol):
+    @property
+    def tag(self) -> str | None: ...
+
+
+def _content(rec: Content) -> list[Any]:
+    return [
+        rec.id,
+        _utc(rec.at),
+        rec.actor,
+        rec.action,
+        rec.entity,
+        rec.entity_id,
+        rec.before,
+        rec.after,
+    ]
+
+
+def record_hash(rec: Content, prev_hash: str | None, key: bytes) -> str:
+    """A record's link in the chain: HMAC-SHA256 (audit key) over its content and the
+    previous record's hash. Without the key, nobody can compute it."""
+    return _mac(key, ["hukou.audit.chain/1", *_content(rec), prev_hash])
+
+
+def legacy_hash(rec: Content, prev_hash: str | None) -> str:
+    """The unkeyed SHA-256 of chains sealed before the audit key (checked by ``rekey``,
+    never written)."""
+    return hashlib.sha256(_body([*_content(rec), prev_hash])).hexdigest()
+
+
+def head_mac(key: bytes, last_id: int, count: int, last_hash: str) -> str:
+    """What the head keeps in ``last_hash``: a MAC over the last position, the count and
+    the last record's hash, so that the head cannot be moved back by hand."""
+    return _mac(key, ["hukou.audit.head/1", last_id, count, last_hash])
+
+
+def _tag_mac(key: bytes, nonce: str, entry: Mapping[str, Any]) -> str:
+    items = [
+        "hukou.audit.tag/1",
+        _utc(entry["at"]),
+        entry["actor"],
+        entry["action"],
+        entry["entity"],
+        entry["entity_id"],
+        entry["before"],
+        entry["after"],
+        nonce,
+    ]
+    return _mac(key, items)[:TAG_MAC_HEX]
+
+
+def tag_ok(rec: Tagged, key: bytes) -> bool:
+    """Whether a record's tag is the writer's: made with the audit key over this content."""
+    tag = rec.tag
+    if not tag or len(tag) != NONCE_HEX + TAG_MAC_HEX:
+        return False
+    nonce = tag[:NONCE_HEX]
+    content = {
+        "at": rec.at,
+        "actor": rec.actor,
+        "action": rec.action,
+        "entity": rec.entity,
+        "entity_id": rec.entity_id,
+        "before": rec.before,
+        "after": rec.after,
+    }
+    return hmac.compare_digest(tag[NONCE_HEX:], _tag_mac(key, nonce, content))
 
 
 def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -98,27 +206,30 @@ def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: _canonical(getattr(obj, f)) for f in fields}
 
 
-def insert(session: Session, entries: list[dict[str, Any]]) -> None:
+def insert(session: Session, entries: list[dict[str, Any]], key: bytes) -> None:
     """Insert audit records *unsealed*, inside the caller's transaction: who, what, before
-    and after commit (or roll back) with the change itself. No lock is taken; ``seal``
-    gives them their chain positions once committed."""
+    and after commit (or roll back) with the change itself. Each gets its tag (a nonce and
+    the audit key's MAC over its content), which the sealer checks. No lock is taken;
+    ``seal`` gives them their chain positions once committed."""
     if not entries:
         return
-    session.execute(
-        sa.insert(AuditRecord),
-        [
-            {
-                "at": e["at"],
-                "actor": e["actor"],
-                "action": e["action"],
-                "entity": e["entity"],
-                "entity_id": str(e["entity_id"]),
-                "before": _canonical(e["before"]),
-                "after": _canonical(e["after"]),
-            }
-            for e in entries
-        ],
-    )
+    rows = []
+    for e in entries:
+        at = e["at"]
+        row = {
+            # stored in UTC: SQLite keeps no offset, and the tag must match what is read back
+            "at": at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC),
+            "actor": e["actor"],
+            "action": e["action"],
+            "entity": e["entity"],
+            "entity_id": str(e["entity_id"]),
+            "before": _canonical(e["before"]),
+            "after": _canonical(e["after"]),
+        }
+        nonce = secrets.token_hex(NONCE_HEX // 2)
+        row["tag"] = nonce + _tag_mac(key, nonce, row)
+        rows.append(row)
+    session.execute(sa.insert(AuditRecord), rows)
 
 
 SEAL_LOCK = 0x68756B6F  # "huko": the PostgreSQL advisory lock key of the sealer
@@ -151,6 +262,7 @@ _CONTENT = (
     _LOG.c.entity_id,
     _LOG.c.before,
     _LOG.c.after,
+    _LOG.c.tag,
 )
 _SEAL_ROW = (
     update(_LOG)
@@ -159,19 +271,37 @@ _SEAL_ROW = (
 )
 
 
-def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int:
-    """Chain the committed unsealed records, in id order, after the chain's head: each gets
-    its ``seq``, the previous record's hash and its own. Run in a transaction of its own
-    (after the business transaction committed); returns how many were sealed.
+def _genuine_pending(session: Session, key: bytes, limit: int) -> list[Any]:
+    """Up to ``limit`` unsealed records whose tag verifies, in id order. Rows without a valid
+    tag are passed over (and stay unsealed, for ``verify`` to name), however many."""
+    found: list[Any] = []
+    after = 0
+    while len(found) < limit:
+        page = session.execute(
+            select(*_CONTENT)
+            .where(_LOG.c.seq.is_(None), _LOG.c.id > after)
+            .order_by(_LOG.c.id)
+            .limit(limit)
+        ).all()
+        found.extend(rec for rec in page if tag_ok(rec, key))
+        if len(page) < limit:
+            break
+        after = page[-1].id
+    return found[:limit]
+
+
+def seal(session: Session, key: bytes, *, wait: bool = True, limit: int = SEAL_BATCH) -> int:
+    """Chain the committed unsealed records written by the service (their tag verifies), in
+    id order, after the chain's head: each gets its ``seq``, the previous record's hash and
+    its own MAC. Run in a transaction of its own (after the business transaction
+    committed); returns how many were sealed.
 
     With ``wait=False`` a sealer already at work is left to it (its next round, or the
     next request's, picks up what it did not see). Plain SQL rows, no ORM objects: this
     runs after every request."""
     if not _lock(session, wait):
         return 0
-    pending = session.execute(
-        select(*_CONTENT).where(_LOG.c.seq.is_(None)).order_by(_LOG.c.id).limit(limit)
-    ).all()
+    pending = _genuine_pending(session, key, limit)
     if not pending:
         return 0
     head = session.execute(
@@ -179,15 +309,24 @@ def seal(session: Session, *, wait: bool = True, limit: int = SEAL_BATCH) -> int
         .where(_HEAD.c.id == 1)
         .with_for_update()
     ).first()
-    seq, last_hash, count = head if head is not None else (0, GENESIS, 0)
+    if head is None:
+        seq, last_hash, count = 0, GENESIS, 0
+    else:
+        seq, head_hash, count = head  # (``head.count`` would be the tuple's method)
+        # the head keeps a MAC, not the hash: the last record's own hash is the link (a
+        # head from before the key kept the hash itself, which is the fallback)
+        last_hash = (
+            session.execute(select(_LOG.c.hash).where(_LOG.c.seq == seq)).scalar() or head_hash
+        )
     rows: list[dict[str, Any]] = []
     for rec in pending:
         seq += 1
-        digest = record_hash(rec, last_hash)
+        digest = record_hash(rec, last_hash, key)
         rows.append({"rid": rec.id, "seq": seq, "prev": last_hash, "digest": digest})
         last_hash = digest
     session.connection().execute(_SEAL_ROW, rows)
-    values = {"last_id": seq, "last_hash": last_hash, "count": count + len(rows)}
+    count += len(rows)
+    values = {"last_id": seq, "last_hash": head_mac(key, seq, count, last_hash), "count": count}
     if head is None:
         session.execute(sa.insert(_HEAD).values(id=1, **values))
     else:
@@ -205,14 +344,54 @@ class Problem:
 UNSEALED_BOUND = dt.timedelta(minutes=5)
 
 
-def verify(session: Session) -> list[Problem]:
-    """Recompute the sealed chain, position by position; every record that does not fit is
-    named: altered, deleted (a missing position, or a head that does not match), or
-    inserted or moved (a record that does not follow the one before it)."""
+@contextmanager
+def reading(engine: sa.Engine) -> Iterator[Session]:
+    """A session that cannot write and sees one snapshot: PostgreSQL's ``REPEATABLE READ,
+    READ ONLY`` transaction; SQLite's ``query_only`` in one read transaction. Rolled back
+    at the end. For ``verify`` and ``checkpoint``: checking the trail changes nothing."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            try:
+                with Session(bind=conn) as session:
+                    yield session
+            finally:
+                conn.rollback()
+            return
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+        try:
+            conn.exec_driver_sql("BEGIN")  # one snapshot for every read below (WAL)
+            with Session(bind=conn) as session:
+                yield session
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("PRAGMA query_only = OFF")
+            conn.rollback()
+
+
+def _keyed(rec: AuditRecord, key: bytes) -> bool:
+    return rec.hash is not None and hmac.compare_digest(
+        record_hash(rec, rec.prev_hash, key), rec.hash
+    )
+
+
+def _pre_key(rec: AuditRecord) -> bool:
+    """Sealed before the audit key: no tag, and the plain SHA-256 link."""
+    return rec.tag is None and rec.hash is not None and legacy_hash(rec, rec.prev_hash) == rec.hash
+
+
+def verify(session: Session, key: bytes) -> list[Problem]:
+    """Recompute the sealed chain with the key, position by position; every record that
+    does not fit is named: altered (or re-chained without the key), deleted (a missing
+    position, or a head that does not match), or inserted or moved (a record that does not
+    follow the one before it). Records still carrying the hash of before the audit key are
+    not taken on trust (anyone can compute that hash): they are named, for ``rekey``.
+    Reads only."""
     problems: list[Problem] = []
     prev = GENESIS
     expected = 1
     count = 0
+    pre_key: list[int] = []
     for rec in session.execute(
         select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
     ).scalars():
@@ -235,25 +414,47 @@ def verify(session: Session) -> list[Problem]:
                     f"audit record {rec.id} (position {seq}) does not follow the record before it",
                 )
             )
-        if record_hash(rec, rec.prev_hash) != rec.hash:
+        if _keyed(rec, key):
+            pass
+        elif _pre_key(rec):
+            pre_key.append(seq)
+        else:
             problems.append(
                 Problem(
                     rec.id,
-                    f"审计记录 {rec.id} 内容被改动",
-                    f"audit record {rec.id} was altered",
+                    f"审计记录 {rec.id} 内容被改动（或未持密钥重新计算）",
+                    f"audit record {rec.id} was altered (or re-hashed without the audit key)",
                 )
             )
         prev = rec.hash or ""
         expected = seq + 1
+    if pre_key:
+        problems.append(
+            Problem(
+                None,
+                f"{len(pre_key)} 条审计记录（第 {pre_key[0]} 至 {pre_key[-1]} 条之间）带有启用审计"
+                "密钥之前的散列，无法校验：若本登记簿由此前的版本升级而来、尚未转换，请执行一次 "
+                "hukou audit rekey；否则即是被人改写",
+                f"{len(pre_key)} audit record(s) (positions {pre_key[0]}–{pre_key[-1]}) carry "
+                "a hash from before the audit key and cannot be verified: if this register "
+                "was upgraded from such a version and not converted yet, run `hukou audit "
+                "rekey` once; otherwise they were rewritten",
+            )
+        )
     head = session.get(AuditHead, 1)
     if head is not None:
-        if head.count != count or head.last_id != expected - 1 or head.last_hash != prev:
+        mac_ok = hmac.compare_digest(head_mac(key, head.last_id, head.count, prev), head.last_hash)
+        if pre_key and head.last_hash == prev:
+            mac_ok = True  # a head from before the key, with its chain (named above)
+        if head.count != count or head.last_id != expected - 1 or not mac_ok:
             problems.append(
                 Problem(
                     head.last_id,
-                    f"审计链末端不符：应有 {head.count} 条、末条为第 {head.last_id} 条",
+                    f"审计链末端不符：应有 {head.count} 条、末条为第 {head.last_id} 条"
+                    "（末端记录被删除，或末端被改动）",
                     f"the chain's end does not match: {head.count} records expected, the last "
-                    f"at position {head.last_id}",
+                    f"at position {head.last_id} (the newest records deleted, or the head "
+                    "altered)",
                 )
             )
     elif count:
@@ -261,19 +462,91 @@ def verify(session: Session) -> list[Problem]:
     return problems
 
 
+def rekey(session: Session, key: bytes) -> int:
+    """Convert a chain sealed before the audit key (plain SHA-256): once, by the operator,
+    right after upgrading from such a version — before ``grant_service_role`` (its
+    triggers refuse changes to sealed records). Returns how many records were re-sealed.
+
+    Every record that verifies — with the old hash, or already with the key (records
+    sealed since the upgrade) — is re-sealed with the key onto its re-sealed predecessor,
+    and the head with it if it matched; a record that verifies neither way keeps what it
+    has, so ``verify`` names afterwards exactly what it named before. Unsealed rows are
+    not touched (seal them with the old version before upgrading).
+
+    Never run it later because ``verify`` names records with an old hash: a chain rewritten
+    by someone without the key, passed off as an old one, would be re-sealed as genuine.
+    A checkpoint taken before tells."""
+    _lock(session, wait=True)
+    records = list(
+        session.execute(
+            select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
+        ).scalars()
+    )
+    if not any(_pre_key(rec) for rec in records):
+        return 0
+    renamed: dict[str, str] = {}  # old hash -> new MAC
+    old_hash_at: dict[int, str | None] = {}
+    changed = 0
+    for rec in records:
+        assert rec.seq is not None
+        old_hash_at[rec.seq] = rec.hash
+        if not (_keyed(rec, key) or _pre_key(rec)):
+            continue
+        assert rec.hash is not None and rec.prev_hash is not None
+        prev = renamed.get(rec.prev_hash, rec.prev_hash)
+        digest = record_hash(rec, prev, key)
+        renamed[rec.hash] = digest
+        if (prev, digest) != (rec.prev_hash, rec.hash):
+            rec.prev_hash, rec.hash = prev, digest
+            changed += 1
+    head = session.get(AuditHead, 1, with_for_update=True)
+    if head is not None:
+        old = old_hash_at.get(head.last_id)
+        if old is not None and old in renamed:
+            matched = head.last_hash == old or hmac.compare_digest(
+                head.last_hash, head_mac(key, head.last_id, head.count, old)
+            )
+            if matched:
+                head.last_hash = head_mac(key, head.last_id, head.count, renamed[old])
+    session.flush()
+    return changed
+
+
+def _unsealed(session: Session) -> Iterator[AuditRecord]:
+    return iter(
+        session.execute(
+            select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id)
+        ).scalars()
+    )
+
+
+def foreign(session: Session, key: bytes) -> list[Problem]:
+    """Unsealed rows without a valid writer's tag: inserted (or altered) by something other
+    than the service. The sealer leaves them out of the chain; they are named here, every
+    time, until someone removes them."""
+    return [
+        Problem(
+            rec.id,
+            f"审计记录 {rec.id} 不是本系统写入的（写入标记不符：在系统之外插入或改动），未予入链",
+            f"audit record {rec.id} was not written by the service (its writer's tag does "
+            "not fit: inserted or changed behind the service's back); it is kept out of the "
+            "chain",
+        )
+        for rec in _unsealed(session)
+        if not tag_ok(rec, key)
+    ]
+
+
 def overdue(
-    session: Session, now: dt.datetime, bound: dt.timedelta = UNSEALED_BOUND
+    session: Session, key: bytes, now: dt.datetime, bound: dt.timedelta = UNSEALED_BOUND
 ) -> list[Problem]:
-    """Records still unsealed ``bound`` after they were written: the sealer did not run
-    (a process killed between its commit and its seal, say). Until sealed, a record could
-    have been changed or removed without a trace."""
+    """Records written by the service and still unsealed ``bound`` after they were written:
+    the sealer did not run (a process killed between its commit and its seal, say). Until
+    sealed, a record could have been changed or removed without a trace."""
     problems = []
-    for rec in session.execute(
-        select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id)
-    ).scalars():
-        at = rec.at if rec.at.tzinfo else rec.at.replace(tzinfo=dt.UTC)
-        if at < now - bound:
-            minutes = int(bound.total_seconds() // 60)
+    minutes = int(bound.total_seconds() // 60)
+    for rec in _unsealed(session):
+        if _utc(rec.at) < now - bound and tag_ok(rec, key):
             problems.append(
                 Problem(
                     rec.id,
@@ -283,3 +556,91 @@ def overdue(
                 )
             )
     return problems
+
+
+# ---- checkpoints -------------------------------------------------------------------
+
+CHECKPOINT_FIELDS = ("position", "count", "mac", "taken_at")
+
+
+def checkpoint(session: Session, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Where the chain stands: its last position, its count and that record's MAC, and
+    when. Kept outside the database host (``hukou audit checkpoint --out``), it lets
+    ``verify_checkpoint`` tell a chain cut back, rewritten or restored from an older
+    backup. Take it of a chain that verifies."""
+    head = session.get(AuditHead, 1)
+    position, count, mac = 0, 0, GENESIS
+    if head is not None:
+        position, count = head.last_id, head.count
+        found = session.execute(
+            select(AuditRecord.hash).where(AuditRecord.seq == position)
+        ).scalar()
+        mac = found or ""
+    taken = now or dt.datetime.now(dt.UTC)
+    return {
+        "position": position,
+        "count": count,
+        "mac": mac,
+        "taken_at": taken.astimezone(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+class BadCheckpoint(RegistryError):
+    """A checkpoint that cannot be read (not one ``checkpoint`` wrote)."""
+
+
+def parse_checkpoint(data: Any) -> dict[str, Any]:
+    """A checkpoint read back (from JSON), checked field by field."""
+    ok = (
+        isinstance(data, dict)
+        and all(f in data for f in CHECKPOINT_FIELDS)
+        and all(type(data[f]) is int and data[f] >= 0 for f in ("position", "count"))
+        and isinstance(data["mac"], str)
+        and len(data["mac"]) == 64
+        and isinstance(data["taken_at"], str)
+    )
+    if not ok:
+        raise BadCheckpoint(
+            "检查点格式不对：应含 position、count、mac、taken_at",
+            "not a checkpoint: position, count, mac and taken_at are expected",
+            "checkpoint",
+        )
+    return {f: data[f] for f in CHECKPOINT_FIELDS}
+
+
+def verify_checkpoint(session: Session, cp: Mapping[str, Any]) -> list[Problem]:
+    """Compare the chain with a checkpoint taken earlier: the chain must reach at least as
+    far (else it was cut back, or an older backup was restored), and the record at the
+    checkpoint's position must still be there with the same MAC (else the chain was
+    rewritten). Reads only."""
+    cp = parse_checkpoint(dict(cp))
+    position, count, mac, taken = cp["position"], cp["count"], cp["mac"], cp["taken_at"]
+    head = session.get(AuditHead, 1)
+    head_position, head_count = (head.last_id, head.count) if head is not None else (0, 0)
+    chain_end = session.execute(select(sa.func.max(AuditRecord.seq))).scalar() or 0
+    if head_position < position or head_count < count or chain_end < position:
+        return [
+            Problem(
+                position,
+                f"审计链比 {taken} 的检查点短（检查点：第 {position} 条、共 {count} 条；现在："
+                f"末端第 {head_position} 条、共 {head_count} 条）：审计链被截短，或恢复了较旧的备份",
+                f"the audit chain is shorter than at the checkpoint of {taken} (then: position "
+                f"{position}, {count} records; now: position {head_position}, {head_count} "
+                "records): the chain was cut back (truncated), or an older backup was restored",
+            )
+        ]
+    if position == 0:
+        return []
+    found = session.execute(
+        select(AuditRecord.id, AuditRecord.hash).where(AuditRecord.seq == position)
+    ).first()
+    if found is None or found.hash is None or not hmac.compare_digest(found.hash, mac):
+        return [
+            Problem(
+                found.id if found is not None else position,
+                f"审计链第 {position} 条与 {taken} 的检查点不符：该处及之前的记录被改写",
+                f"the audit record at position {position} does not match the checkpoint of "
+                f"{taken}: the chain up to there was rewritten",
+            )
+        ]
+    return []

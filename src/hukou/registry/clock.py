@@ -26,9 +26,14 @@ class FixedClock:
 
     def __init__(self, day: dt.date):
         self.day = day
+        self.shift = dt.timedelta(0)  # time of day past 09:00 (``tick``)
 
     def now(self) -> dt.datetime:
-        return dt.datetime.combine(self.day, dt.time(9, 0), dt.UTC)
+        return dt.datetime.combine(self.day, dt.time(9, 0), dt.UTC) + self.shift
+
+    def tick(self, delta: dt.timedelta) -> None:
+        """Move the time on by ``delta`` (timeouts, delays); the day stays."""
+        self.shift += delta
 
     def today(self) -> dt.date:
         return self.day

@@ -27,7 +27,10 @@ def database_url() -> str:
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """The engine for ``url``. SQL parameters are never shown in an exception's message or
+    a log line (``hide_parameters``): they hold names, ID numbers and addresses."""
     url = url or database_url()
+    kwargs["hide_parameters"] = True
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 

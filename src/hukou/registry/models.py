@@ -65,6 +65,9 @@ APPLICATION_STATES = (
     "registered",
     "withdrawn",
 )
+# an application is open until it is rejected, registered or withdrawn: one at a time per
+# applicant's ID number, city-wide (``uq_applications_open_applicant``)
+OPEN_APPLICATION_STATES = ("draft", "submitted", "under_review", "approved")
 MOVE_OUT_STATES = (
     "requested",  # 书面申请已收
     "notified",  # 已通知当事人迁出
@@ -99,6 +102,9 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+OPEN_APPLICATION_WHERE = f"{_in('state', OPEN_APPLICATION_STATES)} AND applicant_id_number <> ''"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
@@ -120,9 +126,46 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     # officer: a county code (GB/T 2260); keeper: a community id; analyst/admin: none
     jurisdiction: Mapped[str | None] = mapped_column(String(32))
+    # failures since the last successful login, across all addresses (the hard lock)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # hard lock after ``login.hard_lock_after`` failures, lifted by an admin
+    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class UserSession(Base):
+    """登录会话: one login, in a browser (``page``) or as a bearer token (``api``).
+
+    The token itself is never stored, only its SHA-256 (``id``): a copy of the database
+    gives nobody a working session. A session ends at logout, when its user is disabled,
+    locked or given a new password, when it has been idle too long, and at its absolute
+    end; an ended session is kept (``ended_at``, ``end_reason``) for the record."""
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginThrottle(Base):
+    """登录限速: attempts counted per key — ``acct:<username>|<address>`` and
+    ``addr:<address>`` — each reserved atomically *before* the password is checked, so
+    concurrent guesses cannot pass the limit. Attempt ``n`` may start at ``next_at``."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Community(Base):
@@ -276,6 +319,15 @@ class Application(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", APPLICATION_KINDS), name="kind"),
         CheckConstraint(_in("state", APPLICATION_STATES), name="state"),
+        # at most one open application per applicant's ID number, anywhere in the city (a
+        # §5.2 applicant without a number yet has none to compare: '')
+        Index(
+            "uq_applications_open_applicant",
+            "applicant_id_number",
+            unique=True,
+            sqlite_where=text(OPEN_APPLICATION_WHERE),
+            postgresql_where=text(OPEN_APPLICATION_WHERE),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -464,6 +516,10 @@ class AuditRecord(Base):
     seq: Mapped[int | None] = mapped_column(Integer)  # chain position, given when sealed
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+    # the writer's MAC over the content (audit key): a row inserted by anyone without the
+    # key has none that fits, and is reported instead of sealed; unique, so a copy of a
+    # genuine row cannot be inserted either
+    tag: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AuditHead(Base):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,16 +26,38 @@ from sqlalchemy.orm.exc import StaleDataError
 import hukou
 from hukou.engine.decide import decide
 from hukou.engine.report import decision_json
-from hukou.policy.facts import InputError, check_id_number, id_birth_date, id_sex, parse_case
+from hukou.policy.facts import (
+    CONTROL_MESSAGE,
+    InputError,
+    bad_text,
+    check_id_number,
+    id_birth_date,
+    id_sex,
+    parse_case,
+)
 from hukou.policy.params import ParameterSet, load
 from hukou.policy.places import in_jiaxing
-from hukou.registry import audit, logmask, moves, s5_2
-from hukou.registry.access import SYSTEM, Actor, authenticate, hash_password
+from hukou.registry import audit, logmask, moves, s5_2, sessions, throttle
+from hukou.registry.access import (
+    SYSTEM,
+    Actor,
+    SecuritySettings,
+    check_password,
+    hash_password,
+)
 from hukou.registry.clock import Clock, SystemClock
-from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, RegistryError
+from hukou.registry.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    RegistryError,
+)
+from hukou.registry.keys import KeyRing
 from hukou.registry.models import (
     APPLICATION_KINDS,
     HOUSEHOLD_KINDS,
+    OPEN_APPLICATION_STATES,
     PLACEMENT_REASONS,
     ROLES,
     TENURES,
@@ -45,16 +67,25 @@ from hukou.registry.models import (
     DocumentReceived,
     Dwelling,
     Household,
+    LoginThrottle,
     Membership,
     MoveInPermit,
     MoveOutProcedure,
     Person,
     StationNotice,
     User,
+    UserSession,
 )
 from hukou.registry.scope import Named
 
 T = TypeVar("T")
+
+# one answer for every refused log-in: unknown user, wrong password, throttled, disabled
+LOGIN_REFUSED = (
+    "用户名或密码错误，或尝试过于频繁，请稍后再试",
+    "wrong username or password, or too many attempts; try again later",
+)
+USER_FIELDS = ("username", "role", "jurisdiction", "failed_logins", "locked_at", "disabled_at")
 log = logging.getLogger(__name__)
 
 # Application lifecycle: (state, action) -> new state. Anything else is refused.
@@ -236,9 +267,14 @@ class Registry:
         parameters: ParameterSet | None = None,
         *,
         background_seal: bool = False,
+        keys: KeyRing | None = None,
+        security: SecuritySettings | None = None,
     ):
         logmask.install()  # whoever opens the register logs no personal data
         self.factory = factory
+        # the signing and audit keys live outside the database (``registry.keys``)
+        self.keys = keys or KeyRing.for_database(str(factory.kw["bind"].url))
+        self.security = security or SecuritySettings.from_env()
         self.clock = clock or SystemClock()
         self.parameters = parameters or load()
         self._sealer = _Sealer(self) if background_seal else None
@@ -260,7 +296,7 @@ class Registry:
                 session.info["audit"] = []
                 yield session
                 audited = bool(session.info["audit"])
-                audit.insert(session, session.info.pop("audit"))
+                audit.insert(session, session.info.pop("audit"), self.keys.audit)
         except StaleDataError:
             raise Conflict(
                 "记录已被他人修改，请刷新后重试",
@@ -275,7 +311,9 @@ class Registry:
                 self.seal_audit(wait=False)
 
     def seal_audit(self, wait: bool = True) -> int:
-        """Chain the committed unsealed audit records (see ``audit.seal``). After a request
+        """Chain the committed unsealed audit records the service wrote (their tag verifies
+        with ``keys.audit``; see ``audit.seal``); rows written by anything else stay out of
+        the chain, for ``verify_audit`` to name. After a request
         (without a background sealer) it does not wait for a sealer already at work: that
         one, or the next request's, takes the records it has not seen. A failure here loses nothing: the
         records stay unsealed, for the next sealer."""
@@ -283,7 +321,7 @@ class Registry:
         while True:
             try:
                 with self.factory() as session, session.begin():
-                    n = audit.seal(session, wait=wait)
+                    n = audit.seal(session, self.keys.audit, wait=wait)
             except SQLAlchemyError:
                 if wait:
                     raise
@@ -317,6 +355,22 @@ class Registry:
             }
         )
 
+    def audit_event(
+        self,
+        actor: Actor | str,
+        action: str,
+        entity: str,
+        entity_id: object = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a read or a security event (a case viewed, a notice printed, an ID number
+        looked up, a login, a failure, a throttled attempt …) in the audit trail, in a
+        transaction of its own. ``detail`` goes in the record's ``after``; it must not
+        carry an ID number or a name in clear."""
+        who = actor.username if isinstance(actor, Actor) else actor
+        with self._tx() as s:
+            self._audit(s, Actor(None, who, "system"), action, entity, entity_id, None, detail)
+
     def read(self, fn: Callable[[Session], T]) -> T:
         with self.factory() as session:
             return fn(session)
@@ -334,8 +388,7 @@ class Registry:
                 "an officer's jurisdiction is a Jiaxing county code",
                 "jurisdiction",
             )
-        if len(password) < 10:
-            raise RegistryError("密码至少10位", "a password has at least 10 characters", "password")
+        _check_password_rule(password)
         with self._tx() as s:
             user = User(
                 username=username,
@@ -356,15 +409,203 @@ class Registry:
             )
             return user.id
 
-    def login(self, username: str, password: str) -> Actor:
+    def login(self, username: str, password: str, address: str = "local") -> Actor:
+        """Check a log-in (``address``: the client's, for throttling).
+
+        Every refusal is the same 403 with the same words — unknown user, wrong password,
+        throttled, disabled or locked — and takes the same time (a hash is computed in
+        every case), so a refusal tells an attacker nothing; the audit trail records which
+        it was. Attempts are reserved before the password is checked
+        (``registry.throttle``), so concurrent guesses cannot pass the limit."""
+        st = self.security
+        now = self.clock.now()
+        refused = Forbidden(*LOGIN_REFUSED, "password")
+        if not username or len(username) > 64 or any(ord(c) < 32 or c == "\x7f" for c in username):
+            # no account is called that (and a NUL must not reach PostgreSQL or the audit)
+            check_password(None, password, st.hash_wait)
+            raise refused
+        acct = throttle.account_key(username, address)
+        addr = throttle.address_key(address)
+        held = throttle.reserve(self.factory, addr, st.free_per_address, now, st)
+        if held is None:
+            held = throttle.reserve(self.factory, acct, st.free_per_account, now, st)
+        if held is not None:
+            check_password(None, password, st.hash_wait)  # the same time as a real check
+            self.audit_event(
+                username[:64], "login.throttled", "user", "", {"address": address, "until": held}
+            )
+            raise refused
         with self.factory() as s:
-            try:
-                actor = authenticate(s, username, password, self.clock.now())
-            except Forbidden:
-                s.commit()  # keep the failure count
-                raise
-            s.commit()
-            return actor
+            user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
+        ok = check_password(user.password_hash if user else None, password, st.hash_wait)
+        why = (
+            "unknown_user"
+            if user is None
+            else "disabled"
+            if user.disabled_at is not None
+            else "locked"
+            if user.locked_at is not None
+            else None
+            if ok
+            else "wrong_password"
+        )
+        with self._tx() as s:
+            if user is not None and why is None:
+                throttle.clear(s, acct)
+                throttle.give_back(s, addr)
+                s.execute(update(User).where(User.id == user.id).values(failed_logins=0))
+                actor = Actor(user.id, user.username, user.role, user.jurisdiction)
+                self._audit(s, actor, "login.success", "user", user.id, None, {"address": address})
+                return actor
+            self._audit(
+                s,
+                Actor(None, username[:64], "system"),
+                "login.failed",
+                "user",
+                user.id if user else "",
+                None,
+                {"address": address, "reason": why},
+            )
+            if user is not None and why == "wrong_password":
+                failures = s.execute(
+                    update(User)
+                    .where(User.id == user.id)
+                    .values(failed_logins=User.failed_logins + 1)
+                    .returning(User.failed_logins)
+                ).scalar_one()
+                if failures >= st.hard_lock_after:
+                    s.execute(update(User).where(User.id == user.id).values(locked_at=now))
+                    ended = sessions.end_all(s, user.id, now, "locked")
+                    self._audit(
+                        s,
+                        SYSTEM,
+                        "account.locked",
+                        "user",
+                        user.id,
+                        None,
+                        {"failures": failures, "sessions_ended": ended},
+                    )
+        raise refused
+
+    # ---- sessions ------------------------------------------------------------
+    def open_session(self, actor: Actor, kind: str = "api") -> str:
+        """A new session for a user who has just logged in; returns its token."""
+        if actor.user_id is None or kind not in sessions.SESSION_KINDS:
+            raise Forbidden("无法建立会话", "no session for this actor")
+        with self.factory() as s, s.begin():
+            return sessions.start(
+                s, actor.user_id, kind, self.clock.now(), self.keys.signing, self.security
+            )
+
+    def session_actor(self, token: str) -> Actor | None:
+        """The user a session token stands for now, or None (see ``registry.sessions``)."""
+        with self.factory() as s, s.begin():
+            return sessions.resolve(s, token, self.clock.now(), self.keys.signing, self.security)
+
+    def logout(self, token: str) -> None:
+        """Log out: end every session of the token's user (all their browsers and tokens)."""
+        with self._tx() as s:
+            uid = sessions.user_of(s, token, self.keys.signing)
+            if uid is None:
+                return
+            ended = sessions.end_all(s, uid, self.clock.now(), "logout")
+            user = s.get(User, uid)
+            who = Actor(uid, user.username if user else "?", "system")
+            self._audit(s, who, "logout", "user", uid, None, {"sessions_ended": ended})
+
+    def end_all_sessions(self, actor: Actor, reason: str) -> int:
+        """End every session of every user (``hukou keys rotate``)."""
+        actor.require_role("admin")
+        with self._tx() as s:
+            ended = sessions.end_all(s, None, self.clock.now(), reason)
+            self._audit(s, actor, "sessions.end_all", "user", "*", None, {"reason": reason})
+            return ended
+
+    # ---- user administration (``hukou users …``) --------------------------------
+    def list_users(self, actor: Actor) -> list[dict[str, Any]]:
+        actor.require_role("admin")
+
+        def query(s: Session) -> list[dict[str, Any]]:
+            open_sessions = dict(
+                s.execute(
+                    select(UserSession.user_id, func.count())
+                    .where(UserSession.ended_at.is_(None))
+                    .group_by(UserSession.user_id)
+                ).all()
+            )
+            return [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "role": u.role,
+                    "jurisdiction": u.jurisdiction,
+                    "disabled": u.disabled_at is not None,
+                    "locked": u.locked_at is not None,
+                    "failed_logins": u.failed_logins,
+                    "sessions": open_sessions.get(u.id, 0),
+                    "created_at": u.created_at,
+                }
+                for u in s.execute(select(User).order_by(User.id)).scalars()
+            ]
+
+        rows = self.read(query)
+        self.audit_event(actor, "users.list", "user", "*", {"count": len(rows)})
+        return rows
+
+    def _user_named(self, s: Session, username: str) -> User:
+        user = s.execute(
+            select(User).where(User.username == username).with_for_update()
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound("无此用户", "no such user", "username")
+        return user
+
+    def change_user(self, actor: Actor, username: str, action: str) -> None:
+        """``disable`` (and end their sessions), ``enable``, ``unlock`` (lift the hard lock,
+        forget the failures)."""
+        actor.require_role("admin")
+        if action not in ("disable", "enable", "unlock"):
+            raise RegistryError("操作无效", "action must be disable, enable or unlock", "action")
+        now = self.clock.now()
+        with self._tx() as s:
+            user = self._user_named(s, username)
+            before = audit.snapshot(user, USER_FIELDS)
+            if action == "disable":
+                user.disabled_at = user.disabled_at or now
+                sessions.end_all(s, user.id, now, "disabled")
+            elif action == "enable":
+                user.disabled_at = None
+            else:
+                user.locked_at = None
+                user.failed_logins = 0
+                s.execute(
+                    delete(LoginThrottle).where(
+                        LoginThrottle.key.like(throttle.account_key(username, "") + "%")
+                    )
+                )
+            s.flush()
+            self._audit(
+                s,
+                actor,
+                f"user.{action}",
+                "user",
+                user.id,
+                before,
+                audit.snapshot(user, USER_FIELDS),
+            )
+
+    def reset_password(self, actor: Actor, username: str, password: str) -> None:
+        """A new password; every session of the user ends."""
+        actor.require_role("admin")
+        _check_password_rule(password)
+        with self._tx() as s:
+            user = self._user_named(s, username)
+            user.password_hash = hash_password(password)
+            user.failed_logins = 0
+            ended = sessions.end_all(s, user.id, self.clock.now(), "password_reset")
+            self._audit(
+                s, actor, "user.reset_password", "user", user.id, None, {"sessions_ended": ended}
+            )
 
     # ---- places --------------------------------------------------------------
     def add_community(
@@ -598,16 +839,27 @@ class Registry:
         (``self_service``: the citizen's page) is taken all the same and the differences
         are flagged on the case for the officer only, so that the citizen's page never
         reveals what the register holds; approval and registration refuse it until the
-        facts agree."""
+        facts agree.
+
+        One open application per applicant's ID number, city-wide: a second one, taken by
+        an officer or online, in any county, is refused (409) without a word about the
+        first (``_refuse_second_open``; the partial unique index settles a race)."""
         actor.require_officer(county)
         if kind not in APPLICATION_KINDS:
             raise RegistryError(
                 "申请类别无效", f"kind must be one of {', '.join(APPLICATION_KINDS)}", "kind"
             )
+        bad = bad_text(facts, "facts")  # kept as given: no NUL or control character in them
+        if bad is not None:
+            zh, _, en = CONTROL_MESSAGE.partition(" / ")
+            raise RegistryError(zh, en, bad)
         if kind in s5_2.KINDS:
             # §5.2: no ID number yet (or one to restore); the facts are the case's own
             facts = s5_2.parse(kind, facts, self.clock.today()).model_dump(mode="json")
             id_number, name = s5_2.applicant(kind, facts)
+            number_field = (
+                "facts.former_id_number" if kind == "s5_2_no_hukou" else "facts.former.id_number"
+            )
         else:
             try:
                 case = parse_case(facts)
@@ -621,10 +873,13 @@ class Registry:
                     "facts.applicant.id_number",
                 )
             id_number, name = case.applicant.id_number, case.applicant.name
+            number_field = "facts.applicant.id_number"
+        id_number = id_number.strip().upper()
         with self._tx() as s:
             problems = moves.identity_problems(s, facts) if kind not in s5_2.KINDS else []
             if not self_service:
                 moves.refuse_identity(problems)
+            _refuse_second_open(s, id_number, number_field)
             app = Application(
                 reference=_reference("HK", self.clock.today()),
                 kind=kind,
@@ -635,9 +890,18 @@ class Registry:
                 facts=facts,
                 identity_flags=problems or None,
                 created_by=actor.user_id,
+                created_at=self.clock.now(),  # the queue's "taken on", on the register's clock
             )
             s.add(app)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                # another transaction took one for this number after our check: one wins
+                if _OPEN_INDEX in str(exc.orig) or "applications.applicant_id_number" in str(
+                    exc.orig
+                ):
+                    raise _second_open(number_field) from None
+                raise
             s.add(
                 ApplicationEvent(
                     application_id=app.id,
@@ -1718,12 +1982,64 @@ class Registry:
             return notice
 
     # ---- audit ---------------------------------------------------------------
-    def verify_audit(self, bound: dt.timedelta = audit.UNSEALED_BOUND) -> list[audit.Problem]:
-        """``hukou audit verify``: records left unsealed longer than ``bound`` are named,
-        then everything committed is sealed and the whole chain is recomputed."""
-        late = self.read(lambda s: audit.overdue(s, self.clock.now(), bound))
-        self.seal_audit()
-        return late + self.read(audit.verify)
+    def verify_audit(
+        self,
+        bound: dt.timedelta = audit.UNSEALED_BOUND,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> list[audit.Problem]:
+        """``hukou audit verify``: reads one snapshot and changes nothing (it seals nothing).
+        Named: rows not written by the service, records left unsealed longer than
+        ``bound``, every sealed record that does not fit the chain recomputed with the
+        audit key, and, given a ``checkpoint`` taken earlier (``audit.checkpoint``), a
+        chain cut back, restored from an older backup or rewritten since."""
+        key = self.keys.audit
+        now = self.clock.now()
+        with audit.reading(self.factory.kw["bind"]) as s:
+            problems = audit.foreign(s, key) + audit.overdue(s, key, now, bound)
+            problems += audit.verify(s, key)
+            if checkpoint is not None:
+                problems += audit.verify_checkpoint(s, checkpoint)
+        return problems
+
+
+def _check_password_rule(password: str) -> None:
+    if len(password) < 10:
+        raise RegistryError("密码至少10位", "a password has at least 10 characters", "password")
+
+
+_OPEN_INDEX = "uq_applications_open_applicant"
+
+
+class SecondOpenApplication(Conflict):
+    """409: the applicant's ID number has an open application already (anywhere in the city)."""
+
+
+def _second_open(field: str) -> SecondOpenApplication:
+    """The refusal of a second open application: it names no reference, county or name of
+    the first (an officer elsewhere, or anyone at the self-service page, learns nothing of
+    someone else's case from it)."""
+    return SecondOpenApplication(
+        "该身份证号码已有一件未办结的落户申请（全市范围）；须待其办结或撤回后方可再次受理",
+        "this ID number already has an open application in the city; another one is taken "
+        "only once that one is decided or withdrawn",
+        field,
+    )
+
+
+def _refuse_second_open(s: Session, id_number: str, field: str) -> None:
+    """At most one open application per applicant's ID number (``create_application``)."""
+    if not id_number:  # §5.2 without a number yet: nothing to compare
+        return
+    found = s.execute(
+        select(Application.id)
+        .where(
+            Application.applicant_id_number == id_number,
+            Application.state.in_(OPEN_APPLICATION_STATES),
+        )
+        .limit(1)
+    ).first()
+    if found is not None:
+        raise _second_open(field)
 
 
 def _integrity(exc: IntegrityError) -> RegistryError:

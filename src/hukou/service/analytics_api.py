@@ -17,7 +17,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from hukou.registry.access import Actor
-from hukou.registry.errors import Forbidden
 from hukou.registry.service import Registry
 from hukou.service import tokens
 from hukou.service.web import panels
@@ -27,13 +26,7 @@ router = APIRouter(tags=["analytics"])
 
 def _analyst(request: Request) -> Actor:
     """The bearer token's user (the API's login), who must be an analyst or an admin."""
-    header = request.headers.get("authorization") or ""
-    if not header.startswith("Bearer "):
-        raise Forbidden("请先登录", "log in first", "authorization")
-    registry: Registry = request.app.state.registry
-    actor = tokens.read(header[7:], registry.clock.now())
-    if actor is None:
-        raise Forbidden("登录已过期或无效", "the login has expired or is invalid", "authorization")
+    actor = tokens.bearer_actor(request)
     actor.require_role("analyst", "admin")
     return actor
 

@@ -24,11 +24,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import hukou
 from hukou.engine.decide import decide
 from hukou.engine.report import decision_json
-from hukou.policy.facts import InputError, parse_case
+from hukou.policy.facts import (
+    ADDRESS_MAX,
+    NAME_MAX,
+    InputError,
+    Note,
+    Text,
+    check_id_number,
+    parse_case,
+)
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import logmask
 from hukou.registry.access import Actor
-from hukou.registry.errors import Forbidden, NotFound, RegistryError
+from hukou.registry.errors import NotFound, RegistryError
 from hukou.registry.models import (
     Application,
     Household,
@@ -40,7 +48,15 @@ from hukou.registry.models import (
 )
 from hukou.registry.scope import household_reach
 from hukou.registry.service import Registry, current_members
-from hukou.service import tokens
+from hukou.service import reads, tokens
+from hukou.service.limits import (
+    ApiHeaders,
+    BodyLimit,
+    DecisionBusy,
+    DecisionPool,
+    Limits,
+    RateLimit,
+)
 
 MAX_ID = 2_147_483_647  # ids are SQL integers
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="记录编号 / row id")]
@@ -49,7 +65,8 @@ BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 def check_bytes(body: bytes, on: dt.date | None) -> bytes:
     """``POST /api/check``'s work: the case model's own JSON parser, the engine, the report,
-    orjson (no generic encoder walks the tree again). CPU only: it runs on the event loop."""
+    orjson (no generic encoder walks the tree again). CPU only: it runs in a worker thread
+    of the app's ``DecisionPool`` (``service.limits``), never on the event loop."""
     return orjson.dumps(decision_json(decide(parse_case(body, decision_date=on))))
 
 
@@ -62,10 +79,12 @@ class CheckFastPath:
     thirds of the CPU a decision cost through the full stack. Same work (``check_bytes``),
     same answers: 200 with the decision, 422 ``{"errors": [...]}`` naming the field. The
     FastAPI route stays: it documents the endpoint in the OpenAPI schema, and it serves the
-    app built with ``fast_check=False`` (the tests compare the two byte for byte)."""
+    app built with ``fast_check=False`` (the tests compare the two byte for byte). The
+    decision runs in the ``DecisionPool``'s threads, within its time budget (503 past it)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, decisions: DecisionPool) -> None:
         self.app = app
+        self.decisions = decisions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/api/check" or scope["method"] != "POST":
@@ -87,30 +106,37 @@ class CheckFastPath:
         except ValidationError as exc:
             status, en = 422, exc.errors()[0]["msg"]
             body = orjson.dumps({"errors": [{"field": "query.on", "zh": "输入无效", "en": en}]})
+        headers = [(b"content-type", b"application/json")]
         if status == 200:
             try:
-                body = check_bytes(b"".join(chunks), on)
+                body = await self.decisions.run(check_bytes, b"".join(chunks), on)
             except InputError as exc:
                 status, body = 422, orjson.dumps({"errors": exc.problems})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
+            except DecisionBusy:
+                status, body = 503, _BUSY
+                headers.append((b"retry-after", b"1"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_BUSY = orjson.dumps(
+    {"errors": [{"field": "(service)", "zh": DecisionBusy.ZH, "en": DecisionBusy.EN}]}
+)
 
 
 def _problem(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse(status_code=status, content={"errors": problems})
 
 
+# Every text in a body is ``Text`` (one line) or ``Note`` (a text area): no control
+# characters (NUL above all: PostgreSQL refuses it), NFC, and a maximum length that fits the
+# register's column.
+
+
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: Text = Field(min_length=1, max_length=64)
+    # compared, never stored or looked up: taken as typed (no NFC, which would change it)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -122,17 +148,17 @@ class ApplicationIn(BaseModel):
 
 class VersionIn(BaseModel):
     version: int | None = Field(None, ge=1, le=MAX_ID)
-    note: str | None = Field(None, max_length=2000)
+    note: Note | None = Field(None, max_length=2000)
 
 
 class DocumentIn(BaseModel):
-    material: str = Field(min_length=1, max_length=255, description="材料 / the material")
-    clause: str = Field("", max_length=16, description="条款 / clause (§5.2: set by the kind)")
+    material: Text = Field(min_length=1, max_length=255, description="材料 / the material")
+    clause: Text = Field("", max_length=16, description="条款 / clause (§5.2: set by the kind)")
 
 
 class RejectIn(BaseModel):
     version: int | None = Field(None, ge=1, le=MAX_ID)
-    reasons: str = Field(min_length=1, max_length=2000)
+    reasons: Note = Field(min_length=1, max_length=2000)
 
 
 PlacementReason = Literal[
@@ -152,11 +178,11 @@ class MigrationDocumentIn(BaseModel):
         pattern=r"^(applicant|relatives\[\d{1,2}\])$", description="applicant / relatives[i]"
     )
     kind: Literal["paper", "electronic"]
-    number: str = Field(min_length=1, max_length=64, description="证件编号 / its number")
+    number: Text = Field(min_length=1, max_length=64, description="证件编号 / its number")
 
 
 class NewDwellingIn(BaseModel):
-    address: str = Field(min_length=1, max_length=255)
+    address: Text = Field(min_length=1, max_length=ADDRESS_MAX)
     urban_rural_code: str = Field("111", pattern=r"^\d{3}$")
     tenure: Literal["owned", "rented_registered", "rented_unregistered"] = "owned"
     commercial_housing: bool = True
@@ -178,12 +204,20 @@ class AttachIn(BaseModel):
     reason: Literal["land_expropriation", "demolition", "ownership_transfer", "divorce", "other"]
 
 
+class PersonLookupIn(BaseModel):
+    """An ID number goes in the body, never in a URL (server logs, proxies, history)."""
+
+    id_number: str = Field(
+        min_length=18, max_length=18, description="身份证号码 / ID number (GB 11643)"
+    )
+
+
 class MoveOutIn(BaseModel):
     dwelling_id: BodyId
     person_id: BodyId
-    requester_name: str = Field(min_length=1, max_length=64)
+    requester_name: Text = Field(min_length=1, max_length=NAME_MAX)
     requester_role: Literal["householder", "owner", "tenant"]
-    property_proof: str = Field(min_length=1, max_length=128)
+    property_proof: Text = Field(min_length=1, max_length=128)
 
 
 def _application(app: Application, actor: Actor) -> dict[str, Any]:
@@ -258,20 +292,20 @@ def _notice(n: StationNotice) -> dict[str, Any]:
 
 
 def _actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    """The logged-in user behind a request's bearer token."""
-    if not authorization or not authorization.startswith("Bearer "):
-        raise Forbidden("请先登录", "log in first", "authorization")
-    registry: Registry = request.app.state.registry
-    found = tokens.read(authorization[7:], registry.clock.now())
-    if found is None:
-        raise Forbidden("登录已过期或无效", "the login has expired or is invalid", "authorization")
-    return found
+    """The logged-in user behind a request's bearer token (a server-side session)."""
+    return tokens.bearer_actor(request)
 
 
 Who = Annotated[Actor, Depends(_actor)]
 
 
-def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
+def create_app(
+    registry: Registry, fast_check: bool = True, *, limits: Limits | None = None
+) -> FastAPI:
+    """The service on ``registry``; ``limits``: body size, rates and the decisions' pool
+    (``service.limits.Limits``, production's defaults when not given)."""
+    limits = limits or Limits.from_env()
+    decisions = DecisionPool(limits.decision_threads, limits.decision_seconds)
     app = FastAPI(
         title="hukou — 嘉兴市落户审查与户籍登记",
         version=hukou.__version__,
@@ -298,7 +332,7 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
         return _problem(422, problems)
 
     @app.get("/api/health")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": hukou.__version__}
 
     @app.post(
@@ -322,19 +356,29 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
         """审查一个案件，不作任何保存 / decide a case; nothing is stored (hukou.decision/1).
 
         The body goes straight to the case model's JSON parser, and the report is serialised
-        with orjson: no generic encoder walks the tree again. The work is CPU only, so it runs
-        on the event loop, not in a thread pool."""
-        return Response(check_bytes(await request.body(), on), media_type="application/json")
+        with orjson: no generic encoder walks the tree again. The work runs in a worker
+        thread of the decisions' pool, within its time budget (503: try again)."""
+        body = await decisions.run(check_bytes, await request.body(), on)
+        return Response(body, media_type="application/json")
 
     @app.post("/api/login")
-    def login(body: LoginIn) -> dict[str, Any]:
-        who = registry.login(body.username, body.password)
+    def login(body: LoginIn, request: Request) -> dict[str, Any]:
+        """登录 / log in. Every refusal is the same 403, whatever the reason (unknown user,
+        wrong password, too many attempts, account disabled or locked)."""
+        who = registry.login(body.username, body.password, tokens.client_address(request))
         return {
-            "token": tokens.issue(who, registry.clock.now()),
+            "token": registry.open_session(who, "api"),
             "role": who.role,
             "jurisdiction": who.jurisdiction,
-            "expires_in": int(tokens.TOKEN_LIFETIME.total_seconds()),
+            "expires_in": int(registry.security.session_absolute.total_seconds()),
+            "idle_timeout": int(registry.security.session_idle.total_seconds()),
         }
+
+    @app.post("/api/logout", status_code=204)
+    def logout(request: Request, who: Who) -> Response:
+        """退出登录 / log out: every session of this user ends (all browsers and tokens)."""
+        registry.logout((request.headers.get("authorization") or "")[7:].strip())
+        return Response(status_code=204)
 
     @app.post("/api/applications", status_code=201)
     def create_application(body: ApplicationIn, who: Who) -> dict[str, Any]:
@@ -343,28 +387,52 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
         )
 
     @app.get("/api/applications")
-    def list_applications(who: Who, state: str | None = None) -> list[dict[str, Any]]:
-        who.require_role("officer", "admin")
+    def list_applications(who: Who, f: Annotated[reads.QueueFilter, Query()]) -> dict[str, Any]:
+        """申请队列 / the queue: one's county (an admin: all), newest first, a page at a time,
+        filtered by state, kind, channel (``source``: self-service or at a station), the day
+        taken (``from``/``to``, inclusive) and reference (whole, or its start). Audited."""
 
-        def query(s: Any) -> list[dict[str, Any]]:
-            stmt = select(Application).order_by(Application.id.desc()).limit(200)
-            if who.role == "officer":
-                stmt = stmt.where(Application.county == who.jurisdiction)
-            if state:
-                stmt = stmt.where(Application.state == state)
-            return [_application(a, who) for a in s.execute(stmt).scalars()]
+        def read() -> tuple[int, list[Application]]:
+            who.require_role("officer", "admin")
+            return registry.read(lambda s: reads.queue_page(s, who, f))
 
-        return registry.read(query)
+        total, apps = reads.audited(
+            registry,
+            who,
+            "read.queue",
+            "application",
+            "",
+            read,
+            lambda r: reads.listed(f, *r),
+        )
+        return {
+            "page": f.page,
+            "size": f.size,
+            "total": total,
+            "items": [
+                {
+                    **_application(a, who),
+                    "taken_on": reads.taken_on(a),
+                    "source": reads.source_of(a),
+                }
+                for a in apps
+            ],
+        }
 
     @app.get("/api/applications/{app_id}")
     def get_application(app_id: RowId, who: Who) -> dict[str, Any]:
-        who.require_role("officer", "admin")
-        found = registry.read(lambda s: s.get(Application, app_id))
-        if found is None:
-            raise NotFound("无此申请", "no such application", "application_id")
-        if who.role == "officer":
-            who.require_officer(found.county)
-        return _application(found, who)
+        """一件申请 / one application (audited: ``read.application``)."""
+
+        def read() -> dict[str, Any]:
+            who.require_role("officer", "admin")
+            found = registry.read(lambda s: s.get(Application, app_id))
+            if found is None:
+                raise NotFound("无此申请", "no such application", "application_id")
+            if who.role == "officer":
+                who.require_officer(found.county)
+            return _application(found, who)
+
+        return reads.audited(registry, who, "read.application", "application", app_id, read)
 
     @app.post("/api/applications/{app_id}/documents", status_code=201)
     def receive_document(app_id: RowId, body: DocumentIn, who: Who) -> dict[str, Any]:
@@ -471,20 +539,35 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
                 ],
             }
 
-        return registry.read(query)
+        return reads.audited(
+            registry,
+            who,
+            "read.household",
+            "household",
+            household_id,
+            lambda: registry.read(query),
+            lambda h: {"partial": h["partial"], "members": len(h["members"])},
+        )
 
-    @app.get("/api/persons")
-    def persons(
-        who: Who, id_number: Annotated[str, Query(min_length=18, max_length=18)]
-    ) -> list[dict[str, Any]]:
-        """查询人员 (by ID number): full data inside one's county, masked outside."""
-        who.require_role("officer", "admin")
+    @app.post("/api/persons/lookup")
+    def persons_lookup(body: PersonLookupIn, who: Who) -> list[dict[str, Any]]:
+        """查询人员 (按身份证号码) / look a person up by ID number: full data inside one's
+        county, masked outside. The number is in the body, so that it is in no URL
+        (server logs, proxies, browser history); it must be a valid GB 11643 number."""
+        try:
+            who.require_role("officer", "admin")
+            try:
+                number = check_id_number(body.id_number)
+            except ValueError as exc:
+                zh, _, en = str(exc).partition(" / ")
+                raise RegistryError(zh, en or zh, "id_number") from None
+        except RegistryError as exc:  # a refused look-up is a security event
+            reads.refused(registry, who, "read.person", "person", "", exc)
+            raise
 
         def query(s: Any) -> list[dict[str, Any]]:
             out = []
-            for p in s.execute(
-                select(Person).where(Person.id_number == id_number.upper())
-            ).scalars():
+            for p in s.execute(select(Person).where(Person.id_number == number)).scalars():
                 current = s.execute(
                     select(Household)
                     .join(Membership)
@@ -503,7 +586,18 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
                 )
             return out
 
-        return registry.read(query)
+        found = registry.read(query)
+        # audited once it succeeded: the rows found, never the number asked
+        reads.done(
+            registry,
+            who,
+            "read.person",
+            "person",
+            found[0]["person_id"] if len(found) == 1 else "",
+            "api",
+            {"found": len(found), "persons": [p["person_id"] for p in found]},
+        )
+        return found
 
     @app.post("/api/move-outs", status_code=201)
     def request_move_out(body: MoveOutIn, who: Who) -> dict[str, Any]:
@@ -619,16 +713,28 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
 
     @app.get("/api/stats")
     def stats(who: Who) -> list[dict[str, Any]]:
-        """申请汇总（按县、类别、状态） / applications counted by county, kind and state."""
+        """申请汇总（按县、类别、状态） / applications counted by county, kind and state.
+
+        Small-count suppression (小数抑制), as on the analyst page and ``/api/indicators``
+        and for every role: a count from 1 to ``suppress_below - 1`` (``<5`` by default,
+        ``HUKOU_SUPPRESS_BELOW``) is ``null``; 0 never appears (no row)."""
+        from hukou.service.web import panels  # the one definition of the threshold
+
         who.require_role("analyst", "admin", "officer")
+        k = panels.suppress_below(app.state)
 
         def query(s: Any) -> list[dict[str, Any]]:
             stmt = select(
                 Application.county, Application.kind, Application.state, func.count()
             ).group_by(Application.county, Application.kind, Application.state)
             return [
-                {"county": c, "kind": k, "state": st, "count": n}
-                for c, k, st, n in s.execute(stmt).all()
+                {
+                    "county": c,
+                    "kind": kd,
+                    "state": st,
+                    "count": None if panels.suppressed(n, k) else n,
+                }
+                for c, kd, st, n in s.execute(stmt).all()
             ]
 
         return registry.read(query)
@@ -636,6 +742,22 @@ def create_app(registry: Registry, fast_check: bool = True) -> FastAPI:
     from hukou.service.web import install as install_web_pages  # the web pages (issue 6)
 
     install_web_pages(app)
-    if fast_check:  # outermost of the app's own middlewares: added last
-        app.add_middleware(CheckFastPath)
+    app.state.decisions = decisions  # the interview pages decide in it too
+
+    from hukou.service.web.common import error_page
+
+    async def _busy(request: Request, exc: Exception) -> Response:
+        problem = {"field": "(service)", "zh": DecisionBusy.ZH, "en": DecisionBusy.EN}
+        if request.url.path.startswith("/api"):
+            return JSONResponse({"errors": [problem]}, 503, headers={"Retry-After": "1"})
+        return error_page(request, 503, DecisionBusy.ZH, DecisionBusy.EN)
+
+    app.add_exception_handler(DecisionBusy, _busy)
+    # added last = outermost: the headers on every API answer, then the rate limit (before
+    # a body is read), the body limit, and the lean /api/check
+    if fast_check:
+        app.add_middleware(CheckFastPath, decisions=decisions)
+    app.add_middleware(BodyLimit, limits=limits)
+    app.add_middleware(RateLimit, limits=limits)
+    app.add_middleware(ApiHeaders)
     return app

@@ -10,13 +10,21 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
 from hukou.engine.decide import ChannelResult, Decision, decide
-from hukou.policy.facts import InputError, check_id_number, field_label, parse_case
+from hukou.policy.facts import (
+    NAME_MAX,
+    InputError,
+    check_id_number,
+    clean_text,
+    field_label,
+    parse_case,
+)
 from hukou.policy.places import in_jiaxing, is_known_county
 from hukou.policy.rules import CLAUSE_TEXTS, REGISTRATION_PLACE
 from hukou.privacy import mask_id, mask_name
 from hukou.registry.access import Actor
 from hukou.registry.errors import RegistryError
 from hukou.registry.models import Application
+from hukou.registry.service import SecondOpenApplication
 from hukou.service.web import i18n, interview
 from hukou.service.web.common import error_page, page_lang, registry_of, render
 from hukou.service.web.interview import UNKNOWN, Question, Shown
@@ -25,6 +33,24 @@ from hukou.service.web.security import checked_form, read_state, sign_state
 router = APIRouter(include_in_schema=False)
 
 _PLACES = {o.value: (o.zh, o.en) for o in REGISTRATION_PLACE.options}
+# an interview answer is a choice, a date or an ID number: anything longer is not one
+ANSWER_MAX = 32
+REFERENCE_MAX = 32  # 受理编号 HK-YYYYMMDD-XXXXXXXXXX (24), with room for spaces
+
+
+def form_text(value: object, max_length: int) -> tuple[str, str | None]:
+    """A one-line form field, stripped and NFC: (text, None), or ("", the bilingual problem)
+    when it holds a control character or is too long."""
+    try:
+        return clean_text(str(value or "").strip(), max_length), None
+    except ValueError as exc:
+        return "", str(exc)
+
+
+def _decide_answers(answers: dict[str, str], today: dt.date) -> Decision:
+    return decide(parse_case(interview.build_case(answers, today)), on=today)
+
+
 WEB_CLERK = "web-self-service"  # the audit's name for applications filed from the pages
 
 
@@ -260,7 +286,7 @@ async def check_step(request: Request) -> HTMLResponse:
     if isinstance(switch, str) and switch in i18n.LANGS:
         lang = switch
     action = str(form.get("action") or "next")
-    state = read_state(str(form.get("state") or ""))
+    state = read_state(request, str(form.get("state") or ""))
     if action in ("start", "restart"):
         state = {"a": {}, "t": []}
     elif state is None:
@@ -279,9 +305,14 @@ async def check_step(request: Request) -> HTMLResponse:
             for k in form.getlist("q"):
                 if isinstance(k, str) and k in keys:
                     value = form.get(k)
-                    answers[k] = (value.strip() if isinstance(value, str) else "") or UNKNOWN
+                    text, problem = form_text(value if isinstance(value, str) else "", ANSWER_MAX)
+                    if problem:
+                        zh, _, en = problem.partition(" / ")
+                        errors[k] = zh if lang == "zh" else en
+                        continue
+                    answers[k] = text or UNKNOWN
             if step_id == "identity":
-                errors = _identity_errors(answers, lang)
+                errors |= _identity_errors(answers, lang)
             if errors or switch:
                 show = step_id
             else:
@@ -296,7 +327,8 @@ async def check_step(request: Request) -> HTMLResponse:
     today = registry_of(request).clock.today()
     decision: Decision | None = None
     try:
-        decision = decide(parse_case(interview.build_case(answers, today)), on=today)
+        # CPU: in the decisions' worker threads, within their time budget (503 past it)
+        decision = await request.app.state.decisions.run(_decide_answers, answers, today)
     except InputError as exc:
         for p in exc.problems:
             q = interview.question_for(p["field"], answers)
@@ -313,7 +345,7 @@ async def check_step(request: Request) -> HTMLResponse:
     shown = interview.revisit(answers, show, missing) if show else None
     if shown is None and decision is not None:
         shown = interview.next_step(answers, missing)
-    signed = sign_state({"a": answers, "t": trail})
+    signed = sign_state(request, {"a": answers, "t": trail})
     if shown is None and decision is not None:
         return render(
             request,
@@ -363,15 +395,18 @@ async def apply(request: Request) -> HTMLResponse:
     """Turn a self-check into an application at the county's station (with a reference)."""
     form = await checked_form(request)
     lang = page_lang(request)
-    state = read_state(str(form.get("state") or ""))
+    state = read_state(request, str(form.get("state") or ""))
     if state is None:
         return render(request, "check_start.html", lang=lang, expired=True)
     answers: dict[str, str] = {str(k): str(v) for k, v in dict(state.get("a", {})).items()}
-    name = str(form.get("name") or "").strip()[:64]
+    name, bad_name = form_text(form.get("name"), NAME_MAX)
     number = str(form.get("id_number") or "").strip()
     kind = str(form.get("kind") or "")
     county = str(form.get("county") or "")
     problems: list[str] = []
+    if bad_name:
+        zh, _, en = bad_name.partition(" / ")
+        return error_page(request, 422, f"姓名：{zh}", f"name: {en}")
     if not name:
         problems.append(i18n.t("apply.name", lang))
     try:
@@ -403,7 +438,12 @@ async def apply(request: Request) -> HTMLResponse:
         hukou["address"] = {**(hukou.get("address") or {}), "county": origin}
     for i, relative in enumerate(facts["relatives"]):
         # the family members who come along need a name and an ID number to be registered
-        r_name = str(form.get(f"r{i}_name") or "").strip()[:64]
+        r_name, bad_name = form_text(form.get(f"r{i}_name"), NAME_MAX)
+        if bad_name:
+            zh, _, en = bad_name.partition(" / ")
+            return error_page(
+                request, 422, f"亲属{i + 1}姓名：{zh}", f"relative {i + 1} name: {en}"
+            )
         r_number = str(form.get(f"r{i}_id_number") or "").strip()
         if r_name:
             relative["name"] = r_name
@@ -417,6 +457,21 @@ async def apply(request: Request) -> HTMLResponse:
     try:
         app = registry.create_application(clerk, kind, county, facts, self_service=True)
         registry.act(clerk, app.id, "submit", note="网上提交 / submitted online")
+    except SecondOpenApplication:
+        # one open application per ID number: the answer is the same whoever holds the open
+        # one, taken wherever, under whatever name — no reference, county or name, and not
+        # that it is someone else's; the officer's own refusal says what it is. Recorded as
+        # a security event (a stranger's number tried), without the number or the name.
+        registry.audit_event(
+            WEB_CLERK,
+            "apply.refused",
+            "application",
+            "",
+            {"reason": "open_application", "county": county, "kind": kind},
+        )
+        return error_page(
+            request, 409, i18n.t("apply.not_taken", "zh"), i18n.t("apply.not_taken", "en")
+        )
     except RegistryError as exc:
         return error_page(request, exc.status, exc.zh, exc.en)
     return render(request, "apply_done.html", lang=lang, reference=app.reference)
@@ -430,7 +485,11 @@ def track_form(request: Request) -> HTMLResponse:
 @router.post("/track", response_class=HTMLResponse)
 async def track(request: Request) -> HTMLResponse:
     form = await checked_form(request)
-    reference = str(form.get("reference") or "").strip().upper()[:32]
+    reference, problem = form_text(form.get("reference"), REFERENCE_MAX)
+    if problem:
+        zh, _, en = problem.partition(" / ")
+        return error_page(request, 422, f"受理编号：{zh}", f"reference: {en}")
+    reference = reference.upper()
 
     def query(s: Any) -> dict[str, Any] | None:
         a = s.execute(

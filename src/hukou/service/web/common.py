@@ -66,7 +66,7 @@ def render(
         t=partial(i18n.t, lang=lang),
         county=partial(i18n.county, lang=lang),
         kind_label=partial(kind_label, lang=lang),
-        csrf=csrf_token(csrf_secret(request)),
+        csrf=csrf_token(request, csrf_secret(request)),
         actor=actor,
         path=request.url.path,
         **context,

@@ -293,6 +293,13 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "目前没有可以申请的落户渠道。",
         "There is no channel you could apply under now.",
     ),
+    # the self-service page's answer when an application cannot be taken online: the same
+    # whoever holds the open application, wherever (it names no reference, county or name)
+    "apply.not_taken": (
+        "该申请未能在网上受理。请本人携带居民身份证到派出所户籍窗口办理。",
+        "This application cannot be taken online. Please come in person, with your resident "
+        "ID card, to the household-registration counter of a police station.",
+    ),
     # ---- track ----
     "track.heading": ("查询办理进度", "Track an application"),
     "track.reference": ("查询编号", "Reference number"),
@@ -335,6 +342,21 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "officer.state": ("状态", "State"),
     "officer.open": ("办理", "Open"),
     "officer.empty": ("没有申请。", "No applications."),
+    "officer.source": ("受理方式", "Taken"),
+    "officer.source.self_service": ("网上自助", "online (self-service)"),
+    "officer.source.officer": ("窗口受理", "at a station"),
+    "officer.taken": ("受理日期", "Taken on"),
+    "officer.from": ("受理日期（起）", "Taken from"),
+    "officer.to": ("受理日期（止）", "Taken until"),
+    "officer.ref_filter": ("编号（完整或开头部分）", "Reference (whole, or its start)"),
+    "officer.size": ("每页条数", "Per page"),
+    "officer.total": (
+        "共 {total} 件 · 第 {page}/{pages} 页",
+        "{total} application(s) · page {page} of {pages}",
+    ),
+    "officer.pages": ("翻页", "Pages"),
+    "officer.prev": ("上一页", "Previous page"),
+    "officer.next": ("下一页", "Next page"),
     "case.heading": ("申请 {ref}", "Application {ref}"),
     "case.facts": ("案件事实", "Facts"),
     "case.decision": ("审查结论（按今日）", "Decision (as of today)"),

@@ -1,7 +1,10 @@
 """Sessions, CSRF tokens, signed interview state and the security headers of the pages.
 
-* The login session is the API's signed, expiring token (``service.tokens``) kept
-  in a ``Secure; HttpOnly; SameSite=Strict`` cookie.
+* The login session is a server-side session (``registry.sessions``, kind ``page``)
+  whose token is kept in a ``Secure; HttpOnly; SameSite=Strict`` cookie; logout,
+  idleness and the other ends of a session apply as to the API's bearer tokens.
+* Every signature here is keyed by the register's signing key (``registry.keys``),
+  the same in every worker.
 * Every POST form carries a CSRF token: an HMAC of a random per-browser value kept
   in its own HttpOnly cookie (signed double submit); a POST without the right
   token is refused with 403.
@@ -15,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from typing import Any
 
@@ -23,7 +25,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from hukou.registry.access import Actor
-from hukou.service import tokens
 
 SESSION_COOKIE = "hukou_session"
 CSRF_COOKIE = "hukou_csrf"
@@ -42,12 +43,9 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-_RANDOM_KEY = secrets.token_bytes(32)
 
-
-def _key(purpose: str) -> bytes:
-    env = os.environ.get("HUKOU_SECRET_KEY")
-    base = env.encode() if env else _RANDOM_KEY
+def _key(request: Request, purpose: str) -> bytes:
+    base: bytes = request.app.state.registry.keys.signing
     return hmac.new(base, f"hukou-web:{purpose}".encode(), hashlib.sha256).digest()
 
 
@@ -70,8 +68,8 @@ def new_csrf_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-def csrf_token(secret: str) -> str:
-    return _b64(hmac.new(_key("csrf"), secret.encode(), hashlib.sha256).digest())
+def csrf_token(request: Request, secret: str) -> str:
+    return _b64(hmac.new(_key(request, "csrf"), secret.encode(), hashlib.sha256).digest())
 
 
 def csrf_secret(request: Request) -> str:
@@ -85,7 +83,11 @@ async def checked_form(request: Request) -> FormData:
     form = await request.form()
     sent = form.get("csrf")
     secret = request.cookies.get(CSRF_COOKIE, "")
-    if not secret or not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token(secret)):
+    if (
+        not secret
+        or not isinstance(sent, str)
+        or not hmac.compare_digest(sent, csrf_token(request, secret))
+    ):
         raise CsrfError
     return form
 
@@ -94,30 +96,31 @@ async def checked_form(request: Request) -> FormData:
 
 
 def session_actor(request: Request) -> Actor | None:
+    """The logged-in user of this browser, or None (no cookie, or the session ended)."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    registry = request.app.state.registry
-    return tokens.read(token, registry.clock.now())
+    found: Actor | None = request.app.state.registry.session_actor(token)
+    return found
 
 
 # ---- signed interview state -------------------------------------------------------
 
 
-def sign_state(state: dict[str, Any]) -> str:
+def sign_state(request: Request, state: dict[str, Any]) -> str:
     payload = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
-    sig = hmac.new(_key("interview"), payload, hashlib.sha256).digest()
+    sig = hmac.new(_key(request, "interview"), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(sig)}"
 
 
-def read_state(text: str | None) -> dict[str, Any] | None:
+def read_state(request: Request, text: str | None) -> dict[str, Any] | None:
     """The state a page sent back, or None if it is missing, altered or malformed."""
     if not text:
         return None
     try:
         body, sig = text.split(".", 1)
         payload = _unb64(body)
-        good = hmac.new(_key("interview"), payload, hashlib.sha256).digest()
+        good = hmac.new(_key(request, "interview"), payload, hashlib.sha256).digest()
         if not hmac.compare_digest(_unb64(sig), good):
             return None
         data = json.loads(payload)

@@ -8,23 +8,28 @@ jurisdiction checks apply; a refusal is a 403 page in both languages.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from hukou.engine.decide import decide
 from hukou.engine.report import trace_json
-from hukou.policy.facts import field_label, parse_case
+from hukou.policy.facts import ADDRESS_MAX, NAME_MAX, clean_text, field_label, parse_case
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import moves, s5_2
 from hukou.registry.access import Actor
 from hukou.registry.errors import NotFound, RegistryError
 from hukou.registry.models import (
+    APPLICATION_KINDS,
     PLACEMENT_REASONS,
     Application,
     ApplicationEvent,
@@ -43,7 +48,7 @@ from hukou.registry.service import (
     Registry,
     current_members,
 )
-from hukou.service import tokens
+from hukou.service import reads, tokens
 from hukou.service.web import i18n, panels
 from hukou.service.web.citizen import _channel_view
 from hukou.service.web.common import env, page_lang, registry_of, render
@@ -91,15 +96,18 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:256]
     lang = page_lang(request)
+    address = tokens.client_address(request)
     try:
-        actor = registry.login(username, password)
+        # argon2 takes ~50 ms of a core: off the event loop (and bounded in the register)
+        actor = await run_in_threadpool(registry.login, username, password, address)
+        token = await run_in_threadpool(registry.open_session, actor, "page")
     except RegistryError as exc:
         return render(request, "login.html", status=403, error=exc.zh if lang == "zh" else exc.en)
     response = _see_other(HOME_OF_ROLE.get(actor.role, "/"))
     response.set_cookie(
         SESSION_COOKIE,
-        tokens.issue(actor, registry.clock.now()),
-        max_age=int(tokens.TOKEN_LIFETIME.total_seconds()),
+        token,
+        max_age=int(registry.security.session_absolute.total_seconds()),
         secure=True,
         httponly=True,
         samesite="strict",
@@ -110,7 +118,11 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
+    """Log out: every session of the user ends, here and in other browsers."""
     await checked_form(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(registry_of(request).logout, token)
     response = _see_other("/")
     response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return response
@@ -129,41 +141,105 @@ def _shown_person(
     return mask_name(name) or "", mask_id(number) or ""
 
 
+T = TypeVar("T")
+
+
+def _reader(request: Request, action: str, entity: str, entity_id: object, *roles: str) -> Actor:
+    """The logged-in user, who must have one of ``roles`` for the read ``action``: a refusal
+    is a security event, audited (``reads.refused``)."""
+    actor = session_actor(request)
+    if actor is None:
+        raise LoginRequired
+    try:
+        actor.require_role(*roles)
+    except RegistryError as exc:
+        reads.refused(registry_of(request), actor, action, entity, entity_id, exc)
+        raise
+    return actor
+
+
+def _checked(
+    request: Request,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    read: Callable[[], T],
+) -> T:
+    """``read``, its refusal audited; the page records the success once it is rendered."""
+    return reads.checked(registry_of(request), actor, action, entity, entity_id, read)
+
+
+def _shown(
+    request: Request, actor: Actor, action: str, entity: str, entity_id: object, **detail: Any
+) -> None:
+    reads.done(registry_of(request), actor, action, entity, entity_id, "page", detail)
+
+
 @router.get("/officer", response_class=HTMLResponse)
-def officer_queue(request: Request, state: str | None = None) -> HTMLResponse:
-    actor = require(request, "officer", "admin")
+def officer_queue(request: Request) -> HTMLResponse:
+    """申请队列: one's county (an admin: all), newest first, a page at a time, filtered by
+    state, kind, how it was taken, the day taken and reference (``reads.QueueFilter``, as
+    ``GET /api/applications``). Each page shown is audited, with the filters used."""
+    action = "read.queue"
+    actor = _reader(request, action, "application", "", "officer", "admin")
     registry = registry_of(request)
-    wanted = state if state in STATES else None
 
-    def query(s: Session) -> list[dict[str, Any]]:
-        stmt = select(Application).order_by(Application.id.desc()).limit(200)
-        if actor.role == "officer":
-            stmt = stmt.where(Application.county == actor.jurisdiction)
-        if wanted:
-            stmt = stmt.where(Application.state == wanted)
-        out = []
-        for a in s.execute(stmt).scalars():
-            name, _ = _shown_person(actor, a.county, a.applicant_name, a.applicant_id_number)
-            out.append(
-                {
-                    "id": a.id,
-                    "reference": a.reference,
-                    "name": name,
-                    "kind": a.kind,
-                    "state": a.state,
-                    "county": a.county,
-                }
-            )
-        return out
+    def load() -> tuple[reads.QueueFilter, int, list[dict[str, Any]]]:
+        f = reads.QueueFilter.from_query(dict(request.query_params))
 
-    return render(
+        def query(s: Session) -> tuple[int, list[dict[str, Any]]]:
+            total, apps = reads.queue_page(s, actor, f)
+            out = []
+            for a in apps:
+                name, _ = _shown_person(actor, a.county, a.applicant_name, a.applicant_id_number)
+                out.append(
+                    {
+                        "id": a.id,
+                        "reference": a.reference,
+                        "name": name,
+                        "kind": a.kind,
+                        "state": a.state,
+                        "county": a.county,
+                        "taken_on": reads.taken_on(a),
+                        "source": reads.source_of(a),
+                    }
+                )
+            return total, out
+
+        return (f, *registry.read(query))
+
+    f, total, apps = _checked(request, actor, action, "application", "", load)
+    pages = max(1, -(-total // f.size))
+
+    def link(page: int) -> str:
+        return "/officer?" + urlencode({**f.query(), "page": page})
+
+    response = render(
         request,
         "officer_queue.html",
         actor=actor,
-        apps=registry.read(query),
+        apps=apps,
         states=STATES,
-        wanted=wanted or "",
+        kinds=APPLICATION_KINDS,
+        sources=reads.SOURCES,
+        f=f,
+        total=total,
+        pages=pages,
+        prev_url=link(f.page - 1) if f.page > 1 else "",
+        next_url=link(f.page + 1) if f.page < pages else "",
     )
+    _shown(
+        request,
+        actor,
+        action,
+        "application",
+        "",
+        filters=f.used(),
+        total=total,
+        shown=[a["id"] for a in apps],
+    )
+    return response
 
 
 def _load(s: Session, actor: Actor, app_id: int) -> Application:
@@ -206,7 +282,9 @@ def _facts_rows(value: Any, path: str, lang: str, full: bool) -> list[tuple[str,
 
 @router.get("/officer/app/{app_id}", response_class=HTMLResponse)
 def officer_case(request: Request, app_id: int, done: str | None = None) -> HTMLResponse:
-    actor = require(request, "officer", "admin")
+    """One case (audited: ``read.application``; refused: ``read.refused``)."""
+    app_id = _row_id(app_id, "app_id")  # beyond SQL's integer: names nothing (404)
+    actor = _reader(request, "read.application", "application", app_id, "officer", "admin")
     registry = registry_of(request)
     lang = page_lang(request)
     today = registry.clock.today()
@@ -278,7 +356,9 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             ],
         }
 
-    data = registry.read(query)
+    data = _checked(
+        request, actor, "read.application", "application", app_id, lambda: registry.read(query)
+    )
     if data["kind"] in s5_2.KINDS:
         # §5.2 sets a task, not conditions: no engine decision, the category's papers
         decision = None
@@ -332,7 +412,7 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
     actions = sorted(
         {a for (st, a) in APPLICATION_TRANSITIONS if st == data["state"]} - {"withdraw"}
     )
-    return render(
+    response = render(
         request,
         "officer_case.html",
         actor=actor,
@@ -350,6 +430,8 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
         in ("submit", "review", "approve", "reject", "register", "receive", "reissue_permit")
         else "",
     )
+    _shown(request, actor, "read.application", "application", app_id)
+    return response
 
 
 @router.post("/officer/app/{app_id}", response_model=None)
@@ -357,33 +439,33 @@ async def officer_act(request: Request, app_id: int) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
-    action = str(form.get("action") or "")
-    raw_version = str(form.get("version") or "")
-    version = int(raw_version) if raw_version.isdigit() else None
+    app_id = _row_id(app_id, "app_id")
+    action = _form_text(form, "action", 32)
+    version = _form_int(form, "version")
     if action in ("submit", "review"):
         registry.act(actor, app_id, action, version)
     elif action == "approve":
         registry.approve(actor, app_id, version)
     elif action == "reject":
-        registry.reject(actor, app_id, str(form.get("reasons") or "")[:2000], version)
+        registry.reject(actor, app_id, _form_text(form, "reasons", 2000, multiline=True), version)
     elif action == "receive":
         registry.receive_document(
-            actor, app_id, str(form.get("material") or "")[:200], str(form.get("clause") or "")[:16]
+            actor, app_id, _form_text(form, "material", 255), _form_text(form, "clause", 16)
         )
     elif action == "register":
         # one transaction: the dwelling typed in the form is recorded only if the
         # registration on it goes through (``Registry.register``'s ``new_dwelling``)
-        community = str(form.get("community_id") or "")
-        household = str(form.get("household_number") or "").strip()[:20]
-        reason = str(form.get("placement_reason") or "") or None
+        community = _form_int(form, "community_id")
+        household = _form_text(form, "household_number", 20)
+        reason = _form_text(form, "placement_reason", 32) or None
         documents = [
             {
-                "person": str(form.get(f"doc{i}_person") or ""),
-                "kind": str(form.get(f"doc{i}_kind") or "paper"),
-                "number": str(form.get(f"doc{i}_number") or "").strip()[:64],
+                "person": _form_text(form, f"doc{i}_person", 16),
+                "kind": _form_text(form, f"doc{i}_kind", 16) or "paper",
+                "number": _form_text(form, f"doc{i}_number", 64),
             }
             for i in range(20)
-            if str(form.get(f"doc{i}_number") or "").strip()
+            if _form_text(form, f"doc{i}_number", 64)
         ]
         if household:
             registry.register(
@@ -395,21 +477,16 @@ async def officer_act(request: Request, app_id: int) -> Response:
                 migration_documents=documents,
             )
         else:
-            address = str(form.get("address") or "").strip()[:200]
+            address = _form_text(form, "address", ADDRESS_MAX)
             if not address:
                 raise RegistryError(
                     "须填写落户住所地址", "the address of the dwelling is required", "address"
                 )
-            if (community and not community.isdigit()) or len(community) > 9:
-                raise RegistryError("社区（村）无效", "invalid community", "community_id")
             registry.register(
                 actor,
                 app_id,
                 version=version,
-                new_dwelling={
-                    "address": address,
-                    "community_id": int(community) if community else None,
-                },
+                new_dwelling={"address": address, "community_id": community},
                 placement_reason=reason,
                 migration_documents=documents,
             )
@@ -418,6 +495,35 @@ async def officer_act(request: Request, app_id: int) -> Response:
     else:
         raise RegistryError("操作无效", "unknown action", "action")
     return _see_other(f"/officer/app/{app_id}?done={action}")
+
+
+MAX_ID = 2_147_483_647  # row ids and versions are SQL integers
+
+
+def _form_int(form: FormData, key: str) -> int | None:
+    """An integer form field (a version, a community): None when empty; anything but a whole
+    number from 1 to ``MAX_ID`` in ASCII digits is refused (422 naming the field)."""
+    raw = str(form.get(key) or "").strip()
+    if not raw:
+        return None
+    if len(raw) > 10 or not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_ID:
+        raise RegistryError(
+            f"{key}：须为 1 至 {MAX_ID} 的整数",
+            f"{key}: must be a whole number from 1 to {MAX_ID}",
+            key,
+        )
+    return int(raw)
+
+
+def _form_text(form: FormData, key: str, max_length: int, *, multiline: bool = False) -> str:
+    """A text form field, NFC: one line (stripped) unless ``multiline``; a control character
+    or more than ``max_length`` characters is refused (422 naming the field)."""
+    raw = str(form.get(key) or "")
+    try:
+        return clean_text(raw if multiline else raw.strip(), max_length, multiline=multiline)
+    except ValueError as exc:
+        zh, _, en = str(exc).partition(" / ")
+        raise RegistryError(f"{key}：{zh}", f"{key}: {en}", key) from None
 
 
 def _household_by_number(registry: Registry, number: str) -> int:
@@ -432,8 +538,9 @@ def _household_by_number(registry: Registry, number: str) -> int:
 
 @router.get("/officer/app/{app_id}/notice.pdf")
 def officer_notice(request: Request, app_id: int) -> Response:
-    """准予落户 / 不予落户 决定书 (PDF, Chinese, Noto CJK)."""
-    actor = require(request, "officer", "admin")
+    """准予落户 / 不予落户 决定书 (PDF, Chinese, Noto CJK); each print audited (``read.notice``)."""
+    app_id = _row_id(app_id, "app_id")  # beyond SQL's integer: names nothing (404)
+    actor = _reader(request, "read.notice", "application", app_id, "officer", "admin")
     registry = registry_of(request)
 
     def query(s: Session) -> dict[str, Any]:
@@ -453,7 +560,9 @@ def officer_notice(request: Request, app_id: int) -> Response:
             "decision": app.decision or {},
         }
 
-    data = registry.read(query)
+    data = _checked(
+        request, actor, "read.notice", "application", app_id, lambda: registry.read(query)
+    )
     channel = next(
         (c for c in data["decision"].get("channels", []) if c["key"] == data["kind"]), None
     )
@@ -467,6 +576,7 @@ def officer_notice(request: Request, app_id: int) -> Response:
     from weasyprint import HTML
 
     pdf = HTML(string=html).write_pdf()
+    _shown(request, actor, "read.notice", "application", app_id, state=data["state"])
     return Response(
         pdf,
         media_type="application/pdf",
@@ -526,7 +636,7 @@ async def move_out_request(request: Request) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
-    number = str(form.get("id_number") or "").strip().upper()[:18]
+    number = _form_text(form, "id_number", 18).upper()
 
     def query(s: Session) -> tuple[int, int | None] | None:
         row = s.execute(
@@ -548,9 +658,9 @@ async def move_out_request(request: Request) -> Response:
         actor,
         found[1],
         found[0],
-        str(form.get("requester_name") or "").strip()[:64],
-        str(form.get("requester_role") or ""),
-        str(form.get("property_proof") or "").strip()[:128],
+        _form_text(form, "requester_name", NAME_MAX),
+        _form_text(form, "requester_role", 16),
+        _form_text(form, "property_proof", 128),
     )
     return _see_other("/officer/move-outs?done=request")
 
@@ -559,13 +669,12 @@ async def move_out_request(request: Request) -> Response:
 async def move_out_step(request: Request, procedure_id: int) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
-    raw = str(form.get("version") or "")
     registry_of(request).move_out_step(
         actor,
-        procedure_id,
-        str(form.get("action") or ""),
-        int(raw) if raw.isdigit() else None,
-        str(form.get("note") or "")[:2000] or None,
+        _row_id(procedure_id, "procedure_id"),
+        _form_text(form, "action", 32),
+        _form_int(form, "version"),
+        _form_text(form, "note", 2000, multiline=True) or None,
     )
     return _see_other("/officer/move-outs?done=step")
 
@@ -576,7 +685,7 @@ async def attach(request: Request) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
-    number = str(form.get("id_number") or "").strip().upper()[:18]
+    number = _form_text(form, "id_number", 18).upper()
     person_id = registry.read(
         lambda s: s.execute(
             select(Person.id).where(Person.id_number == number)
@@ -584,7 +693,7 @@ async def attach(request: Request) -> Response:
     )
     if person_id is None:
         raise NotFound("登记簿中无此人", "no such person in the register", "id_number")
-    registry.attach_to_community(actor, int(person_id), str(form.get("reason") or ""))
+    registry.attach_to_community(actor, int(person_id), _form_text(form, "reason", 32))
     return _see_other("/officer/move-outs?done=attach")
 
 
@@ -643,9 +752,8 @@ def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
 async def notice_ack(request: Request, notice_id: int) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
-    raw = str(form.get("version") or "")
     registry_of(request).acknowledge_notice(
-        actor, _row_id(notice_id, "notice_id"), int(raw) if raw.isdigit() else None
+        actor, _row_id(notice_id, "notice_id"), _form_int(form, "version")
     )
     return _see_other("/officer/moves?done=acknowledge")
 
@@ -655,13 +763,14 @@ async def permit_action(request: Request, permit_id: int) -> Response:
     form = await checked_form(request)
     actor = require(request, "officer", "admin")
     registry_of(request).permit_step(
-        actor, _row_id(permit_id, "permit_id"), str(form.get("action") or "")
+        actor, _row_id(permit_id, "permit_id"), _form_text(form, "action", 32)
     )
     return _see_other("/officer/moves?done=permit")
 
 
 def _row_id(value: int, field: str) -> int:
-    if not 1 <= value <= 2_147_483_647:
+    """A row id from a path: beyond SQL's integer it names nothing (404, never a 500)."""
+    if not 1 <= value <= MAX_ID:
         raise NotFound("无此记录", "no such record", field)
     return value
 
@@ -671,7 +780,8 @@ def _row_id(value: int, field: str) -> int:
 
 @router.get("/keeper", response_class=HTMLResponse)
 def keeper(request: Request) -> HTMLResponse:
-    actor = require(request, "keeper")
+    """The keeper's community collective household (audited: ``read.household``)."""
+    actor = _reader(request, "read.household", "household", "", "keeper")
     registry = registry_of(request)
 
     def query(s: Session) -> dict[str, Any]:
@@ -687,6 +797,7 @@ def keeper(request: Request) -> HTMLResponse:
         community = s.get(Community, h.community_id)
         rows = current_members(s, h.id)
         return {
+            "id": h.id,
             "number": h.number,
             "county": h.county,
             "community": f"{community.township} {community.name}" if community else "",
@@ -702,7 +813,10 @@ def keeper(request: Request) -> HTMLResponse:
             ],
         }
 
-    return render(request, "keeper.html", actor=actor, h=registry.read(query))
+    h = _checked(request, actor, "read.household", "household", "", lambda: registry.read(query))
+    response = render(request, "keeper.html", actor=actor, h=h)
+    _shown(request, actor, "read.household", "household", h["id"], members=len(h["members"]))
+    return response
 
 
 # ---- analyst ----------------------------------------------------------------------
@@ -946,7 +1060,19 @@ async def analyst_reform(request: Request) -> Response:
     form = await checked_form(request)
     actor = require(request, "analyst", "admin")
     registry = registry_of(request)
-    submitted = {k: str(v)[:200] for k, v in form.items() if k != "csrf" and isinstance(v, str)}
+    submitted: dict[str, str] = {}
+    bad: list[dict[str, str]] = []
+    for k, v in form.items():
+        if k == "csrf" or not isinstance(v, str) or len(k) > 200:
+            continue
+        try:  # a number, a date or a reform's name: one line of text, NFC
+            submitted[k] = clean_text(v[:200], 200)
+        except ValueError as exc:
+            zh, _, en = str(exc).partition(" / ")
+            bad.append({"field": k, "zh": zh, "en": en})
+            submitted[k] = ""
+    if bad:
+        return _analyst_page(request, actor, submitted=submitted, reform_errors=bad, status=422)
     from hukou.analytics.reform import ReformError
 
     try:
@@ -1066,11 +1192,22 @@ def analyst_reform_chart(request: Request, run_id: str, group: int) -> Response:
     return _svg(run.files[key])
 
 
+def _export(request: Request, run_id: str) -> tuple[panels.ReformRun, Actor]:
+    """A reform run to export, and who exports it; a refusal is audited (the run's id only
+    if it looks like one: a path may hold anything)."""
+    shown_id = run_id if re.fullmatch(r"[A-Za-z0-9_-]{16}", run_id) else ""
+    actor = _reader(request, "read.export", "reform_run", shown_id, "analyst", "admin")
+    return _checked(
+        request, actor, "read.export", "reform_run", shown_id, lambda: _run(request, run_id)
+    ), actor
+
+
 @router.get("/analyst/reform/{run_id}/reform.xlsx")
 def analyst_reform_xlsx(request: Request, run_id: str) -> Response:
-    run = _run(request, run_id)
+    run, actor = _export(request, run_id)
     if "xlsx" not in run.files:
         run.files["xlsx"] = panels.reform_workbook(run)
+    _shown(request, actor, "read.export", "reform_run", run.id, format="xlsx")
     return Response(
         run.files["xlsx"],
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -1080,11 +1217,12 @@ def analyst_reform_xlsx(request: Request, run_id: str) -> Response:
 
 @router.get("/analyst/reform/{run_id}/reform.html")
 def analyst_reform_html(request: Request, run_id: str) -> Response:
-    run = _run(request, run_id)
+    run, actor = _export(request, run_id)
     lang = page_lang(request)
     key = f"html-{lang}"
     if key not in run.files:
         run.files[key] = panels.reform_html(run, lang)
+    _shown(request, actor, "read.export", "reform_run", run.id, format="html")
     return Response(
         run.files[key],
         media_type="text/html; charset=utf-8",
