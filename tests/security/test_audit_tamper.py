@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, delete, event, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from hukou.cli import app
 from hukou.registry import audit, roles
-from hukou.registry.access import Actor
+from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory
 from hukou.registry.models import AuditHead, AuditRecord
@@ -279,6 +279,139 @@ def test_d5_passing_the_chain_off_as_one_sealed_before_the_key_is_found(
     assert [p.en for p in _problems(registry)] == [problem.en]
 
 
+# ---- D6: a keyed chain cut short, its new end passed off as an old-style record -------
+
+
+def _cut_and_pass_off(engine: Engine, k: int) -> int:
+    """Delete every record after position ``k``, alter record ``k``, strip its tag, give it
+    the plain hash and point the head at it — all without the key. Returns its id."""
+    with Session(engine) as s, s.begin():
+        s.execute(delete(AuditRecord).where(AuditRecord.seq > k))
+        rec = s.execute(select(AuditRecord).where(AuditRecord.seq == k)).scalar_one()
+        rec.after = {"i": "forged"}
+        rec.tag = None
+        rec.hash = _plain_hash(rec, rec.prev_hash)
+        head = s.get(AuditHead, 1)
+        assert head is not None
+        head.last_id, head.count, head.last_hash = k, k, rec.hash
+        return rec.id
+
+
+def test_d6_an_old_style_record_after_keyed_ones_is_named_as_tampering(
+    registry: Registry, engine: Engine, db_url: str
+) -> None:
+    """Old-style records only ever begin a chain (they were sealed before the key, and
+    everything after them with it): one after a keyed record was rewritten without the
+    key. Neither it nor a head pointing at its plain hash is taken for an upgrade left
+    half-done — and ``rekey`` refuses to vouch for it."""
+    _events(registry, 6)
+    forged = _cut_and_pass_off(engine, 4)
+    problems = _problems(registry)
+    tampered = [p for p in problems if "tampering" in p.en]
+    assert [p.record_id for p in tampered] == [forged], problems
+    assert "after records sealed with the key" in tampered[0].en and "篡改" in tampered[0].zh
+    assert any("chain's end does not match" in p.en for p in problems)
+    assert not any("rekey" in p.en for p in problems)  # not offered as an upgrade to convert
+
+    before = _dump(engine)
+    result = _cli("audit", "rekey", "--url", db_url)
+    assert result.exit_code == 2, result.output
+    assert "refused" in result.output and "拒绝" in result.output
+    assert "after records sealed with the key" in result.output
+    assert _dump(engine) == before  # nothing re-sealed
+    assert _problems(registry) == problems
+
+
+def test_d6_a_head_at_a_keyed_record_is_not_taken_for_an_old_style_head(
+    registry: Registry, engine: Engine, db_url: str
+) -> None:
+    """A register upgraded and not converted yet: an old-style chain, keyed records after
+    it. Deleting the newest records and pointing the head at the new last record's hash
+    (a plain copy, not the head's MAC) is a truncation, not an old head."""
+    _events(registry, 3)
+    _rechain(engine, _plain_hash, strip_tags=True)  # the chain as sealed before the key
+    _events(registry, 3, start=3)  # sealed with the key since the upgrade
+    [pending] = _problems(registry)
+    assert "rekey" in pending.en and "positions 1–3" in pending.en
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE seq = 6"))
+        conn.execute(
+            text(
+                "UPDATE audit_head SET last_id = 5, count = 5, "
+                "last_hash = (SELECT hash FROM audit_log WHERE seq = 5)"
+            )
+        )
+    problems = _problems(registry)
+    assert any("chain's end does not match" in p.en for p in problems), problems
+    before = _dump(engine)
+    result = _cli("audit", "rekey", "--url", db_url)
+    assert result.exit_code == 2 and "chain's end does not match" in result.output, result.output
+    assert _dump(engine) == before
+
+
+def test_d6_rekey_converts_a_clean_old_style_prefix_only(
+    registry: Registry, engine: Engine, db_url: str
+) -> None:
+    """The layout ``rekey`` is for — old-style records from position 1, keyed ones after
+    them, the head matching — is converted, and verifies afterwards."""
+    _events(registry, 3)
+    _rechain(engine, _plain_hash, strip_tags=True)
+    _events(registry, 2, start=3)
+    result = _cli("audit", "rekey", "--url", db_url)
+    assert result.exit_code == 0 and "re-sealed 5 record(s)" in result.output, result.output
+    assert _problems(registry) == []
+
+
+# ---- D7: the whole audit trail wiped ------------------------------------------------
+
+
+def test_d7_a_wiped_audit_trail_is_found(
+    registry: Registry, engine: Engine, db_url: str, officer: Actor
+) -> None:
+    from ..registry.helpers import owner_case
+
+    registry.create_application(officer, "s1_1", NANHU, owner_case())
+    assert _problems(registry) == []
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+        conn.execute(text("DELETE FROM audit_head"))
+    [problem] = _problems(registry)
+    assert "the audit trail is empty though the register holds data" in problem.en
+    assert "审计链为空" in problem.zh and problem.record_id is None
+    result = _cli("audit", "verify", "--url", db_url)
+    assert result.exit_code == 1 and "empty though the register holds data" in result.output
+
+
+_ONE_ROW = {
+    "users": "INSERT INTO users (username, password_hash, role, failed_logins, created_at) "
+    "VALUES ('u', 'x', 'admin', 0, :at)",
+    "persons": "INSERT INTO persons (id_number, name, sex, birth_date, created_at) "
+    "VALUES ('330402198001010011', 'x', 'male', '1980-01-01', :at)",
+    "applications": "INSERT INTO applications (reference, kind, state, county, "
+    "applicant_id_number, applicant_name, facts, created_at, updated_at, version) "
+    "VALUES ('r', 's1_1', 'draft', '330402', '330402198001010011', 'x', '{}', :at, :at, 1)",
+}
+
+
+@pytest.mark.parametrize("table", sorted(_ONE_ROW))
+def test_d7_a_row_in_any_audited_table_makes_an_empty_trail_a_problem(
+    registry: Registry, engine: Engine, clock: FixedClock, table: str
+) -> None:
+    """Every row of these tables was created through the service, which audits it: such
+    a row with no audit trail at all means the trail was deleted."""
+    with engine.begin() as conn:
+        conn.execute(text(_ONE_ROW[table]), {"at": clock.now()})
+    [problem] = _problems(registry)
+    assert problem.en == "the audit trail is empty though the register holds data"
+    assert problem.zh == "审计链为空，但登记簿中已有数据"
+
+
+def test_d7_an_empty_register_with_an_empty_trail_verifies(registry: Registry) -> None:
+    assert _problems(registry) == []
+    registry.add_user(SYSTEM, "officer_x", "correct horse battery", "officer", NANHU)
+    assert _problems(registry) == []
+
+
 # ---- an older backup restored, a chain re-sealed: the checkpoint --------------------
 
 
@@ -514,6 +647,55 @@ def test_the_service_role_can_write_and_seal_but_not_delete_or_rewrite(
     with engine.connect() as conn, conn.begin():  # TRUNCATE is not affected
         conn.execute(text("TRUNCATE audit_log, audit_head"))
         conn.rollback()
+    assert registry.verify_audit() == []
+
+
+def test_the_service_role_cannot_insert_a_chain_position_to_jam_the_sealer(
+    registry: Registry,
+    engine: Engine,
+    db_url: str,
+    officer: Actor,
+    service_role: str,
+) -> None:
+    """A row inserted with the next chain position would take it on the unique index, and
+    every later seal would fail there — a row the triggers then keep the role from
+    deleting. The role inserts the content and the tag only; the sealer gives the rest."""
+    from ..registry.helpers import owner_case
+
+    assert _cli("db", "grant-service-role", service_role, "--url", db_url).exit_code == 0
+    svc = _as_role(db_url, service_role)
+    try:
+        service = Registry(session_factory(svc), registry.clock)
+        app = service.create_application(officer, "s1_1", NANHU, owner_case())
+        with engine.connect() as conn:
+            n = conn.execute(text("SELECT max(seq) FROM audit_log")).scalar_one()
+        for columns, values in [
+            ("seq", str(n + 1)),
+            ("prev_hash", "'x'"),
+            ("hash", "'x'"),
+            ("seq, prev_hash, hash", f"{n + 1}, 'x', 'x'"),
+        ]:
+            refused = _refused(
+                svc,
+                "INSERT INTO audit_log (at, actor, action, entity, entity_id, "
+                f"{columns}) VALUES (now(), 'mallory', 'x', 'x', '1', {values})",
+            )
+            assert "permission denied" in refused, refused
+        # the service's own records are still written, and sealed
+        service.act(officer, app.id, "submit")
+        rows = registry.read(lambda s: list(s.execute(select(AuditRecord)).scalars()))
+        assert rows and all(r.seq is not None and r.tag for r in rows)
+        assert service.verify_audit() == []
+    finally:
+        svc.dispose()
+    # and no role, the owner included, inserts a record already sealed
+    for columns, values in [("seq", str(n + 5)), ("prev_hash, hash", "'x', 'x'")]:
+        refused = _refused(
+            engine,
+            "INSERT INTO audit_log (at, actor, action, entity, entity_id, "
+            f"{columns}) VALUES (now(), 'mallory', 'x', 'x', '1', {values})",
+        )
+        assert "cannot be inserted sealed" in refused, refused
     assert registry.verify_audit() == []
 
 

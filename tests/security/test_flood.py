@@ -8,6 +8,9 @@ Attacks that worked on the old main:
   refused, 409, naming the field but not the first one's reference, county or name. Two
   at once: one wins (a partial unique index, on SQLite and PostgreSQL). The citizen is
   answered the same whoever holds the open application, wherever, under whatever name.
+  And the block it made possible (a stranger files someone's number online, so that
+  their own station got a 409): an application taken in person supersedes a
+  self-service one no officer has handled, which is withdrawn, saying why.
 * X8 — 300 self-service applications, and ``/officer`` and ``GET /api/applications``
   (the newest 200, no paging) showed none of the 10 real ones. Both are now paged and
   filtered (state, kind, how it was taken, the day taken, reference): the officer finds
@@ -19,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +34,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from hukou.privacy import mask_id
 from hukou.registry.access import Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import alembic_config, make_engine, session_factory, upgrade
-from hukou.registry.errors import Conflict
-from hukou.registry.models import Application, Base
+from hukou.registry.errors import Conflict, RegistryError
+from hukou.registry.models import Application, ApplicationEvent, AuditRecord, Base
 from hukou.registry.service import Registry, SecondOpenApplication
 from hukou.service.app import create_app
 from hukou.service.limits import Limits
+from hukou.service.reads import REFERENCE_LENGTH, QueueFilter
 from hukou.service.web.citizen import WEB_CLERK
 
 from ..registry.conftest import NANHU, XIUZHOU
@@ -193,6 +199,173 @@ def test_two_creations_at_once_one_wins(
     assert registry.verify_audit() == []
 
 
+# ---- an application taken in person supersedes a self-service one ------------------------
+
+
+def _events(registry: Registry, app_id: int) -> list[tuple[str | None, str, int | None, str]]:
+    stmt = (
+        select(ApplicationEvent)
+        .where(ApplicationEvent.application_id == app_id)
+        .order_by(ApplicationEvent.id)
+    )
+    return registry.read(
+        lambda s: [
+            (e.from_state, e.to_state, e.actor_id, e.note or "") for e in s.execute(stmt).scalars()
+        ]
+    )
+
+
+def _audit_of(registry: Registry, app_id: int) -> list[AuditRecord]:
+    stmt = (
+        select(AuditRecord)
+        .where(AuditRecord.entity == "application", AuditRecord.entity_id == str(app_id))
+        .order_by(AuditRecord.id)
+    )
+    return registry.read(lambda s: list(s.execute(stmt).scalars()))
+
+
+def _state(registry: Registry, app_id: int) -> str:
+    stmt = select(Application.state).where(Application.id == app_id)
+    return str(registry.read(lambda s: s.execute(stmt).scalar_one()))
+
+
+@pytest.mark.parametrize("online_submit", [False, True], ids=["draft", "submitted-online"])
+def test_an_application_taken_in_person_supersedes_a_self_service_one(
+    registry: Registry, officer: Actor, other_officer: Actor, online_submit: bool
+) -> None:
+    """Anyone at the self-service page can file a stranger's number (under any name) in
+    南湖; the person's own station, 秀洲, sees the ID card and takes the application: the
+    online one, which no officer has touched, is withdrawn in the same transaction,
+    saying why, and the new one is taken."""
+    number = _number(8)
+    online = registry.create_application(
+        CLERK, "s1_1", NANHU, _case(8, "冒名顶替"), self_service=True
+    )
+    if online_submit:  # as the page does: submitted by the self-service counter
+        registry.act(CLERK, online.id, "submit", note="网上提交 / submitted online")
+    taken = registry.create_application(other_officer, "s1_1", XIUZHOU, _case(8, "李建国", XIUZHOU))
+    assert taken.state == "draft" and taken.county == XIUZHOU and taken.created_by is not None
+    assert _state(registry, online.id) == "withdrawn"
+    last = _events(registry, online.id)[-1]
+    assert last[1] == "withdrawn" and last[2] == other_officer.user_id
+    assert "superseded" in last[3] and "in person" in last[3]
+    withdrawn = [r for r in _audit_of(registry, online.id) if r.action == "application.withdraw"]
+    assert len(withdrawn) == 1
+    record = withdrawn[0]
+    assert record.actor == other_officer.username
+    assert record.after and record.after["state"] == "withdrawn"
+    assert record.after["reason"] == "superseded_in_person"
+    assert record.after["superseded_by"] == taken.id
+    for secret in (number, "冒名顶替", "李建国"):
+        assert secret not in f"{record.before} {record.after}"
+    assert _count(registry, number) == 2
+    assert registry.verify_audit() == []
+    # the one taken in person holds the number now: the page, or another station, is refused
+    for actor, county, online_ in ((CLERK, NANHU, True), (officer, NANHU, False)):
+        with pytest.raises(SecondOpenApplication):
+            registry.create_application(
+                actor, "s1_1", county, _case(8, "又一次", county), self_service=online_
+            )
+    assert _state(registry, taken.id) == "draft"
+
+
+def _reviewed(registry: Registry, officer: Actor, app: Application) -> None:
+    registry.act(CLERK, app.id, "submit")
+    registry.act(officer, app.id, "review")
+
+
+def _submitted_by_officer(registry: Registry, officer: Actor, app: Application) -> None:
+    registry.act(officer, app.id, "submit")
+
+
+def _papers_received(registry: Registry, officer: Actor, app: Application) -> None:
+    registry.receive_document(officer, app.id, "身份证", "§1.1")
+
+
+@pytest.mark.parametrize(
+    "handled",
+    [_reviewed, _submitted_by_officer, _papers_received],
+    ids=["under-review", "submitted-by-an-officer", "papers-received"],
+)
+def test_a_self_service_application_an_officer_has_handled_still_blocks(
+    registry: Registry, officer: Actor, other_officer: Actor, handled: Any
+) -> None:
+    online = registry.create_application(
+        CLERK, "s1_1", NANHU, _case(9, "申请人"), self_service=True
+    )
+    handled(registry, officer, online)
+    before = _state(registry, online.id)
+    with pytest.raises(SecondOpenApplication) as err:
+        registry.create_application(other_officer, "s1_1", XIUZHOU, _case(9, "李建国", XIUZHOU))
+    _refusal_says_nothing(err.value, online)
+    assert _state(registry, online.id) == before
+    assert _count(registry, _number(9)) == 1
+
+
+def test_an_open_application_taken_by_an_officer_still_blocks(
+    registry: Registry, officer: Actor, other_officer: Actor
+) -> None:
+    """Even a draft: an officer saw the ID card for it."""
+    first = registry.create_application(officer, "s1_1", NANHU, _case(10, "李建国"))
+    for actor, county in ((other_officer, XIUZHOU), (officer, NANHU)):
+        with pytest.raises(SecondOpenApplication) as err:
+            registry.create_application(actor, "s1_1", county, _case(10, "李建国", county))
+        _refusal_says_nothing(err.value, first)
+    assert _state(registry, first.id) == "draft"
+    assert _count(registry, _number(10)) == 1
+
+
+def test_two_stations_superseding_at_once_one_wins(
+    db_url: str, registry: Registry, clock: FixedClock, officer: Actor, other_officer: Actor
+) -> None:
+    """南湖 and 秀洲 take in person, at the same moment, a number with a self-service
+    draft: both look for the open application together (on PostgreSQL one waits on the
+    other's row lock); one supersedes the draft and is taken, the other is the 409."""
+    online = registry.create_application(
+        CLERK, "s1_1", NANHU, _case(11, "冒名顶替"), self_service=True
+    )
+    stations = [(officer, NANHU), (other_officer, XIUZHOU)]
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        engine = make_engine(db_url)
+        factory = session_factory(engine)
+
+        @event.listens_for(factory, "do_orm_execute")
+        def together(state: Any) -> None:
+            statement = state.statement
+            if (
+                state.is_select
+                and statement._for_update_arg is not None
+                and statement.column_descriptions[0].get("entity") is Application
+            ):
+                barrier.wait(timeout=30)  # both about to look for the open one
+
+        try:
+            actor, county = stations[i]
+            mine = Registry(factory, clock)
+            results[i] = mine.create_application(actor, "s1_1", county, _case(11, "李建国", county))
+        except Exception as exc:  # the test inspects it
+            results[i] = exc
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    wins = [r for r in results if isinstance(r, Application)]
+    losses = [r for r in results if isinstance(r, SecondOpenApplication)]
+    assert len(wins) == 1 and len(losses) == 1, results
+    _refusal_says_nothing(losses[0], wins[0])
+    assert _state(registry, online.id) == "withdrawn"
+    assert [e[1] for e in _events(registry, online.id)] == ["draft", "withdrawn"]
+    assert _count(registry, _number(11)) == 2
+    assert registry.verify_audit() == []
+
+
 # ---- the schema: one head, the index as the models say ----------------------------------------
 
 
@@ -343,6 +516,37 @@ def test_the_citizen_is_answered_the_same_whoever_holds_the_open_application(
     assert len(shapes) == 1, "the two answers differ"
 
 
+def test_the_person_s_own_station_supersedes_what_the_page_filed_in_their_number(
+    web: TestClient, registry: Registry, officer: Actor, other_officer: Actor
+) -> None:
+    """X7's block: a stranger files the person's number online in 南湖; the person goes to
+    秀洲's station with their ID card, and the officer takes the application (201)."""
+    result, _ = drive.run(web, OWNER_FAMILY)
+    number = OWNER_FAMILY["id_number"]
+    status, html = _apply(web, result, number, "冒名顶替")
+    assert status == 200, html
+    filed = registry.read(
+        lambda s: s.execute(
+            select(Application).where(Application.applicant_id_number == number)
+        ).scalar_one()
+    )
+    token = web.post("/api/login", json={"username": other_officer.username, "password": PASSWORD})
+    assert token.status_code == 200, token.text
+    h = {"Authorization": f"Bearer {token.json()['token']}"}
+    facts = owner_case(name="王小明", with_spouse=False, county=XIUZHOU)
+    facts["applicant"]["id_number"] = number
+    r = web.post(
+        "/api/applications", headers=h, json={"kind": "s1_1", "county": XIUZHOU, "facts": facts}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "draft" and r.json()["county"] == XIUZHOU
+    assert _state(registry, filed.id) == "withdrawn"
+    assert "superseded" in _events(registry, filed.id)[-1][3]
+    # the number is held again: the page still answers with the same refusal as ever
+    status, html = _apply(web, result, number, "冒名顶替")
+    assert status == 409 and r.json()["reference"] not in html and XIUZHOU not in _main(html)
+
+
 # ---- X8: the queue, paged and filtered ------------------------------------------------------
 
 
@@ -429,6 +633,57 @@ def test_after_a_flood_the_officer_finds_every_real_case(
     assert len(refs) == 110 and "2/2" in total
     next_page = web.get("/officer", params={"source": "self_service", "size": 100})
     assert 'id="queue-next"' in next_page.text and "source=self_service" in next_page.text
+
+
+def _reference_box(html: str) -> tuple[int, re.Pattern[str]]:
+    """The queue's reference box: its maxlength, and its pattern as a browser applies it
+    (anchored at both ends)."""
+    box = re.search(r'<input id="reference"[^>]*>', html)
+    assert box, html
+    maxlength = re.search(r'maxlength="(\d+)"', box.group(0))
+    pattern = re.search(r'pattern="([^"]+)"', box.group(0))
+    assert maxlength and pattern, box.group(0)
+    return int(maxlength.group(1)), re.compile(f"^(?:{unescape(pattern.group(1))})$")
+
+
+def test_the_queue_s_reference_box_takes_a_reference_only(
+    web: TestClient, registry: Registry, officer: Actor
+) -> None:
+    """The box is a GET form: an ID number typed there would sit in a URL (history, logs).
+    The browser refuses anything not reference-shaped; the server refuses it too (422),
+    without echoing it and without keeping it in the audit trail."""
+    app = registry.create_application(officer, "s1_1", NANHU, _case(12))
+    login = web.get("/login")
+    web.post(
+        "/login",
+        data={"csrf": csrf_of(login.text), "username": officer.username, "password": PASSWORD},
+    )
+    page = web.get("/officer")
+    assert page.status_code == 200, page.text
+    maxlength, pattern = _reference_box(page.text)
+    assert maxlength == REFERENCE_LENGTH == len(app.reference)
+    number = OWNER_FAMILY["id_number"]
+    fits = [app.reference, app.reference[:16], app.reference.lower(), "HK", "HK-2025"]
+    refused = [number, number.lower(), "李建国", "HK-2025_%", "%", "HK-20250301-XYZ", "330402"]
+    for value in fits:
+        assert pattern.match(value), value
+        assert QueueFilter.from_query({"reference": value}).reference  # the server agrees
+    for value in refused:
+        assert not pattern.match(value), value
+        with pytest.raises(RegistryError):
+            QueueFilter.from_query({"reference": value})
+    assert [r for r in _page_refs(web, reference=app.reference)[1]] == [app.reference]
+    r = web.get("/officer", params={"reference": number})
+    assert r.status_code == 422 and 'id="error-message"' in r.text
+    assert number not in r.text and mask_id(number) not in r.text
+    token = web.post("/api/login", json={"username": officer.username, "password": PASSWORD})
+    h = {"Authorization": f"Bearer {token.json()['token']}"}
+    api = web.get("/api/applications", headers=h, params={"reference": number})
+    assert api.status_code == 422 and number not in api.text
+    records = registry.read(lambda s: list(s.execute(select(AuditRecord)).scalars()))
+    assert [a for a in records if a.action == "read.refused"], "the refusal is recorded"
+    for a in records:
+        assert number not in f"{a.entity_id} {a.before} {a.after}", a.action
 
 
 BAD = [

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import hukou.registry.access as access
+import hukou.registry.service as service_module
 from hukou.registry.access import SYSTEM, SecuritySettings
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import session_factory
@@ -208,16 +209,30 @@ def client(registry: Registry) -> TestClient:
 
 
 def test_every_refusal_is_the_same_answer(
-    client: TestClient, registry: Registry, hasher: CountingHasher
+    client: TestClient,
+    registry: Registry,
+    hasher: CountingHasher,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """X4: "account locked until …" was said only for real accounts (enumeration). Now an
     unknown user, a wrong password, a throttled attempt, a disabled and a locked account get
-    the same status and body, and each costs a hash (the same time)."""
+    the same status and body, and each costs one hash, or (throttled, when the point is not
+    to spend CPU) a pause as long as one."""
+
+    pauses = [0]
+    real_pause = service_module.pause_like_a_hash
+
+    def pause() -> None:
+        pauses[0] += 1
+        real_pause()
+
+    monkeypatch.setattr(service_module, "pause_like_a_hash", pause)
 
     def attempt(user: str, password: str) -> tuple[int, Any, int]:
-        before = hasher.verified + hasher.hashed
+        """Status, body, and the hashes or hash-long pauses the answer cost."""
+        before = hasher.verified + hasher.hashed + pauses[0]
         r = client.post("/api/login", json={"username": user, "password": password})
-        return r.status_code, r.json(), hasher.verified + hasher.hashed - before
+        return r.status_code, r.json(), hasher.verified + hasher.hashed + pauses[0] - before
 
     registry.change_user(SYSTEM, "bob", "disable")
     answers = {
@@ -249,3 +264,68 @@ def test_password_hashing_is_bounded_in_concurrency(
         statuses = list(pool.map(go, range(32)))
     assert statuses.count(200) >= 2
     assert 1 <= hasher.most <= registry.security.hash_concurrency
+
+
+# ---- found in review ------------------------------------------------------------------
+
+
+def test_a_flood_gets_busy_not_failures(engine: Any, clock: FixedClock) -> None:
+    """With every hashing slot held, a log-in with the right password was refused as a
+    wrong password and counted towards the lock. Now: 503 busy, nothing counted."""
+    from hukou.registry.errors import Busy
+    from hukou.registry.models import User
+
+    registry = Registry(
+        session_factory(engine),
+        clock,
+        security=SecuritySettings(hash_wait=dt.timedelta(milliseconds=20)),
+    )
+    _users(registry)
+    held = [access._hash_slots.acquire(timeout=5) for _ in range(2)]
+    try:
+        with pytest.raises(Busy):
+            registry.login("alice", PASSWORD, "10.0.0.1")
+    finally:
+        for _ in held:
+            access._hash_slots.release()
+    fails = registry.read(lambda s: s.query(User.failed_logins).filter_by(username="alice").one())
+    assert fails == (0,)
+    assert _outcome(registry, "alice", PASSWORD, "10.0.0.1") == "in"
+
+
+def test_logins_are_rate_limited_per_address(registry: Registry) -> None:
+    _users(registry)
+    client = TestClient(create_app(registry))
+    statuses = [
+        client.post("/api/login", json={"username": "nobody", "password": "x" * 10}).status_code
+        for _ in range(45)
+    ]
+    assert statuses.count(429) > 0 and set(statuses) <= {403, 429}
+    r = client.post("/api/login", json={"username": "alice", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_a_name_no_account_has_is_not_kept_in_the_audit(registry: Registry) -> None:
+    """A password typed into the name box must not stay in a trail that is never deleted."""
+    _users(registry)
+    _outcome(registry, "Secret-Pa55word!", "whatever", "10.0.0.1")
+    for i in range(registry.security.free_per_account + 1):
+        _outcome(registry, "Secret-Pa55word!", f"x{i}", "10.0.0.2")
+    text_of_trail = repr(
+        registry.read(lambda s: s.query(AuditRecord.actor, AuditRecord.after).all())
+    )
+    assert "Secret-Pa55word!" not in text_of_trail
+    assert _actions(registry, "login.throttled") and _actions(registry, "login.failed")
+
+
+def test_an_ipv6_host_counts_by_its_64() -> None:
+    from starlette.requests import Request
+
+    from hukou.service.tokens import client_address
+
+    def addr(host: str) -> str:
+        return client_address(Request({"type": "http", "client": (host, 1), "headers": []}))
+
+    assert addr("2001:db8:1:2::1") == addr("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert addr("2001:db8:1:3::1") != addr("2001:db8:1:2::1")
+    assert addr("::ffff:198.51.100.7") == addr("198.51.100.7") == "198.51.100.7"

@@ -248,3 +248,69 @@ def test_two_workers_share_one_key(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+# ---- found in review ------------------------------------------------------------------
+
+
+def test_a_token_or_csrf_value_that_is_not_ascii_is_refused_not_a_500(
+    client: TestClient,
+) -> None:
+    """compare_digest raises on non-ASCII text: that was a 500 on every page and call."""
+    bearer = {"Authorization": "Bearer a.é".encode()}
+    assert client.get("/api/applications", headers=bearer).status_code == 403
+    cookie = {"Cookie": "hukou_session=a.é".encode()}
+    assert client.get("/", headers=cookie).status_code == 200
+    assert client.get("/officer", headers=cookie, follow_redirects=False).status_code == 303
+    client.get("/login")  # a CSRF cookie
+    r = client.post("/login", data={"csrf": "é", "username": "alice", "password": PASSWORD})
+    assert r.status_code == 403
+
+
+def test_a_page_session_is_no_bearer_token(client: TestClient, registry: Registry) -> None:
+    page = registry.open_session(registry.login("alice", PASSWORD), "page")
+    assert _ok(client, {"Authorization": f"Bearer {page}"}) == 403
+    api = registry.open_session(registry.login("alice", PASSWORD), "api")
+    assert registry.session_actor(api, "page") is None
+    assert registry.session_actor(api, "api") is not None
+
+
+def test_an_ended_token_logs_nobody_out(client: TestClient, registry: Registry) -> None:
+    old = _token(client)
+    client.post("/api/logout", headers=old)
+    new = _token(client)
+    client.post("/api/logout", headers=old)  # an attacker replays the old one
+    assert _ok(client, new) == 200
+
+
+def test_a_password_reset_during_the_check_wins(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reset commits while the (slow) hash of the old password is being checked: the
+    log-in must not open a session."""
+    import hukou.registry.service as service_module
+
+    registry.add_user(SYSTEM, "alice", PASSWORD, "officer", NANHU)
+    real = service_module.check_password
+
+    def check_then_reset(stored: str | None, password: str, wait: dt.timedelta) -> bool | None:
+        result = real(stored, password, wait)
+        registry.reset_password(SYSTEM, "alice", "a brand new password")
+        return result
+
+    monkeypatch.setattr(service_module, "check_password", check_then_reset)
+    with pytest.raises(RegistryError):
+        registry.login_session("alice", PASSWORD, "10.0.0.1", "api")
+    from hukou.registry.models import UserSession
+
+    assert registry.read(lambda s: s.query(UserSession).count()) == 0
+
+
+def test_a_key_file_that_vanishes_is_an_error_not_new_keys(tmp_path: Path) -> None:
+    ring = KeyRing(Path(os.path.relpath(tmp_path / "k.keys")))
+    assert ring.path.is_absolute()
+    ring.check()
+    (tmp_path / "k.keys").unlink()
+    with pytest.raises(RegistryError, match="has gone"):
+        ring.check()
+    assert not (tmp_path / "k.keys").exists()

@@ -202,6 +202,7 @@ def images_loaded(page: Any) -> None:
 def test_an_analyst_sees_aggregates(desk: Any, demo_population: Path) -> None:
     login(desk, "analyst")
     assert desk.url.endswith("/analyst")
+    desk.wait_for_selector("#by-county tbody tr")  # the URL changes before the page is in
     assert desk.locator("#by-county tbody tr").count() == 7  # the seven counties
     # §7 indicators per county and period, with charts (SVG images) and small counts hidden
     desk.select_option("#period", "quarter")

@@ -499,8 +499,10 @@ def audit_seal(url: Url = None) -> None:
 def audit_rekey(url: Url = None) -> None:
     """以审计密钥重新封存旧链（升级后执行一次） / re-seal, with the audit key, a chain sealed
     before it (plain SHA-256): once, right after upgrading from such a version, before
-    hukou db grant-service-role. Records that do not verify stay as they are. Never
-    run it later because verify names old-style records: that is a rewritten chain."""
+    hukou db grant-service-role. Only old-style records from position 1 on (then the
+    records sealed with the key since, and a head that matches) are converted; any other
+    problem verify names is refused with exit 2, naming why, and nothing is changed.
+    Never run it later because verify names old-style records: that is a rewritten chain."""
     registry = _keyed_registry(url)
     try:
         with registry.factory() as s, s.begin():

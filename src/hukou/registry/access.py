@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -96,19 +97,27 @@ SYSTEM = Actor(None, "system", "admin")
 
 
 _hash_slots = threading.BoundedSemaphore(SecuritySettings().hash_concurrency)
+_hash_seconds = [0.05]  # a running mean of how long a check takes here
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(stored: str | None, password: str, wait: dt.timedelta) -> bool:
-    """Does ``password`` match the stored hash? With no stored hash (an unknown user, a
-    throttled attempt) a hash of the same cost is computed anyway, so the answer takes
-    the same time. At most ``hash_concurrency`` hashes run at once; an attempt that waits
-    longer than ``wait`` for a slot fails (a flood queues, it does not take the CPU)."""
+def pause_like_a_hash() -> None:
+    """Wait as long as a password check takes, without its CPU: a throttled attempt or an
+    impossible name is answered after the same time as a wrong password."""
+    time.sleep(_hash_seconds[0])
+
+
+def check_password(stored: str | None, password: str, wait: dt.timedelta) -> bool | None:
+    """Does ``password`` match the stored hash? With no stored hash (an unknown user) a
+    hash of the same cost is computed anyway, so the answer takes the same time. At most
+    ``hash_concurrency`` hashes run at once in the process; None when no slot came free
+    within ``wait`` (a flood: the caller answers "busy", and counts nothing)."""
     if not _hash_slots.acquire(timeout=wait.total_seconds()):
-        return False
+        return None
+    started = time.perf_counter()
     try:
         if stored is None:
             _hasher.hash(password)
@@ -119,3 +128,4 @@ def check_password(stored: str | None, password: str, wait: dt.timedelta) -> boo
             return False
     finally:
         _hash_slots.release()
+        _hash_seconds[0] = 0.9 * _hash_seconds[0] + 0.1 * (time.perf_counter() - started)

@@ -56,8 +56,16 @@ content, and triggers refusing it for every role (the owner can drop them).
 
 A chain sealed before the key (plain SHA-256, no tags) is not taken on trust —
 anyone can compute its hashes, and the sealer would otherwise vouch for whatever
-old-style chain it found. ``verify`` names such records; ``rekey``, run once by the
-operator right after the upgrade, re-seals them with the key (``hukou audit rekey``).
+old-style chain it found. Such records can only begin the chain (the key came once,
+and everything sealed since carries its MAC): ``verify`` names an old-style beginning,
+for ``rekey`` — run once by the operator right after the upgrade, it re-seals them with
+the key (``hukou audit rekey``) — and names an old-style record anywhere after a keyed
+one as tampering, which ``rekey`` refuses to convert. A chain rewritten from position 1
+as an old-style one is told only by a checkpoint.
+
+A trail deleted whole (no record, no head) in a register that holds users,
+applications or persons — each created through the service, which audits it — is
+named too.
 """
 
 from __future__ import annotations
@@ -77,7 +85,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from hukou.registry.errors import RegistryError
-from hukou.registry.models import AuditHead, AuditRecord
+from hukou.registry.models import Application, AuditHead, AuditRecord, Person, User
 
 GENESIS = "0" * 64
 NONCE_HEX = 16  # a tag: 16 hex digits of nonce, then 48 of the MAC (fits String(64))
@@ -380,24 +388,45 @@ def _pre_key(rec: AuditRecord) -> bool:
     return rec.tag is None and rec.hash is not None and legacy_hash(rec, rec.prev_hash) == rec.hash
 
 
-def verify(session: Session, key: bytes) -> list[Problem]:
-    """Recompute the sealed chain with the key, position by position; every record that
-    does not fit is named: altered (or re-chained without the key), deleted (a missing
-    position, or a head that does not match), or inserted or moved (a record that does not
-    follow the one before it). Records still carrying the hash of before the audit key are
-    not taken on trust (anyone can compute that hash): they are named, for ``rekey``.
-    Reads only."""
+@dataclass
+class _Chain:
+    """The sealed chain as ``verify`` found it (``_examine``)."""
+
+    records: list[AuditRecord]
+    head: AuditHead | None
+    problems: list[Problem]  # everything found, in order, ``notice`` among them
+    old_style: list[int]  # positions of the old-style records that begin the chain
+    out_of_place: int  # old-style records anywhere else: rewritten without the key
+    notice: Problem | None  # the old-style beginning, for ``rekey``
+
+
+_AUDITED_TABLES = (User.__table__, Application.__table__, Person.__table__)
+
+
+def _holds_data(session: Session) -> bool:
+    """Whether the register has a user, an application or a person: each was created
+    through the service, which audited it."""
+    return any(
+        session.execute(select(sa.literal(1)).select_from(table).limit(1)).first() is not None
+        for table in _AUDITED_TABLES
+    )
+
+
+def _examine(session: Session, key: bytes) -> _Chain:
+    records = list(
+        session.execute(
+            select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
+        ).scalars()
+    )
     problems: list[Problem] = []
     prev = GENESIS
     expected = 1
-    count = 0
-    pre_key: list[int] = []
-    for rec in session.execute(
-        select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
-    ).scalars():
+    old_style: list[int] = []
+    out_of_place = 0
+    beginning = True  # no record other than an old-style one seen yet
+    for rec in records:
         seq = rec.seq
         assert seq is not None
-        count += 1
         if seq != expected:
             problems.append(
                 Problem(
@@ -414,39 +443,58 @@ def verify(session: Session, key: bytes) -> list[Problem]:
                     f"audit record {rec.id} (position {seq}) does not follow the record before it",
                 )
             )
-        if _keyed(rec, key):
-            pass
-        elif _pre_key(rec):
-            pre_key.append(seq)
-        else:
-            problems.append(
-                Problem(
-                    rec.id,
-                    f"审计记录 {rec.id} 内容被改动（或未持密钥重新计算）",
-                    f"audit record {rec.id} was altered (or re-hashed without the audit key)",
+        if _pre_key(rec):
+            if beginning:
+                old_style.append(seq)
+            else:
+                # the key came once, and everything sealed after it carries its MAC: an
+                # old-style record after a keyed one was made by someone without the key
+                out_of_place += 1
+                problems.append(
+                    Problem(
+                        rec.id,
+                        f"审计记录 {rec.id}（第 {seq} 条）位于以密钥封存的记录之后，却带有启用"
+                        "审计密钥之前的散列：旧式记录只可能在链首，此条是未持密钥改写的（篡改）",
+                        f"audit record {rec.id} (position {seq}) carries a hash from before "
+                        "the audit key after records sealed with the key: old-style records "
+                        "only ever begin the chain, so it was rewritten without the key "
+                        "(tampering)",
+                    )
                 )
-            )
+        else:
+            beginning = False
+            if not _keyed(rec, key):
+                problems.append(
+                    Problem(
+                        rec.id,
+                        f"审计记录 {rec.id} 内容被改动（或未持密钥重新计算）",
+                        f"audit record {rec.id} was altered (or re-hashed without the audit key)",
+                    )
+                )
         prev = rec.hash or ""
         expected = seq + 1
-    if pre_key:
-        problems.append(
-            Problem(
-                None,
-                f"{len(pre_key)} 条审计记录（第 {pre_key[0]} 至 {pre_key[-1]} 条之间）带有启用审计"
-                "密钥之前的散列，无法校验：若本登记簿由此前的版本升级而来、尚未转换，请执行一次 "
-                "hukou audit rekey；否则即是被人改写",
-                f"{len(pre_key)} audit record(s) (positions {pre_key[0]}–{pre_key[-1]}) carry "
-                "a hash from before the audit key and cannot be verified: if this register "
-                "was upgraded from such a version and not converted yet, run `hukou audit "
-                "rekey` once; otherwise they were rewritten",
-            )
+    notice = None
+    if old_style:
+        notice = Problem(
+            None,
+            f"{len(old_style)} 条审计记录（第 {old_style[0]} 至 {old_style[-1]} 条之间）带有"
+            "启用审计密钥之前的散列，无法校验：若本登记簿由此前的版本升级而来、尚未转换，请执行"
+            "一次 hukou audit rekey；否则即是被人改写",
+            f"{len(old_style)} audit record(s) (positions {old_style[0]}–{old_style[-1]}) "
+            "carry a hash from before the audit key and cannot be verified: if this register "
+            "was upgraded from such a version and not converted yet, run `hukou audit "
+            "rekey` once; otherwise they were rewritten",
         )
+        problems.append(notice)
     head = session.get(AuditHead, 1)
     if head is not None:
         mac_ok = hmac.compare_digest(head_mac(key, head.last_id, head.count, prev), head.last_hash)
-        if pre_key and head.last_hash == prev:
-            mac_ok = True  # a head from before the key, with its chain (named above)
-        if head.count != count or head.last_id != expected - 1 or not mac_ok:
+        if records and len(old_style) == len(records) and head.last_hash == prev:
+            # a head from before the key kept the last hash itself: acceptable only with a
+            # chain from before the key (named above) — once a record is sealed with the
+            # key, the head carries its MAC
+            mac_ok = True
+        if head.count != len(records) or head.last_id != expected - 1 or not mac_ok:
             problems.append(
                 Problem(
                     head.last_id,
@@ -457,9 +505,34 @@ def verify(session: Session, key: bytes) -> list[Problem]:
                     "altered)",
                 )
             )
-    elif count:
+    elif records:
         problems.append(Problem(None, "审计链末端记录缺失", "the audit head is missing"))
-    return problems
+    elif _holds_data(session) and not any(tag_ok(rec, key) for rec in _unsealed(session)):
+        # no head, no sealed record, none written and waiting for the sealer: nothing was
+        # ever audited — yet every user, application and person was created through the
+        # service, which audits it. The trail was deleted.
+        problems.append(
+            Problem(
+                None,
+                "审计链为空，但登记簿中已有数据",
+                "the audit trail is empty though the register holds data",
+            )
+        )
+    return _Chain(records, head, problems, old_style, out_of_place, notice)
+
+
+def verify(session: Session, key: bytes) -> list[Problem]:
+    """Recompute the sealed chain with the key, position by position; every record that
+    does not fit is named: altered (or re-chained without the key), deleted (a missing
+    position, or a head that does not match), or inserted or moved (a record that does not
+    follow the one before it). Records still carrying the hash of before the audit key are
+    not taken on trust (anyone can compute that hash): those that begin the chain are
+    named, for ``rekey``; one after a record sealed with the key is tampering, and named
+    as such (the key came once: nothing is sealed the old way after it). A head holding
+    a plain hash instead of its MAC is accepted only with a chain entirely of old-style
+    records. A trail with no record and no head in a register holding data was deleted,
+    and is named too. Reads only."""
+    return _examine(session, key).problems
 
 
 def rekey(session: Session, key: bytes) -> int:
@@ -467,47 +540,48 @@ def rekey(session: Session, key: bytes) -> int:
     right after upgrading from such a version — before ``grant_service_role`` (its
     triggers refuse changes to sealed records). Returns how many records were re-sealed.
 
-    Every record that verifies — with the old hash, or already with the key (records
-    sealed since the upgrade) — is re-sealed with the key onto its re-sealed predecessor,
-    and the head with it if it matched; a record that verifies neither way keeps what it
-    has, so ``verify`` names afterwards exactly what it named before. Unsealed rows are
-    not touched (seal them with the old version before upgrading).
+    Only one layout is converted: old-style records from position 1 on, then (if any)
+    records sealed with the key since the upgrade, every link in place, and a head that
+    matches — the old-style records re-sealed with the key, the keyed ones re-linked onto
+    them, the head given its MAC. Anything else ``verify`` names (an old-style record
+    after a keyed one, a record altered or missing, a head that does not match) is
+    refused, naming why, and nothing is changed. Unsealed rows are not touched (seal them
+    with the old version before upgrading).
 
     Never run it later because ``verify`` names records with an old hash: a chain rewritten
-    by someone without the key, passed off as an old one, would be re-sealed as genuine.
-    A checkpoint taken before tells."""
+    from its beginning by someone without the key, passed off as an old one, would be
+    re-sealed as genuine. A checkpoint taken before tells."""
     _lock(session, wait=True)
-    records = list(
-        session.execute(
-            select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
-        ).scalars()
-    )
-    if not any(_pre_key(rec) for rec in records):
+    session.get(AuditHead, 1, with_for_update=True)
+    chain = _examine(session, key)
+    if not chain.old_style and not chain.out_of_place:
         return 0
-    renamed: dict[str, str] = {}  # old hash -> new MAC
-    old_hash_at: dict[int, str | None] = {}
+    other = [p for p in chain.problems if p is not chain.notice]
+    if other:
+        shown = other[:3]
+        more_en = f"; … ({len(other) - 3} more)" if len(other) > 3 else ""
+        more_zh = f"；……（另有 {len(other) - 3} 项）" if len(other) > 3 else ""
+        raise RegistryError(
+            "拒绝重新封存，未作任何更改：rekey 只转换从第 1 条起连续的旧式记录（及其后以密钥封存"
+            "的记录、相符的末端），而本审计链另有问题——" + "；".join(p.zh for p in shown) + more_zh,
+            "rekey refused, nothing was changed: it converts only old-style records from "
+            "position 1 on (with the records sealed with the key after them and a head that "
+            "matches), and this chain has other problems — "
+            + "; ".join(p.en for p in shown)
+            + more_en,
+            "audit_log",
+        )
+    head = chain.head
+    assert head is not None  # else "the audit head is missing" above
+    prev = GENESIS
     changed = 0
-    for rec in records:
-        assert rec.seq is not None
-        old_hash_at[rec.seq] = rec.hash
-        if not (_keyed(rec, key) or _pre_key(rec)):
-            continue
-        assert rec.hash is not None and rec.prev_hash is not None
-        prev = renamed.get(rec.prev_hash, rec.prev_hash)
+    for rec in chain.records:
         digest = record_hash(rec, prev, key)
-        renamed[rec.hash] = digest
         if (prev, digest) != (rec.prev_hash, rec.hash):
             rec.prev_hash, rec.hash = prev, digest
             changed += 1
-    head = session.get(AuditHead, 1, with_for_update=True)
-    if head is not None:
-        old = old_hash_at.get(head.last_id)
-        if old is not None and old in renamed:
-            matched = head.last_hash == old or hmac.compare_digest(
-                head.last_hash, head_mac(key, head.last_id, head.count, old)
-            )
-            if matched:
-                head.last_hash = head_mac(key, head.last_id, head.count, renamed[old])
+        prev = digest
+    head.last_hash = head_mac(key, head.last_id, head.count, prev)
     session.flush()
     return changed
 

@@ -32,3 +32,9 @@ class Conflict(RegistryError):
 
 class InvalidTransition(RegistryError):
     status = 409
+
+
+class Busy(RegistryError):
+    """The service is too busy to do this now; try again shortly (503)."""
+
+    status = 503

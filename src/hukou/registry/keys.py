@@ -99,6 +99,8 @@ class KeyRing:
     _cache: tuple[int, dict[str, bytes]] | None = None
 
     def __post_init__(self) -> None:
+        # absolute once: a process that changes directory later still finds the same file
+        self.path = self.path.absolute()
         self._lock = threading.Lock()
 
     @classmethod
@@ -110,6 +112,13 @@ class KeyRing:
             try:
                 stamp = self.path.stat().st_mtime_ns
             except FileNotFoundError:
+                if self._cache is not None:
+                    # it was here: new keys now would orphan the audit chain and every session
+                    raise KeyError_(
+                        f"密钥文件 {self.path} 已不存在，请从备份恢复",
+                        f"the key file {self.path} has gone; restore it from its backup",
+                        "key_file",
+                    ) from None
                 _write_new(self.path, _fresh(), replace=False)
                 stamp = self.path.stat().st_mtime_ns
             if self._cache is not None and self._cache[0] == stamp:

@@ -4,14 +4,17 @@ The service should not connect as the owner of the tables. Its role (``hukou db
 grant-service-role ROLE``, run by the owner; again after every ``hukou db upgrade``)
 may read and write the business tables, but of the audit trail only:
 
-* ``audit_log``: SELECT, INSERT (a transaction's records, unsealed) and UPDATE of the
-  chain columns ``seq``, ``prev_hash``, ``hash`` (the sealer) — no DELETE, no UPDATE of
-  a record's content or tag, no TRUNCATE;
+* ``audit_log``: SELECT, INSERT of a record's content and tag only (a transaction's
+  records, unsealed: not its id, which the sequence gives, nor a chain position — a row
+  inserted with the next ``seq`` would jam every later seal on the unique index) and
+  UPDATE of the chain columns ``seq``, ``prev_hash``, ``hash`` (the sealer) — no DELETE,
+  no UPDATE of a record's content or tag, no TRUNCATE;
 * ``audit_head``: SELECT, INSERT, UPDATE;
 * the id sequences: USAGE (``nextval``), SELECT.
 
-The same call installs triggers that hold for every role, the owner's too: a sealed
-audit record is never updated or deleted, an unsealed one written by the service
+The same call installs triggers that hold for every role, the owner's too: no audit
+record is inserted already sealed (with a ``seq``, ``prev_hash`` or ``hash``), a sealed
+one is never updated or deleted, an unsealed one written by the service
 (it has a tag) is never deleted, an unsealed one's content and tag never change, and
 the chain's head is never deleted or moved back. TRUNCATE does not fire them. The owner
 can drop the triggers (``UNGUARD``): they stop accidents and the service's role, not the
@@ -32,6 +35,9 @@ from hukou.registry.models import AuditHead, AuditRecord, Base
 AUDIT_TABLES = (AuditRecord.__tablename__, AuditHead.__tablename__)
 SEALER_COLUMNS = ("seq", "prev_hash", "hash")
 _CONTENT_COLUMNS = ("id", "at", "actor", "action", "entity", "entity_id", "before", "after", "tag")
+# what the service's role may give an audit record it inserts: no id (the sequence's), no
+# chain column (the sealer's, by UPDATE)
+WRITER_COLUMNS = tuple(c for c in _CONTENT_COLUMNS if c != "id")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
@@ -66,7 +72,8 @@ def grant_statements(role: str, schema: str = "public") -> list[str]:
         f"GRANT USAGE ON SCHEMA {schema} TO {who}",
         f"REVOKE ALL ON {everything} FROM {who}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(business_tables())} TO {who}",
-        f"GRANT SELECT, INSERT ON {log} TO {who}",
+        f"GRANT SELECT ON {log} TO {who}",
+        f"GRANT INSERT ({', '.join(WRITER_COLUMNS)}) ON {log} TO {who}",
         f"GRANT UPDATE ({', '.join(SEALER_COLUMNS)}) ON {log} TO {who}",
         f"GRANT SELECT, INSERT, UPDATE ON {head} TO {who}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {who}",
@@ -89,6 +96,13 @@ GUARD = [
 CREATE OR REPLACE FUNCTION hukou_audit_log_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.seq IS NOT NULL OR NEW.prev_hash IS NOT NULL OR NEW.hash IS NOT NULL THEN
+            RAISE EXCEPTION '审计记录不可以已封存的形式插入 / an audit record cannot be inserted sealed'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         IF OLD.seq IS NOT NULL OR OLD.tag IS NOT NULL THEN
             RAISE EXCEPTION '审计记录 % 不可删除 / audit record % cannot be deleted', OLD.id, OLD.id
@@ -120,7 +134,7 @@ BEGIN
 END
 $$""",
     "DROP TRIGGER IF EXISTS audit_log_guard ON audit_log",
-    "CREATE TRIGGER audit_log_guard BEFORE UPDATE OR DELETE ON audit_log "
+    "CREATE TRIGGER audit_log_guard BEFORE INSERT OR UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION hukou_audit_log_guard()",
     "DROP TRIGGER IF EXISTS audit_head_guard ON audit_head",
     "CREATE TRIGGER audit_head_guard BEFORE UPDATE OR DELETE ON audit_head "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -44,9 +46,11 @@ from hukou.registry.access import (
     SecuritySettings,
     check_password,
     hash_password,
+    pause_like_a_hash,
 )
 from hukou.registry.clock import Clock, SystemClock
 from hukou.registry.errors import (
+    Busy,
     Conflict,
     Forbidden,
     InvalidTransition,
@@ -410,19 +414,28 @@ class Registry:
             return user.id
 
     def login(self, username: str, password: str, address: str = "local") -> Actor:
-        """Check a log-in (``address``: the client's, for throttling).
+        """Check a log-in (``address``: the client's, for throttling); see ``login_session``."""
+        return self.login_session(username, password, address, None)[0]
+
+    def login_session(
+        self, username: str, password: str, address: str, kind: str | None
+    ) -> tuple[Actor, str | None]:
+        """Check a log-in and, when ``kind`` is given (``page``, ``api``), open a session in
+        the same transaction that confirms it: a password reset, a disable or a lock
+        committed while the password was being checked wins, and no session is opened.
 
         Every refusal is the same 403 with the same words — unknown user, wrong password,
-        throttled, disabled or locked — and takes the same time (a hash is computed in
-        every case), so a refusal tells an attacker nothing; the audit trail records which
-        it was. Attempts are reserved before the password is checked
-        (``registry.throttle``), so concurrent guesses cannot pass the limit."""
+        throttled, disabled or locked — and takes the time of one password hash, so a
+        refusal tells an attacker nothing; the audit trail records which it was. Attempts
+        are reserved before the password is checked (``registry.throttle``), so concurrent
+        guesses cannot pass the limit. When every hashing slot stays busy (a flood) the
+        answer is 503, and nothing is counted against the account."""
         st = self.security
         now = self.clock.now()
         refused = Forbidden(*LOGIN_REFUSED, "password")
         if not username or len(username) > 64 or any(ord(c) < 32 or c == "\x7f" for c in username):
             # no account is called that (and a NUL must not reach PostgreSQL or the audit)
-            check_password(None, password, st.hash_wait)
+            pause_like_a_hash()
             raise refused
         acct = throttle.account_key(username, address)
         addr = throttle.address_key(address)
@@ -430,36 +443,58 @@ class Registry:
         if held is None:
             held = throttle.reserve(self.factory, acct, st.free_per_account, now, st)
         if held is not None:
-            check_password(None, password, st.hash_wait)  # the same time as a real check
+            pause_like_a_hash()  # the same time as a real check, without its CPU
             self.audit_event(
-                username[:64], "login.throttled", "user", "", {"address": address, "until": held}
+                self._login_name(username),
+                "login.throttled",
+                "user",
+                "",
+                {"address": address, "until": held},
             )
             raise refused
         with self.factory() as s:
             user = s.execute(select(User).where(User.username == username)).scalar_one_or_none()
-        ok = check_password(user.password_hash if user else None, password, st.hash_wait)
-        why = (
-            "unknown_user"
-            if user is None
-            else "disabled"
-            if user.disabled_at is not None
-            else "locked"
-            if user.locked_at is not None
-            else None
-            if ok
-            else "wrong_password"
-        )
+        stored = user.password_hash if user else None
+        ok = check_password(stored, password, st.hash_wait)
+        if ok is None:  # no hashing slot in time: not the caller's failure
+            with self.factory() as s, s.begin():
+                throttle.give_back(s, acct)
+                throttle.give_back(s, addr)
+            raise Busy("系统繁忙，请稍后再试", "the service is busy; try again shortly")
         with self._tx() as s:
+            if user is not None:  # again, locked: what changed while the hash ran wins
+                user = s.execute(
+                    select(User).where(User.id == user.id).with_for_update()
+                ).scalar_one_or_none()
+            why = (
+                "unknown_user"
+                if user is None
+                else "disabled"
+                if user.disabled_at is not None
+                else "locked"
+                if user.locked_at is not None
+                else "password_changed"
+                if ok and user.password_hash != stored
+                else None
+                if ok
+                else "wrong_password"
+            )
             if user is not None and why is None:
                 throttle.clear(s, acct)
                 throttle.give_back(s, addr)
-                s.execute(update(User).where(User.id == user.id).values(failed_logins=0))
+                user.failed_logins = 0
                 actor = Actor(user.id, user.username, user.role, user.jurisdiction)
-                self._audit(s, actor, "login.success", "user", user.id, None, {"address": address})
-                return actor
+                token = (
+                    sessions.start(s, user.id, kind, now, self.keys.signing, st)
+                    if kind is not None
+                    else None
+                )
+                detail = {"address": address, "session": kind}
+                self._audit(s, actor, "login.success", "user", user.id, None, detail)
+                return actor, token
             self._audit(
                 s,
-                Actor(None, username[:64], "system"),
+                Actor(None, self._login_name(username, user is not None), "system"),
                 "login.failed",
                 "user",
                 user.id if user else "",
@@ -487,6 +522,20 @@ class Registry:
                     )
         raise refused
 
+    def _login_name(self, username: str, known: bool | None = None) -> str:
+        """The name a log-in event is recorded under: the account's, or — for a name no
+        account has (a password typed in the wrong box, say) — a keyed digest of it, so the
+        audit trail never keeps what was typed."""
+        if known is None:
+            with self.factory() as s:
+                known = (
+                    s.execute(select(User.id).where(User.username == username)).first() is not None
+                )
+        if known:
+            return username
+        digest = hmac.new(self.keys.signing, username.encode(), hashlib.sha256).hexdigest()
+        return f"?{digest[:16]}"
+
     # ---- sessions ------------------------------------------------------------
     def open_session(self, actor: Actor, kind: str = "api") -> str:
         """A new session for a user who has just logged in; returns its token."""
@@ -497,15 +546,18 @@ class Registry:
                 s, actor.user_id, kind, self.clock.now(), self.keys.signing, self.security
             )
 
-    def session_actor(self, token: str) -> Actor | None:
-        """The user a session token stands for now, or None (see ``registry.sessions``)."""
+    def session_actor(self, token: str, kind: str = "api") -> Actor | None:
+        """The user a session token of ``kind`` stands for now, or None
+        (``registry.sessions``)."""
         with self.factory() as s, s.begin():
-            return sessions.resolve(s, token, self.clock.now(), self.keys.signing, self.security)
+            return sessions.resolve(
+                s, token, self.clock.now(), self.keys.signing, self.security, kind
+            )
 
     def logout(self, token: str) -> None:
         """Log out: end every session of the token's user (all their browsers and tokens)."""
         with self._tx() as s:
-            uid = sessions.user_of(s, token, self.keys.signing)
+            uid = sessions.user_of(s, token, self.keys.signing, self.clock.now())
             if uid is None:
                 return
             ended = sessions.end_all(s, uid, self.clock.now(), "logout")
@@ -580,7 +632,9 @@ class Registry:
                 user.failed_logins = 0
                 s.execute(
                     delete(LoginThrottle).where(
-                        LoginThrottle.key.like(throttle.account_key(username, "") + "%")
+                        LoginThrottle.key.startswith(
+                            throttle.account_key(username, ""), autoescape=True
+                        )
                     )
                 )
             s.flush()
@@ -843,7 +897,11 @@ class Registry:
 
         One open application per applicant's ID number, city-wide: a second one, taken by
         an officer or online, in any county, is refused (409) without a word about the
-        first (``_refuse_second_open``; the partial unique index settles a race)."""
+        first (``_make_room``; the partial unique index settles a race). One exception:
+        an application taken in person (an officer saw the ID card) supersedes an open
+        self-service one that no officer has handled yet (``_supersedable``), which is
+        withdrawn in the same transaction, saying so: anyone at the self-service page can
+        type a stranger's number, and must not keep that person from their own station."""
         actor.require_officer(county)
         if kind not in APPLICATION_KINDS:
             raise RegistryError(
@@ -879,7 +937,7 @@ class Registry:
             problems = moves.identity_problems(s, facts) if kind not in s5_2.KINDS else []
             if not self_service:
                 moves.refuse_identity(problems)
-            _refuse_second_open(s, id_number, number_field)
+            superseded = self._make_room(s, actor, id_number, number_field, self_service)
             app = Application(
                 reference=_reference("HK", self.clock.today()),
                 kind=kind,
@@ -911,6 +969,21 @@ class Registry:
                     at=self.clock.now(),
                 )
             )
+            if superseded is not None:
+                old, before = superseded
+                self._audit(
+                    s,
+                    actor,
+                    "application.withdraw",
+                    "application",
+                    old.id,
+                    before,
+                    {
+                        **audit.snapshot(old, APP_FIELDS),
+                        "reason": SUPERSEDED_REASON,
+                        "superseded_by": app.id,
+                    },
+                )
             self._audit(
                 s,
                 actor,
@@ -921,6 +994,58 @@ class Registry:
                 audit.snapshot(app, APP_FIELDS),
             )
             return app
+
+    def _make_room(
+        self, s: Session, actor: Actor, id_number: str, field: str, self_service: bool
+    ) -> tuple[Application, dict[str, Any]] | None:
+        """Before ``create_application`` inserts: at most one open application per
+        applicant's ID number. The open one found is refused (409, ``_second_open``),
+        unless this application is taken in person and that one is a self-service
+        application no officer has handled (``_supersedable``): then it is withdrawn here,
+        in the same transaction, its event saying why; returned with its audit snapshot
+        from before, for the caller to audit once the new one has its id.
+
+        A race: on PostgreSQL the open row is locked (FOR UPDATE), so a second station
+        waits, then finds it withdrawn and meets the first's new application in the
+        partial unique index (409); SQLite has no row lock, but the second's withdrawal
+        then finds the row's version changed (409 too)."""
+        if not id_number:  # §5.2 without a number yet: nothing to compare
+            return None
+        stmt = (
+            select(Application)
+            .where(
+                Application.applicant_id_number == id_number,
+                Application.state.in_(OPEN_APPLICATION_STATES),
+            )
+            .limit(1)
+        )
+        if not self_service:
+            stmt = stmt.with_for_update()
+        found = s.execute(stmt).scalars().first()
+        if found is None:
+            return None
+        if self_service or not _supersedable(s, found):
+            raise _second_open(field)
+        before = audit.snapshot(found, APP_FIELDS)
+        old_state = found.state
+        found.state = APPLICATION_TRANSITIONS[(old_state, "withdraw")]
+        s.add(
+            ApplicationEvent(
+                application_id=found.id,
+                from_state=old_state,
+                to_state=found.state,
+                actor_id=actor.user_id,
+                at=self.clock.now(),
+                note=SUPERSEDED_NOTE,
+            )
+        )
+        try:
+            s.flush()
+        except StaleDataError:
+            # changed since it was read (no row lock on SQLite): another station superseded
+            # it first, or an officer took a step on it; either way it is not ours to take
+            raise _second_open(field) from None
+        return found, before
 
     def _transition(
         self, s: Session, actor: Actor, app: Application, action: str, note: str | None = None
@@ -2026,20 +2151,31 @@ def _second_open(field: str) -> SecondOpenApplication:
     )
 
 
-def _refuse_second_open(s: Session, id_number: str, field: str) -> None:
-    """At most one open application per applicant's ID number (``create_application``)."""
-    if not id_number:  # §5.2 without a number yet: nothing to compare
-        return
-    found = s.execute(
-        select(Application.id)
-        .where(
-            Application.applicant_id_number == id_number,
-            Application.state.in_(OPEN_APPLICATION_STATES),
-        )
+# an application taken in person supersedes a self-service one (``Registry._make_room``):
+# the withdrawal's event note and the reason in its audit record (no number, no name)
+SUPERSEDED_NOTE = (
+    "被窗口当面受理（已核验身份证）的申请取代 / superseded by an application taken in person "
+    "(ID card seen at a station)"
+)
+SUPERSEDED_REASON = "superseded_in_person"
+# the states in which a self-service application may still be superseded: filed, or
+# submitted online by the page itself; once an officer reviews it, it holds the number
+_SUPERSEDABLE_STATES = ("draft", "submitted")
+
+
+def _supersedable(s: Session, app: Application) -> bool:
+    """A self-service application (no officer's user took it: ``created_by`` empty) that no
+    officer has handled yet: a draft, or submitted by the page itself, with no step taken
+    by an officer's user and no paper received against it."""
+    if app.created_by is not None or app.state not in _SUPERSEDABLE_STATES:
+        return False
+    by_officer = (
+        select(ApplicationEvent.id)
+        .where(ApplicationEvent.application_id == app.id, ApplicationEvent.actor_id.is_not(None))
         .limit(1)
-    ).first()
-    if found is not None:
-        raise _second_open(field)
+    )
+    papers = select(DocumentReceived.id).where(DocumentReceived.application_id == app.id).limit(1)
+    return s.execute(by_officer).first() is None and s.execute(papers).first() is None
 
 
 def _integrity(exc: IntegrityError) -> RegistryError:

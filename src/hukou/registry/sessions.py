@@ -72,17 +72,25 @@ def start(
 
 
 def _secret(token: str, key: bytes) -> str | None:
+    if len(token) > 200 or not token.isascii():  # compare_digest refuses non-ASCII str
+        return None
     secret, _, mac = token.partition(".")
-    if not secret or len(token) > 200 or not hmac.compare_digest(mac, _mac(key, secret)):
+    if not secret or not hmac.compare_digest(mac.encode(), _mac(key, secret).encode()):
         return None
     return secret
 
 
 def resolve(
-    s: Session, token: str, now: dt.datetime, key: bytes, settings: SecuritySettings
+    s: Session,
+    token: str,
+    now: dt.datetime,
+    key: bytes,
+    settings: SecuritySettings,
+    kind: str,
 ) -> Actor | None:
-    """The actor behind a token, or None: forged, unknown, ended, idle too long, past its
-    end, or its user disabled or locked. An idle session found here is ended (recorded)."""
+    """The actor behind a token, or None: forged, unknown, of the other kind (a page's
+    cookie is no bearer token, nor the reverse), ended, idle too long, past its end, or
+    its user disabled or locked. An idle session found here is ended (recorded)."""
     secret = _secret(token, key)
     if secret is None:
         return None
@@ -94,7 +102,12 @@ def resolve(
     if row is None:
         return None
     sess, user = row
-    if sess.ended_at is not None or user.disabled_at is not None or user.locked_at is not None:
+    if (
+        sess.kind != kind
+        or sess.ended_at is not None
+        or user.disabled_at is not None
+        or user.locked_at is not None
+    ):
         return None
     if now >= _aware(sess.expires_at):
         _end(s, sess, now, "expired")
@@ -112,13 +125,16 @@ def _end(s: Session, sess: UserSession, now: dt.datetime, reason: str) -> None:
     sess.end_reason = reason
 
 
-def user_of(s: Session, token: str, key: bytes) -> int | None:
-    """The user a (well-formed) token belongs to, ended or not."""
+def user_of(s: Session, token: str, key: bytes, now: dt.datetime) -> int | None:
+    """The user of a token whose session is still open (an old, ended token logs nobody
+    out)."""
     secret = _secret(token, key)
     if secret is None:
         return None
     found = s.get(UserSession, _digest(secret))
-    return found.user_id if found else None
+    if found is None or found.ended_at is not None or now >= _aware(found.expires_at):
+        return None
+    return found.user_id
 
 
 def end_all(s: Session, user_id: int | None, now: dt.datetime, reason: str) -> int:

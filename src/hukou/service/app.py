@@ -365,9 +365,11 @@ def create_app(
     def login(body: LoginIn, request: Request) -> dict[str, Any]:
         """登录 / log in. Every refusal is the same 403, whatever the reason (unknown user,
         wrong password, too many attempts, account disabled or locked)."""
-        who = registry.login(body.username, body.password, tokens.client_address(request))
+        who, token = registry.login_session(
+            body.username, body.password, tokens.client_address(request), "api"
+        )
         return {
-            "token": registry.open_session(who, "api"),
+            "token": token,
             "role": who.role,
             "jurisdiction": who.jurisdiction,
             "expires_in": int(registry.security.session_absolute.total_seconds()),

@@ -90,6 +90,11 @@ class Limits:
     # retries after a mistyped name or number; a service hall sharing one address still
     # files one a minute.
     apply: Rate | None = Rate(per_second=1 / 60, burst=10)
+    # POST /api/login and POST /login: a password check costs ~50 ms of a core. A station's
+    # officers behind one address log in a few times a day each; the burst lets thirty in
+    # at once (the morning), then one a second. The log-in throttle (registry.throttle)
+    # limits guessing per account; this limits the CPU a flood can take.
+    login: Rate | None = Rate(per_second=1.0, burst=30)
     # distinct client addresses remembered per bucket (least recently seen forgotten first)
     max_clients: int = 100_000
     # decisions running at once in each process, in worker threads. The engine is pure
@@ -116,7 +121,14 @@ class Limits:
     def unlimited(cls, **changes: Any) -> Limits:
         """No rate limits (tests that drive many requests from one address)."""
         return cls(
-            **{"check_api": None, "check_pages": None, "track": None, "apply": None, **changes}
+            **{
+                "check_api": None,
+                "check_pages": None,
+                "track": None,
+                "apply": None,
+                "login": None,
+                **changes,
+            }
         )
 
 
@@ -297,6 +309,7 @@ RATE_LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
     "check_pages": (("GET", "/check"), ("POST", "/check"), ("GET", "/track")),
     "track": (("POST", "/track"),),
     "apply": (("POST", "/check/apply"),),
+    "login": (("POST", "/api/login"), ("POST", "/login")),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
@@ -88,17 +89,21 @@ def install(app: FastAPI) -> None:
         if not is_page(request.url.path) and api_registry_error is not None:
             return await api_registry_error(request, exc)
         assert isinstance(exc, RegistryError)
-        return error_page(request, exc.status, exc.zh, exc.en)
+        # the page looks up the session in the database: not on the event loop
+        return await run_in_threadpool(error_page, request, exc.status, exc.zh, exc.en)
 
     async def _input_error(request: Request, exc: Exception) -> Response:
         if not is_page(request.url.path) and api_input_error is not None:
             return await api_input_error(request, exc)
         assert isinstance(exc, InputError)
         p = exc.problems[0]
-        return error_page(request, 422, f"{p['field']}: {p['zh']}", f"{p['field']}: {p['en']}")
+        return await run_in_threadpool(
+            error_page, request, 422, f"{p['field']}: {p['zh']}", f"{p['field']}: {p['en']}"
+        )
 
     async def _csrf(request: Request, exc: Exception) -> Response:
-        return error_page(
+        return await run_in_threadpool(
+            error_page,
             request,
             403,
             "表单已失效（安全校验失败），请返回后重新提交。",

@@ -6,8 +6,10 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
+from starlette.datastructures import FormData
 
 from hukou.engine.decide import ChannelResult, Decision, decide
 from hukou.policy.facts import (
@@ -280,6 +282,8 @@ def _identity_errors(answers: dict[str, str], lang: str) -> dict[str, str]:
 
 @router.post("/check", response_class=HTMLResponse)
 async def check_step(request: Request) -> HTMLResponse:
+    """One step of the self-check. Its pages are rendered in a worker thread: ``render``
+    looks up (and touches) a logged-in browser's session in the register."""
     form = await checked_form(request)
     lang = page_lang(request)
     switch = form.get("switch_lang")
@@ -290,7 +294,7 @@ async def check_step(request: Request) -> HTMLResponse:
     if action in ("start", "restart"):
         state = {"a": {}, "t": []}
     elif state is None:
-        return render(request, "check_start.html", lang=lang, expired=True)
+        return await run_in_threadpool(render, request, "check_start.html", lang=lang, expired=True)
     answers: dict[str, str] = {str(k): str(v) for k, v in dict(state.get("a", {})).items()}
     trail: list[str] = [str(s) for s in state.get("t", [])]
     errors: dict[str, str] = {}
@@ -347,7 +351,8 @@ async def check_step(request: Request) -> HTMLResponse:
         shown = interview.next_step(answers, missing)
     signed = sign_state(request, {"a": answers, "t": trail})
     if shown is None and decision is not None:
-        return render(
+        return await run_in_threadpool(
+            render,
             request,
             "check_result.html",
             lang=lang,
@@ -358,10 +363,11 @@ async def check_step(request: Request) -> HTMLResponse:
             id_number=answers.get("id_number", "") if answers.get("id_number") != UNKNOWN else "",
         )
     if shown is None:  # bad input outside any question: start again
-        return render(request, "check_start.html", lang=lang, expired=True)
+        return await run_in_threadpool(render, request, "check_start.html", lang=lang, expired=True)
     n = len(trail) + 1
     total = max(n, len(trail) + interview.remaining(answers, missing))
-    return render(
+    return await run_in_threadpool(
+        render,
         request,
         "check_step.html",
         lang=lang,
@@ -394,6 +400,12 @@ def _apply_counties(answers: dict[str, str]) -> list[str]:
 async def apply(request: Request) -> HTMLResponse:
     """Turn a self-check into an application at the county's station (with a reference)."""
     form = await checked_form(request)
+    # the register's writes, and a refusal's audit record: in a worker thread, never on
+    # the event loop (a SQLite write lock held elsewhere would freeze every request)
+    return await run_in_threadpool(_apply, request, form)
+
+
+def _apply(request: Request, form: FormData) -> HTMLResponse:
     lang = page_lang(request)
     state = read_state(request, str(form.get("state") or ""))
     if state is None:
@@ -485,6 +497,10 @@ def track_form(request: Request) -> HTMLResponse:
 @router.post("/track", response_class=HTMLResponse)
 async def track(request: Request) -> HTMLResponse:
     form = await checked_form(request)
+    return await run_in_threadpool(_track, request, form)  # the register's read: off the loop
+
+
+def _track(request: Request, form: FormData) -> HTMLResponse:
     reference, problem = form_text(form.get("reference"), REFERENCE_MAX)
     if problem:
         zh, _, en = problem.partition(" / ")

@@ -86,7 +86,8 @@ async def checked_form(request: Request) -> FormData:
     if (
         not secret
         or not isinstance(sent, str)
-        or not hmac.compare_digest(sent, csrf_token(request, secret))
+        or not sent.isascii()  # compare_digest refuses non-ASCII text: a 500, not a 403
+        or not hmac.compare_digest(sent.encode(), csrf_token(request, secret).encode())
     ):
         raise CsrfError
     return form
@@ -100,7 +101,7 @@ def session_actor(request: Request) -> Actor | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    found: Actor | None = request.app.state.registry.session_actor(token)
+    found: Actor | None = request.app.state.registry.session_actor(token, "page")
     return found
 
 

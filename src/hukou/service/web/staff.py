@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -93,20 +94,21 @@ def login_form(request: Request) -> HTMLResponse:
 async def login(request: Request) -> Response:
     form = await checked_form(request)
     registry = registry_of(request)
-    username = str(form.get("username") or "")[:64]
+    username = unicodedata.normalize("NFC", str(form.get("username") or ""))[:65]
     password = str(form.get("password") or "")[:256]
     lang = page_lang(request)
     address = tokens.client_address(request)
     try:
         # argon2 takes ~50 ms of a core: off the event loop (and bounded in the register)
-        actor = await run_in_threadpool(registry.login, username, password, address)
-        token = await run_in_threadpool(registry.open_session, actor, "page")
+        actor, token = await run_in_threadpool(
+            registry.login_session, username, password, address, "page"
+        )
     except RegistryError as exc:
         return render(request, "login.html", status=403, error=exc.zh if lang == "zh" else exc.en)
     response = _see_other(HOME_OF_ROLE.get(actor.role, "/"))
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        token or "",
         max_age=int(registry.security.session_absolute.total_seconds()),
         secure=True,
         httponly=True,
@@ -437,6 +439,12 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
 @router.post("/officer/app/{app_id}", response_model=None)
 async def officer_act(request: Request, app_id: int) -> Response:
     form = await checked_form(request)
+    # the register (and, for approve and reject, the engine): in a worker thread, never on
+    # the event loop (a SQLite write lock held elsewhere would freeze every request)
+    return await run_in_threadpool(_officer_act, request, app_id, form)
+
+
+def _officer_act(request: Request, app_id: int, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
     app_id = _row_id(app_id, "app_id")
@@ -634,6 +642,10 @@ async def move_out_request(request: Request) -> Response:
     """§4.5 书面申请: the person is named by ID number in the form; their dwelling is the
     one of the household their hukou is in now."""
     form = await checked_form(request)
+    return await run_in_threadpool(_move_out_request, request, form)  # off the event loop
+
+
+def _move_out_request(request: Request, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
     number = _form_text(form, "id_number", 18).upper()
@@ -668,6 +680,10 @@ async def move_out_request(request: Request) -> Response:
 @router.post("/officer/move-outs/{procedure_id}", response_model=None)
 async def move_out_step(request: Request, procedure_id: int) -> Response:
     form = await checked_form(request)
+    return await run_in_threadpool(_move_out_step, request, procedure_id, form)
+
+
+def _move_out_step(request: Request, procedure_id: int, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry_of(request).move_out_step(
         actor,
@@ -683,6 +699,10 @@ async def move_out_step(request: Request, procedure_id: int) -> Response:
 async def attach(request: Request) -> Response:
     """§4.4: the person is named by ID number in the form (never in a URL)."""
     form = await checked_form(request)
+    return await run_in_threadpool(_attach, request, form)  # off the event loop
+
+
+def _attach(request: Request, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry = registry_of(request)
     number = _form_text(form, "id_number", 18).upper()
@@ -751,6 +771,10 @@ def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
 @router.post("/officer/moves/notice/{notice_id}", response_model=None)
 async def notice_ack(request: Request, notice_id: int) -> Response:
     form = await checked_form(request)
+    return await run_in_threadpool(_notice_ack, request, notice_id, form)
+
+
+def _notice_ack(request: Request, notice_id: int, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry_of(request).acknowledge_notice(
         actor, _row_id(notice_id, "notice_id"), _form_int(form, "version")
@@ -761,6 +785,10 @@ async def notice_ack(request: Request, notice_id: int) -> Response:
 @router.post("/officer/moves/permit/{permit_id}", response_model=None)
 async def permit_action(request: Request, permit_id: int) -> Response:
     form = await checked_form(request)
+    return await run_in_threadpool(_permit_action, request, permit_id, form)
+
+
+def _permit_action(request: Request, permit_id: int, form: FormData) -> Response:
     actor = require(request, "officer", "admin")
     registry_of(request).permit_step(
         actor, _row_id(permit_id, "permit_id"), _form_text(form, "action", 32)
@@ -1058,6 +1086,11 @@ def _svg(body: bytes) -> Response:
 async def analyst_reform(request: Request) -> Response:
     """Run a reform on the demo population (the parameters are POSTed, never in a URL)."""
     form = await checked_form(request)
+    # the run takes seconds of CPU, and the page reads the register: in a worker thread
+    return await run_in_threadpool(_analyst_reform, request, form)
+
+
+def _analyst_reform(request: Request, form: FormData) -> Response:
     actor = require(request, "analyst", "admin")
     registry = registry_of(request)
     submitted: dict[str, str] = {}
@@ -1083,7 +1116,7 @@ async def analyst_reform(request: Request) -> Response:
         )
     pop = panels.population_dir(request.app.state, registry)
     try:
-        report = await run_in_threadpool(panels.run_reform, pop, reform)
+        report = panels.run_reform(pop, reform)
     except panels.ReformUnavailable as exc:
         lang = page_lang(request)
         return _analyst_page(
