@@ -28,6 +28,29 @@ app = typer.Typer(
 Lang = Annotated[str, typer.Option("--lang", help="zh（默认）或 en / zh (default) or en")]
 
 
+def _errors(problems: list[dict[str, str]], source: str = "") -> dict[str, object]:
+    """A refusal in machine form (docs/decision-json.md): field path, code, zh and en."""
+    out: dict[str, object] = {
+        "errors": [
+            {
+                "field": p["field"],
+                "code": p.get("code", "invalid_value"),
+                "zh": p["zh"],
+                "en": p["en"],
+            }
+            for p in problems
+        ]
+    }
+    if source:
+        out["source"] = source
+    return out
+
+
+def _refuse_json(problems: list[dict[str, str]]) -> None:
+    """With ``--json``, an option refused: the error object on stdout too."""
+    sys.stdout.write(json.dumps(_errors(problems), ensure_ascii=False, indent=2) + "\n")
+
+
 def _fail(problems: list[dict[str, str]], source: str = "") -> None:
     err = Console(stderr=True, highlight=False)
     prefix = f"{source}: " if source else ""
@@ -37,22 +60,24 @@ def _fail(problems: list[dict[str, str]], source: str = "") -> None:
         err.print(f"  • {p['field']}{label}: {p['zh']} / {p['en']}")
 
 
-def _parse_on(value: str | None) -> dt.date | None:
+def _parse_on(value: str | None, as_json: bool = False) -> dt.date | None:
     if value is None:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        _fail(
-            [
-                {
-                    "field": "--on",
-                    "label": "决定日期 / decision date",
-                    "zh": "日期格式须为 YYYY-MM-DD",
-                    "en": "date must be YYYY-MM-DD",
-                }
-            ]
-        )
+        problems = [
+            {
+                "field": "--on",
+                "label": "决定日期 / decision date",
+                "zh": "日期格式须为 YYYY-MM-DD",
+                "en": "date must be YYYY-MM-DD",
+                "code": "bad_date",
+            }
+        ]
+        _fail(problems)
+        if as_json:
+            _refuse_json(problems)
         raise typer.Exit(2) from None
 
 
@@ -72,32 +97,49 @@ def check(
     from hukou.cli.render import print_decision
 
     if lang not in ("zh", "en"):
-        _fail([{"field": "--lang", "label": "", "zh": "须为 zh 或 en", "en": "must be zh or en"}])
+        problems = [
+            {
+                "field": "--lang",
+                "label": "",
+                "zh": "须为 zh 或 en",
+                "en": "must be zh or en",
+                "code": "bad_option",
+            }
+        ]
+        _fail(problems)
+        if as_json:
+            _refuse_json(problems)
         raise typer.Exit(2)
-    when = _parse_on(on)
+    when = _parse_on(on, as_json)
     failed = False
-    out = []
+    out: list[dict[str, object]] = []  # with --json: a decision or an error object per file
     console = Console()
+
+    def source(path: Path) -> str:  # which file, when there are several
+        return str(path) if len(cases) > 1 else ""
+
     for path in cases:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            _fail(
-                [
-                    {
-                        "field": str(path),
-                        "label": "",
-                        "zh": f"无法读取文件（{exc.strerror}）",
-                        "en": f"cannot read the file ({exc.strerror})",
-                    }
-                ]
-            )
+            problems = [
+                {
+                    "field": str(path),
+                    "label": "",
+                    "zh": f"无法读取文件（{exc.strerror}）",
+                    "en": f"cannot read the file ({exc.strerror})",
+                    "code": "unreadable",
+                }
+            ]
+            _fail(problems)
+            out.append(_errors(problems, source(path)))
             failed = True
             continue
         try:
             case = parse_case(data, decision_date=when)
         except InputError as exc:
-            _fail(exc.problems, str(path) if len(cases) > 1 else "")
+            _fail(exc.problems, source(path))
+            out.append(_errors(exc.problems, source(path)))
             failed = True
             continue
         decision = decide(case)

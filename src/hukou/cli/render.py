@@ -10,6 +10,7 @@ from rich.tree import Tree
 
 from hukou.engine.decide import ChannelResult, Decision, Place, day_to_date
 from hukou.engine.evaluate import POS, Trace, first_from, last_of_run, truth
+from hukou.engine.report import materials_channels
 from hukou.engine.scopes import display_value
 from hukou.policy.calendar import age_on
 from hukou.policy.facts import field_label
@@ -39,6 +40,7 @@ WORDS = {
         "channels": "各落户渠道",
         "why": "理由",
         "if_applicable": "（如适用）",
+        "if_under": "如按{channel}落户",
         "priority": "重点群体（§4.2）",
         "explanation": "审查说明",
         "male": "男",
@@ -88,6 +90,7 @@ WORDS = {
         "channels": "Channels",
         "why": "why",
         "if_applicable": " (if applicable)",
+        "if_under": "if you settle under {channel}",
         "priority": "Priority groups (§4.2)",
         "explanation": "Explanation",
         "male": "male",
@@ -300,10 +303,20 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
             rel.add_row(f"{w[r.relation]} {name}", f"{mark} {verdict_word}", "\n".join(routes))
         parts.append(rel)
 
-    shown = [c for c in d.channels if c.status != "not_eligible"]
-    for c in shown[:1] if not full else shown:
+    # the papers of the channel that applies; while none does, each open channel's own list,
+    # headed by the channel it is for ("--full" adds the other eligible ones, so headed too)
+    shown = materials_channels(d)
+    if full:
+        shown += [c for c in d.channels if c.status == "eligible" and c not in shown]
+    for c in shown:
         if c.materials:
-            m = Tree(Text(f"{w['materials']} — {c.clause}", style="bold"))
+            title = f"{c.clause} {_label(c.zh, c.en, lang)}"
+            heading = (
+                f"{w['materials']} — {w['via']} {title}"
+                if c is best
+                else f"{w['materials']} — {w['if_under'].format(channel=title)}"
+            )
+            m = Tree(Text(heading, style="bold"))
             for item in c.materials:
                 m.add(
                     f"☐ {_label(item.zh, item.en, lang)}"

@@ -21,6 +21,9 @@ checked::
         missing: {s2_1: [applicant.education]}  # exactly these facts
         conditions: {s1_1.continuous_residence: false}  # any condition in a tree
         materials: {s1_1: ["§1.2"]}           # clauses of the listed materials include
+        no_materials: {s1_1: ["§1.2"]}        # … and do not include
+        materials_for: [s3_1]                 # the channels whose lists the decision shows
+        notes_without: {0: ["§3.3"]}          # no note for relative 0 mentions these
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import yaml
 
 from hukou.engine.decide import ChannelResult, Decision, decide
 from hukou.engine.evaluate import Trace, truth
+from hukou.engine.report import materials_channels
 from hukou.policy.facts import parse_case
 
 _VALUE = {True: "true", False: "false", None: "unknown"}
@@ -144,7 +148,23 @@ def check(decision: Decision, expect: dict[str, Any]) -> list[str]:
         for clause in want:
             if clause not in clauses:
                 errors.append(f"materials {key}: nothing from {clause} in {sorted(clauses)}")
+    for key, unwanted in (expect.get("no_materials") or {}).items():
+        clauses = {m.clause for m in channels[key].materials}
+        for clause in unwanted:
+            if clause in clauses:
+                errors.append(f"materials {key}: {clause} listed, expected none")
+    if "materials_for" in expect:
+        same("materials for", _shown_lists(decision), list(expect["materials_for"] or []))
+    for idx, unwanted in (expect.get("notes_without") or {}).items():
+        for zh, en in decision.relatives[int(idx)].notes:
+            for word in unwanted:
+                if word in zh or word in en:
+                    errors.append(f"relative {idx} note mentions {word}: {zh}")
     return errors
+
+
+def _shown_lists(decision: Decision) -> list[str]:
+    return [c.key for c in materials_channels(decision)]
 
 
 def run(declared: DeclaredCase) -> tuple[Decision, list[str]]:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import hukou
 from hukou.engine import codegen
 from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
+from hukou.engine.exact import exact
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
 from hukou.policy.expr import Condition, Exception_, Exists, Expr, fill_label_cached, walk
@@ -26,6 +27,7 @@ from hukou.policy.rules import (
     Channel,
     Material,
 )
+from hukou.policy.rules.s3_relatives import ANCHOR_HOUSEHOLDS
 
 Status = Literal["eligible", "not_eligible", "undetermined"]
 STATUS_OF: dict[bool | None, Status] = {
@@ -80,6 +82,9 @@ class ChannelResult:
     self_only: bool
     registration_place: Place | None = None
     materials: list[MaterialItem] = field(default_factory=list)
+    # False when the open result was not split on its unknown finite facts because
+    # there were too many (``exact.MAX_COMPLETIONS``): the Kleene answer is kept
+    exact: bool = True
 
 
 @dataclass
@@ -163,8 +168,17 @@ def _result(
     self_only: bool,
     key: str,
 ) -> ChannelResult:
-    value, earliest, until = _dates(trace.sets, ev.day)
-    missing = ev.missing(rule, env) if value is None else []
+    sets = trace.sets
+    missing: list[str] = []
+    is_exact = True
+    if truth(sets, ev.day) is None:
+        if ev.split:
+            # open under Kleene logic: split on the unknown facts of finite domain
+            found = exact(ev, rule, env, sets)
+            sets, missing, is_exact = found.sets, found.missing, found.exact
+        else:
+            missing = ev.missing(rule, env)
+    value, earliest, until = _dates(sets, ev.day)
     return ChannelResult(
         key,
         rule.clause,
@@ -176,6 +190,7 @@ def _result(
         missing,
         trace,
         self_only,
+        exact=is_exact,
     )
 
 
@@ -367,14 +382,23 @@ _VERSIONS: dict[int, tuple[ResolvedParameters, RuleVersion]] = {}
 
 
 def decide(
-    case: Case, on: dt.date | None = None, parameters: ParameterSet | None = None
+    case: Case,
+    on: dt.date | None = None,
+    parameters: ParameterSet | None = None,
+    split: bool = True,
 ) -> Decision:
-    """Decide every channel and every relative of ``case`` on ``on`` (default: the case's date)."""
+    """Decide every channel and every relative of ``case`` on ``on`` (default: the case's date).
+
+    ``split=False``: plain Kleene logic, without splitting open results on their
+    unknown finite facts (``engine/exact.py``) — what the compiled population
+    queries compute.
+    """
     when = on or case.decision_date or dt.date.today()
     if case.decision_date != when:
         case = case.model_copy(update={"decision_date": when})
     resolved = (parameters or load()).at(when)
     ev = Evaluator(resolved, when)
+    ev.split = split
     applicant, relatives = case_scopes(case, resolved)
     env = {"applicant": applicant}
     version = rule_version(resolved)
@@ -439,12 +463,7 @@ def decide(
         )
         notes = []
         if talent and status != "eligible":
-            notes.append(
-                (
-                    "§2.1、§2.2 仅允许本人落户，家属不能随迁；本人落户后可看§3.3是否适用",
-                    "§2.1 and §2.2 settle the applicant alone; once settled, see whether §3.3 applies",
-                )
-            )
+            notes.append(talent_note(by_key, routes, ev.day))
         if joins_child and rel.relation._value_ == "spouse" and status != "eligible":
             # §3.1 is each parent's own right: the case names no relation between the
             # spouse and the child, so the spouse is pointed to an application of their own
@@ -483,7 +502,7 @@ def decide(
     priority = []
     for cond in PRIORITY_GROUPS:
         trace = ev.explain(cond, env)
-        priority.append(_result_simple(ev, cond.key, cond.clause, cond.zh, cond.en, trace))
+        priority.append(_result_simple(ev, cond, trace, env))
 
     statuses = [c.status for c in channels]
     overall: Overall = (
@@ -507,9 +526,18 @@ def decide(
 
 
 def _result_simple(
-    ev: Evaluator, key: str, clause: str, zh: str, en: str, trace: Trace
+    ev: Evaluator,
+    cond: Condition,
+    trace: Trace,
+    env: dict[str, dict[str, Any]],
 ) -> ChannelResult:
-    value, earliest, _until = _dates(trace.sets, ev.day)
+    key, clause, zh, en = cond.key, cond.clause, cond.zh, cond.en
+    sets = trace.sets
+    is_exact = True
+    if ev.split and truth(sets, ev.day) is None:
+        found = exact(ev, cond, env, sets)
+        sets, is_exact = found.sets, found.exact
+    value, earliest, _until = _dates(sets, ev.day)
     return ChannelResult(
         key,
         clause,
@@ -521,8 +549,57 @@ def _result_simple(
         [],
         trace,
         True,
+        exact=is_exact,
     )
 
 
 def county_label(code: str | None, lang: str) -> str:
     return places.county_name(code, lang) if code else ""
+
+
+# ---- the note for a talent's family (issue 13, E7): no advice that cannot apply ----------
+
+_S3_3_HOUSEHOLDS = frozenset(ANCHOR_HOUSEHOLDS)
+
+
+def talent_note(
+    by_key: dict[str, ChannelResult], routes: list[ChannelResult], day: int
+) -> tuple[str, str]:
+    """§2.1/§2.2 settle the applicant alone; §3.3 is pointed to only while it could still
+    apply once the applicant has settled: the relative's relation and the applicant's
+    qualification are not ruled out, and the applicant may be registered in one of the
+    households §3.3 names (not an own family household, R14)."""
+    zh, en = "§2.1、§2.2 仅允许本人落户，家属不能随迁", "§2.1 and §2.2 settle the applicant alone"
+    if _s3_3_may_apply(by_key, routes, day):
+        return f"{zh}；本人落户后可看§3.3是否适用", f"{en}; once settled, see whether §3.3 applies"
+    return zh, en
+
+
+def _s3_3_may_apply(
+    by_key: dict[str, ChannelResult], routes: list[ChannelResult], day: int
+) -> bool:
+    route = next((r for r in routes if r.key == "s3_3"), None)
+    if route is not None:
+        for key in ("joiner_relation", "anchor_talent"):
+            node = _node(route.explanation, key)
+            if node is not None and truth(node.sets, day) is False:
+                return False
+    for key in ("s2_1", "s2_2"):
+        c = by_key.get(key)
+        if c is None or c.status != "eligible" or c.registration_place is None:
+            continue
+        place = c.registration_place
+        kinds = [place.kind] if place.kind is not None else place.candidates
+        if any(k in _S3_3_HOUSEHOLDS for k in kinds):
+            return True
+    return False
+
+
+def _node(trace: Trace, key: str) -> Trace | None:
+    if trace.key == key and trace.kind != "item":
+        return trace
+    for child in trace.children:
+        hit = _node(child, key)
+        if hit is not None:
+            return hit
+    return None

@@ -207,6 +207,8 @@ class Evaluator:
         self.memos: dict[int, dict[int, tuple[tuple[Days, Days], Trace]]] = {}
         self.alive: list[dict[str, Any]] = []  # the scopes ``memos`` is keyed by (by id)
         self.generated = GENERATED if generated is None else generated
+        # split open results on their unknown finite facts (``exact.py``); False: Kleene only
+        self.split = True
         self.bool_fn = codegen.root_fn if self.generated else bool_fn
 
     def value(self, node: Expr, env: dict[str, dict[str, Any]]) -> Any:

@@ -80,6 +80,7 @@ def channel_json(c: ChannelResult, day: int, cited: set[str] | None = None) -> d
         "eligible_until": _iso(c.eligible_until),
         "self_only": c.self_only,
         "missing_facts": c.missing_facts,
+        "exact": c.exact,
         "missing_labels": [
             {"zh": field_label(f, "zh"), "en": field_label(f, "en")} for f in c.missing_facts
         ],
@@ -90,6 +91,15 @@ def channel_json(c: ChannelResult, day: int, cited: set[str] | None = None) -> d
         ],
         "explanation": _trace(c.explanation, day, set() if cited is None else cited),
     }
+
+
+def materials_channels(d: Decision) -> list[ChannelResult]:
+    """The channels whose materials the decision lists: the one that applies (the eligible
+    channel it names), else every open one — each list then says which channel it is for."""
+    best = d.best
+    if best is not None:
+        return [best]
+    return [c for c in d.channels if c.status == "undetermined"]
 
 
 def decision_json(d: Decision) -> dict[str, Any]:
@@ -117,6 +127,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
         },
         "best_channel": best.key if best else None,
         "registration_place": place_json(best.registration_place) if best else None,
+        # whose materials to bring: the best channel, else each open one (by its own list)
+        "materials_for": [c.key for c in materials_channels(d)],
         "earliest_date": _iso(d.earliest_date),
         "missing_facts": d.missing_facts,
         "channels": [channel_json(c, day, cited) for c in d.channels],

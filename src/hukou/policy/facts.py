@@ -568,7 +568,8 @@ class InputError(ValueError):
                 elif e["type"] in ("string_too_long", "too_long") and "ctx" in e:
                     zh += f"（最多 {e['ctx']['max_length']}）"
                     en += f" (at most {e['ctx']['max_length']})"
-            problems.append({"field": loc, "label": label, "zh": zh, "en": en or zh})
+            code = "invalid_value" if e["type"] == "value_error" else e["type"]
+            problems.append({"field": loc, "label": label, "zh": zh, "en": en or zh, "code": code})
         return cls(problems)
 
 
@@ -593,6 +594,7 @@ def parse_case(data: bytes | str | dict[str, Any], decision_date: dt.date | None
                 "label": _LABELS["birth_date"],
                 "zh": f"出生日期晚于决定日期 {on}",
                 "en": f"birth date is after the decision date {on}",
+                "code": "after_decision_date",
             }
             for where, person in people
             if person.birth_date is not None and person.birth_date > on

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hukou.policy.expr import Expr, Not
-from hukou.policy.rules.s1_urban import rented_commercial_flat
+from hukou.policy.rules.s1_urban import qualifying_dwelling, rented_commercial_flat
 from hukou.policy.rules.s2_talent import QUALIFIED
 from hukou.policy.rules.s3_relatives import parent_age
 from hukou.policy.rules.vocabulary import APPLICANT, RELATIVE
@@ -55,7 +55,14 @@ MATERIALS: dict[str, tuple[Material, ...]] = {
             "在市本级或同一县（市）连续居住{s1_urban.continuous_residence_years}年的证明（居住登记、居住证记录）",
             "proof of {s1_urban.continuous_residence_years} years' continuous residence in the area (registration or permit records)",
             "§1.2",
-            when=APPLICANT.any_dwelling(rented_commercial_flat),
+            # only for the dwelling §1.1 applies on: a rented commercial flat, while no
+            # other dwelling qualifies (an owner renting a flat too needs no §1.2 proof)
+            when=APPLICANT.any_dwelling(rented_commercial_flat)
+            & Not(
+                APPLICANT.any_dwelling(
+                    lambda d: qualifying_dwelling(d) & Not(rented_commercial_flat(d))
+                )
+            ),
         ),
     ),
     "s2_1": (

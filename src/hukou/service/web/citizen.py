@@ -12,6 +12,7 @@ from sqlalchemy import select
 from starlette.datastructures import FormData
 
 from hukou.engine.decide import ChannelResult, Decision, decide
+from hukou.engine.report import materials_channels
 from hukou.policy.facts import (
     NAME_MAX,
     InputError,
@@ -236,6 +237,7 @@ def result_view(d: Decision, answers: dict[str, str], lang: str) -> dict[str, An
             }
         )
     best = d.best
+    listed = {c.key for c in materials_channels(d)}
     return {
         "status": d.status,
         "summary": i18n.t(f"result.summary.{d.status}", lang),
@@ -248,9 +250,8 @@ def result_view(d: Decision, answers: dict[str, str], lang: str) -> dict[str, An
         "best_place": _place_text(best, lang) if best else "",
         "best_clause": best.clause if best else "",
         "some_open": any(c.status == "undetermined" for c in d.channels),
-        # what to bring: for the channels one may settle under (else for the open ones)
-        "material_groups": [c for c in channels if c["materials"] and c["css"] == "yes"]
-        or [c for c in channels if c["materials"] and c["css"] == "open"],
+        # what to bring: for the channel that applies (else for each open one, by name)
+        "material_groups": [c for c in channels if c["materials"] and c["key"] in listed],
         "priority": [
             p.zh if lang == "zh" else p.en for p in d.priority_groups if p.status == "eligible"
         ],
