@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run examples test lint typecheck unit pg browser bench clean
+.PHONY: run examples test lint typecheck unit pg browser bench clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## screenshots: the browser tests, writing their screenshots to docs/screenshots (the
+## README's); make test writes them to a scratch folder and leaves the tree clean
+screenshots: $(STAMP) browser
+	HUKOU_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/web/test_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/decide_one.py

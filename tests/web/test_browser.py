@@ -3,7 +3,8 @@
 The self-check on a 360×740 phone in Chinese and in English (one applicant per
 channel), without JavaScript, an officer approving and registering, a keeper, an
 analyst, a refused page, CSRF; axe-core on every main page (no serious or critical
-violation). Screenshots go to docs/screenshots/.
+violation). Screenshots go to a scratch folder; `make screenshots` writes them to
+docs/screenshots/.
 """
 
 from __future__ import annotations
