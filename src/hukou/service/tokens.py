@@ -8,28 +8,18 @@ session record: logout, a disabled or locked user, a password reset, a key rotat
 
 from __future__ import annotations
 
-import ipaddress
-
 from starlette.requests import Request
 
 from hukou.registry.access import Actor
 from hukou.registry.errors import Forbidden
+from hukou.service.limits import client_key
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it (behind a proxy: set uvicorn's
-    ``--forwarded-allow-ips`` so that this is the real client). An IPv6 client counts by
-    its /64, as the rate limits do: one host usually holds a whole /64."""
-    host = request.client.host if request.client else "unknown"
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
+    """The client's address, as the rate limits count it (``limits.client_key``: an IPv6
+    client by its /64). Behind a proxy, set uvicorn's ``--forwarded-allow-ips`` so that
+    this is the real client."""
+    return client_key(request.scope)
 
 
 def bearer_actor(request: Request) -> Actor:
