@@ -144,6 +144,7 @@ def login(page: Any, username: str) -> None:
     page.fill("#u", username)
     page.fill("#p", PASSWORD)
     page.click('button[type="submit"].primary')
+    page.wait_for_load_state("load")  # the page logged in to, not the login form
 
 
 def test_an_officer_approves_and_registers(desk: Any) -> None:
@@ -210,6 +211,9 @@ def test_an_analyst_sees_aggregates(desk: Any, demo_population: Path) -> None:
     desk.fill("#from", "2025-01-01")
     desk.click("#period-form button[type=submit]")
     assert "period=quarter" in desk.url
+    desk.wait_for_load_state("load")  # the URL changes before the new page is in
+    for table in ("#summary", "#settlements", "#permits", "#eligible"):
+        desk.wait_for_selector(f"{table} tbody tr")
     for table in ("#summary", "#settlements", "#permits", "#eligible"):
         assert desk.locator(f"{table} tbody tr").count() >= 1, table
     assert "<5" in desk.inner_text("#summary")
