@@ -383,12 +383,17 @@ def test_the_demo_date_is_fixed() -> None:
 
 
 def _pdf_fonts(pdf: bytes) -> set[str]:
+    """The /BaseFont names of a PDF, in plain objects and in compressed object streams.
+
+    Each stream is read by its declared /Length (not by searching for ``endstream``,
+    which binary font data may contain)."""
     import zlib
 
     names = set(re.findall(rb"/BaseFont\s*/([\w+-]+)", pdf))
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    for m in re.finditer(rb"/Length (\d+)(?![\d ]*R)[^>]*>>\s*stream\r?\n", pdf):
+        data = pdf[m.end() : m.end() + int(m.group(1))]
         try:
-            names |= set(re.findall(rb"/BaseFont\s*/([\w+-]+)", zlib.decompress(m.group(1))))
+            names |= set(re.findall(rb"/BaseFont\s*/([\w+-]+)", zlib.decompress(data)))
         except zlib.error:
             continue
     return {n.decode() for n in names}
@@ -402,7 +407,8 @@ def test_the_pdf_notice_is_set_in_noto_cjk(client: TestClient) -> None:
         assert app_id, state
         pdf = client.get(f"/officer/app/{app_id.group(1)}/notice.pdf")
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-        assert any("Noto" in f and "CJK" in f for f in _pdf_fonts(pdf.content))
+        fonts = _pdf_fonts(pdf.content)
+        assert any("Noto" in f and "CJK" in f for f in fonts), (state, app_id.group(1), fonts)
     draft = re.search(r'href="/officer/app/(\d+)"', client.get("/officer?state=draft").text)
     assert draft
     r = client.get(f"/officer/app/{draft.group(1)}/notice.pdf")
