@@ -139,6 +139,13 @@ PERSON: dict[str, Leaf | Sub] = {
     "local_business": _bool,
     "lives_in": _const(st.sampled_from(COUNTIES)),
     "residence_registration": _bool,
+    # a registration dated on or after the decision date is one applied for (R29), a
+    # different fact from one left unknown: the generator draws past dates only
+    "residence_registration_since": lambda on: _iso(
+        st.dates(add_years(on, -10), on - dt.timedelta(days=1))
+    ),
+    "residence_registration_county": _const(st.sampled_from(JIAXING_COUNTIES)),
+    "registered_poor": _bool,
     "residence_permit": Sub("permit"),
     "residence_history": Sub("period", 1, 3),
     "dwellings": Sub("dwelling", 0, 2),

@@ -43,6 +43,13 @@ TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 # (name, case as text, field path the message must name)
 BAD: list[tuple[str, str, str]] = [
+    (
+        "registration_outside_jiaxing",
+        json.dumps(
+            _case({"residence_registration": True, "residence_registration_county": "310101"})
+        ),
+        "applicant.residence_registration_county",
+    ),
     ("malformed_json", '{"decision_date": "2024-01-01", "applicant": {', "(case)"),
     (
         "wrong_type",

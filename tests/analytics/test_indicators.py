@@ -24,6 +24,7 @@ from hukou.analytics.layout import PERSONS, RESULTS
 from hukou.cli import app
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
+from hukou.registry.demo import settle_materials
 from hukou.registry.models import ResidenceRecord
 from hukou.registry.service import Registry
 
@@ -59,6 +60,7 @@ def _settle(
     app = registry.create_application(officer, kind, county, facts)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     dwelling = registry.add_dwelling(officer, county, f"{county} 住所 {app.id}", "111", "owned")
     registry.register(officer, app.id, dwelling_id=dwelling)
@@ -77,15 +79,20 @@ def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # n
 
     _settle(registry, nanhu, "s1_1", NANHU, owner_case("李一", seq=1))
     clock.advance(40)  # 2025-04-10
-    _settle(registry, nanhu, "s1_1", NANHU, owner_case("李二", with_spouse=False, seq=2))
+    in_town = owner_case("李二", with_spouse=False, seq=2)  # §5.1: a flat in a town (121)
+    in_town["applicant"]["dwellings"][0]["address"]["urban_rural_code"] = "121"
+    _settle(registry, nanhu, "s1_1", NANHU, in_town)
     talent = owner_case("李三", seq=3)
     talent["applicant"]["education"] = "bachelor"
     _settle(registry, nanhu, "s2_1", NANHU, talent)
-    _settle(registry, xiuzhou, "s1_1", XIUZHOU, _in_county(owner_case("王四", seq=4), XIUZHOU))
+    poor = _in_county(owner_case("王四", seq=4), XIUZHOU)
+    poor["applicant"]["registered_poor"] = True  # §5.1 建档立卡
+    _settle(registry, xiuzhou, "s1_1", XIUZHOU, poor)
 
     pending = registry.create_application(nanhu, "s1_1", NANHU, owner_case("李五", seq=5))
     for action in ("submit", "review"):
         registry.act(nanhu, pending.id, action)
+    settle_materials(registry, nanhu, pending.id)
     registry.approve(nanhu, pending.id)
     refused = registry.create_application(nanhu, "s1_1", NANHU, owner_case("李六", seq=6))
     for action in ("submit", "review"):
@@ -137,6 +144,13 @@ def test_settlements_per_county_period_and_channel(built: Engine) -> None:
         (NANHU, "2025", "s1_1"): (2,),
         (NANHU, "2025", "s2_1"): (1,),
         (XIUZHOU, "2025", "s1_1"): (1,),
+    }
+    # §5.1: the reporting flags of the decisions registered, counted beside them
+    assert _counts(monthly, "small_town", "registered_poor") == {
+        (NANHU, "2025-03", "s1_1"): (0, 0),
+        (NANHU, "2025-04", "s1_1"): (1, 0),
+        (NANHU, "2025-04", "s2_1"): (0, 0),
+        (XIUZHOU, "2025-04", "s1_1"): (0, 1),
     }
     # a window, and a session instead of an engine
     with Session(built) as s:

@@ -216,7 +216,7 @@ def test_the_reform_command_refuses_what_it_cannot_run(
     partial.mkdir()
     shutil.copy(population / "persons.parquet", partial)
     out = refused("--in", str(partial), "--engine", "spark")
-    assert "--in" in out and "relations.parquet" in out and "不是人口数据目录" in out
+    assert "--in" in out and "relations.parquet" in out and "缺少人口数据表" in out
     unreachable = "postgresql://127.0.0.1:1/nothing"
     out = refused("--engine", "postgres", "--pg-url", unreachable)
     assert "--pg-url" in out and "cannot connect to PostgreSQL" in out

@@ -33,6 +33,7 @@ from hukou.analytics.reference import reference_results
 from hukou.analytics.registry_source import fetch_tables, registry_tables, run_registry
 from hukou.cli import app
 from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.models import Membership, Person, ResidenceRecord
 from hukou.registry.service import Registry
 
@@ -56,6 +57,7 @@ def _approve(registry: Registry, officer: Actor, facts: dict[str, Any]) -> int: 
     application = registry.create_application(officer, "s1_1", NANHU, facts)
     for action in ("submit", "review"):
         registry.act(officer, application.id, action)
+    settle_materials(registry, officer, application.id)
     registry.approve(officer, application.id)
     return application.id
 

@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine, select, text
 
+from hukou.policy.calendar import deadline
 from hukou.registry.access import Actor
 from hukou.registry.clock import FixedClock
+from hukou.registry.demo import settle_materials
 from hukou.registry.errors import InvalidTransition, RegistryError
 from hukou.registry.models import MOVE_OUT_STATES, Household, Membership
 from hukou.registry.service import MOVE_OUT_TRANSITIONS, Registry
@@ -28,6 +30,7 @@ def _setup(registry: Registry, officer: Actor) -> tuple[int, int, int]:
     app = registry.create_application(officer, "s1_1", NANHU, owner_case(with_spouse=False))
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     registry.register(officer, app.id, dwelling_id=dwelling)
     person = registry.read(lambda s: s.execute(select(Membership.person_id)).scalar_one())
@@ -82,7 +85,8 @@ def test_ex_officio_only_after_the_public_notice_has_run(
     p = registry.move_out_step(officer, p.id, "refused")
     assert p.state == "public_notice"
     days = registry.parameters.at(clock.today())["s4_registration.move_out_public_notice_days"]
-    assert p.notice_until == clock.today() + dt.timedelta(days=days - 1)
+    # counted to Sunday 2025-03-30; Civil Code art. 203 (R9a) runs it to Monday 2025-03-31
+    assert p.notice_until == deadline(clock.today() + dt.timedelta(days=days - 1)).last_day
     last_day = p.notice_until
     clock.day = last_day - dt.timedelta(days=1)  # the day before the last day
     with pytest.raises(InvalidTransition):
@@ -135,6 +139,7 @@ def test_ex_officio_never_moves_someone_who_has_left_the_dwelling(
     app = registry.create_application(officer, "s1_1", NANHU, facts)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     new_home = registry.add_dwelling(officer, NANHU, "紫阳街道9号", "111", "owned")
     household = registry.register(officer, app.id, dwelling_id=new_home)

@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hukou.registry.access import Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 from hukou.service.limits import Limits
@@ -133,6 +134,7 @@ def test_the_officer_decides_off_the_loop(
     app = registry.create_application(officer, "s1_1", NANHU, owner_case())
     registry.act(officer, app.id, "submit")
     app = registry.act(officer, app.id, "review")
+    settle_materials(registry, officer, app.id)  # materials before approval
     _logged_in(web, officer)
     case = web.get(f"/officer/app/{app.id}")
     assert case.status_code == 200, case.text

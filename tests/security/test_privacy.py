@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory, upgrade
+from hukou.registry.demo import settle_materials
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 from hukou.service.web import panels
@@ -51,6 +52,7 @@ def _world(tmp: Path) -> tuple[TestClient, Registry, str, Actor]:
     app = registry.create_application(officer, "s1_1", NANHU, case)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     dwelling = registry.add_dwelling(officer, NANHU, "紫阳街道1号", "111", "owned")
     registry.register(officer, app.id, dwelling_id=dwelling)

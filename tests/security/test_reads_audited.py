@@ -26,6 +26,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.models import AuditRecord, Person
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
@@ -63,6 +64,7 @@ def world(registry: Registry, officer: Actor, other_officer: Actor) -> World:
     app = registry.create_application(officer, "s1_1", NANHU, case)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     household = registry.register(
         officer,

@@ -15,6 +15,7 @@ from hukou.service.app import create_app
 
 from ..registry.conftest import NANHU, XIUZHOU
 from ..registry.helpers import owner_case
+from .papers import receive_all
 
 PASSWORD = "a long enough secret"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -89,6 +90,7 @@ def test_the_application_flow_through_the_api(client: TestClient, registry: Regi
         )
         assert r.status_code == 200, r.text
         app = r.json()
+    receive_all(client, officer, app["id"])  # materials before approval
     r = client.post(
         f"/api/applications/{app['id']}:approve", headers=officer, json={"version": app["version"]}
     )

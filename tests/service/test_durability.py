@@ -24,6 +24,7 @@ from hukou.registry.models import Application, Membership, Person
 from hukou.registry.service import Registry
 
 from ..registry.helpers import owner_case
+from .papers import receive_all
 
 PASSWORD = "a long enough secret"
 CLIENTS = 4
@@ -73,6 +74,7 @@ def _client(port: int, worker: int, collective: int, out: str) -> None:
                 ).json()
                 for step in ("submit", "review"):
                     http.post(f"/api/applications/{app['id']}/{step}", headers=h, json={})
+                receive_all(http, h, app["id"])  # materials before approval
                 http.post(f"/api/applications/{app['id']}:approve", headers=h, json={})
                 r = http.post(
                     f"/api/applications/{app['id']}:register",

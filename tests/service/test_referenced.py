@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.models import Person
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
@@ -94,6 +95,7 @@ def _county(registry: Registry, code: str, username: str, facts: dict[str, Any])
     app = registry.create_application(officer, "s1_1", code, facts)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     family = registry.register(officer, app.id, dwelling_id=dwelling)
     number = facts["applicant"]["id_number"]
@@ -122,6 +124,7 @@ def world(registry: Registry) -> World:
     app = registry.create_application(nanhu.officer, "s1_1", NANHU, owner_case("陈明", seq=3))
     for action in ("submit", "review"):
         registry.act(nanhu.officer, app.id, action)
+    settle_materials(registry, nanhu.officer, app.id)
     registry.approve(nanhu.officer, app.id)
     client = TestClient(create_app(registry))
     r = client.post("/api/login", json={"username": "officer_nanhu", "password": PASSWORD})

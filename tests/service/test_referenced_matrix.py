@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.models import MoveInPermit, Person, StationNotice
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
@@ -107,6 +108,7 @@ def _approved(registry: Registry, officer: Actor, facts: dict[str, Any]) -> int:
     app = registry.create_application(officer, "s1_1", str(officer.jurisdiction), facts)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     return app.id
 
@@ -171,6 +173,7 @@ def _county(registry: Registry, code: str, seq: int, acting: bool) -> dict[str, 
         review = registry.create_application(officer, "s1_1", code, owner_case(seq=seq + 4))
         for action in ("submit", "review"):
             registry.act(officer, review.id, action)
+        settle_materials(registry, officer, review.id)  # ready to approve
         lapsed = _approved(registry, officer, owner_case(seq=seq + 5, origin="341221"))
         registry.permit_step(officer, _permit_of(registry, lapsed), "cancel")
         out |= {

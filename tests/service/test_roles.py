@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory, upgrade
+from hukou.registry.demo import settle_materials
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 
@@ -41,6 +42,7 @@ def _world(tmp: Path) -> tuple[TestClient, dict[str, Any]]:
     app = registry.create_application(officer, "s1_1", NANHU, owner_case())
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     family = registry.register(officer, app.id, dwelling_id=dwelling)
     draft = registry.create_application(officer, "s1_1", NANHU, owner_case(seq=7))

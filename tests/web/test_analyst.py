@@ -9,6 +9,7 @@ in both languages, CSRF on the reform form, and the roles that may not see any o
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ def counts_ok(values: list[str], k: int = 5) -> bool:
         if v[0].isdigit() and 0 < int(v.replace(",", "")) < k:
             return False
     return True
+
+
+def finished(client: TestClient, url: str, timeout: float = 300) -> Any:
+    """The reform job's page once it is no longer queued or running."""
+    end = time.monotonic() + timeout
+    while True:
+        page = client.get(url)
+        if not re.search(r'data-state="(queued|running)"', page.text):
+            return page
+        assert time.monotonic() < end, "the reform job did not finish"
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -128,7 +140,7 @@ def test_the_noop_reform_has_no_gainers_and_no_losers(analyst: TestClient) -> No
     assert r.status_code == 303, r.text
     url = r.headers["location"]
     assert re.fullmatch(r"/analyst/reform/[\w-]{16}", url)  # a random id: no parameter in it
-    result = analyst.get(url)
+    result = finished(analyst, url)  # a background job: its page reloads until done
     assert result.status_code == 200
     html = result.text
     assert "不作改动（对照）" in html and "未改动任何参数" in html

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hukou.registry.access import SYSTEM, Actor
+from hukou.registry.demo import settle_materials
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 
@@ -60,6 +61,7 @@ def world(registry: Registry) -> World:  # noqa: F811
     for app_id in (approved.id, under_review.id):
         for action in ("submit", "review"):
             registry.act(officer, app_id, action)
+    settle_materials(registry, officer, approved.id)
     registry.approve(officer, approved.id)
     client = TestClient(create_app(registry), base_url="https://testserver", follow_redirects=False)
     return World(registry, client, community, other_community, approved.id, under_review.id)

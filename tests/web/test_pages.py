@@ -4,6 +4,7 @@ the language switch, security headers, roles, apply and track, the PDF notice.""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -326,6 +327,26 @@ def test_apply_and_track_then_an_officer_approves_registers_and_prints(client: T
     assert "王小明" in page.text  # the station's own county: in full
     for action in ("review", "approve"):
         page = client.get(url)
+        if action == "approve":  # materials before approval: each received on the page
+            for material, clause in dict(
+                re.findall(
+                    r'name="material" value="([^"]+)">\s*<input type="hidden" name="clause" '
+                    r'value="([^"]*)">',
+                    page.text,
+                )
+            ).items():
+                got = client.post(
+                    url,
+                    data={
+                        "csrf": csrf_of(page.text),
+                        "action": "receive",
+                        "material": html.unescape(material),
+                        "clause": clause,
+                    },
+                )
+                assert got.status_code == 303, got.text
+            page = client.get(url)
+            assert 'id="materials-outstanding"' not in page.text
         version = drive.hidden(page.text, "version")
         r = client.post(
             url, data={"csrf": csrf_of(page.text), "action": action, "version": version}
@@ -590,4 +611,5 @@ def test_an_officer_takes_a_move_out_request_and_notifies(
     )
     assert r.status_code == 303
     page = client.get("/officer/move-outs")
-    assert "2026-12-27" in page.text  # 30 days of public notice from 2026-11-28
+    # 30 days of public notice from 2026-11-28 end on Sunday 2026-12-27: art. 203, Monday
+    assert "2026-12-28" in page.text

@@ -36,7 +36,7 @@ from hukou.analytics.compile import (
     relative_facts,
     status_of,
 )
-from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
+from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES, require_population
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import CHANNELS, IN_FORCE, REGISTRATION_PLACE, RELATIVE_ROUTES
 from hukou.policy.rules.vocabulary import RELATIVE
@@ -361,6 +361,8 @@ def run(
     Returns timings and row counts.
     """
     on = on or dt.date.today()
+    if engine in ("duckdb", "spark"):
+        require_population(in_dir)  # each missing table, unreadable file, wrong column named
     params = _parameters(on, parameters)
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"engine": engine, "on": on}

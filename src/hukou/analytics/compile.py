@@ -83,6 +83,7 @@ from hukou.policy.rules.vocabulary import DWELLING_FACTS, PERSON_FACTS, RELATIVE
 from hukou.policy.scales import SCALES
 
 ONGOING = dt.date(9999, 12, 31)  # the end of a stretch of residence that has not ended
+SINCE_UNSTATED = dt.date(1900, 1, 1)  # engine.scopes.SINCE_UNSTATED
 T = "t"  # the column holding the day TODAY stands for
 
 _IBIS_TYPE: dict[Type, str] = {
@@ -135,6 +136,14 @@ def _urban(code: ir.StringValue) -> ir.Value:
     return _cases([(code.isin(urban), True), (code.isin(rural), False)], _null("boolean"))
 
 
+def _town(code: ir.StringValue) -> ir.Value:
+    """12x in a designated town (§5.1), other known codes not — as ``engine.scopes._town``."""
+    table = places.urban_rural_codes()
+    town = [c for c, u in table.items() if u.town]
+    other = [c for c, u in table.items() if not u.town]
+    return _cases([(code.isin(town), True), (code.isin(other), False)], _null("boolean"))
+
+
 def area_of(county: ir.StringValue) -> ir.Value:
     """§1.2 residence area: 市本级 (南湖区 + 秀洲区) as one, any other county itself."""
     counties = places.jiaxing_counties()
@@ -149,9 +158,11 @@ def _jiaxing() -> list[str]:
 # ---- facts from the population tables --------------------------------------------
 
 
-def person_facts(persons: ir.Table) -> ir.Table:
+def person_facts(persons: ir.Table, on: dt.date) -> ir.Table:
     """``id`` and every person fact of the vocabulary, as ``engine.scopes`` derives it."""
     p = persons
+    applied = p.permit_issued_on >= ibis.literal(on, type="date")  # not yet issued: applied for
+    unstated = ibis.literal(SINCE_UNSTATED, type="date")
     county = p.hukou_county
     facts: dict[str, ir.Value] = {
         "id": p.person_id,
@@ -168,9 +179,25 @@ def person_facts(persons: ir.Table) -> ir.Table:
         "labour_contract": p.local_labour_contract,
         "local_business": p.local_business,
         "lives_in": p.lives_in,
-        "residence_registration": p.residence_registration,
-        "permit_held": p.permit_held,
+        "residence_registration": _cases(
+            [
+                (p.residence_registration_since >= ibis.literal(on, type="date"), True),
+                # a registration with a date or a place is one the person has (facts.Person)
+                (
+                    p.residence_registration.isnull()
+                    & (
+                        p.residence_registration_since.notnull()
+                        | p.residence_registration_county.notnull()
+                    ),
+                    True,
+                ),
+            ],
+            p.residence_registration,
+        ),
+        "registration_since": p.residence_registration_since.fill_null(unstated),
+        "permit_held": _cases([(applied, True)], p.permit_held),
         "permit_county": p.permit_county,
+        "permit_since": p.permit_issued_on.fill_null(unstated),
         "hukou_kind": p.hukou_kind,
         "hukou_in_jiaxing": _cases(
             [
@@ -191,6 +218,7 @@ def person_facts(persons: ir.Table) -> ir.Table:
         "offer_relative_household": p.offer_relative_family_household,
         "offer_unit_collective": p.offer_unit_collective,
         "offer_talent_collective": p.offer_talent_service_collective,
+        "registered_poor": p.registered_poor,  # §5.1, reported only
         "dwellings_known": p.dwellings_known.fill_null(False),
         "history_known": p.history_known.fill_null(False),
     }
@@ -240,7 +268,12 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
     gap = int(params.values.get("s1_urban.residence_gap_tolerance_days", 0))
     s = residence_stretches(tables["residence_periods"], params.on, gap)
     s = s.rename(s_person="person_id", s_area="area")
-    known = p.select(k_person=p.person_id, k_history=p.history_known.fill_null(False))
+    known = p.select(
+        k_person=p.person_id,
+        k_history=p.history_known.fill_null(False),
+        k_hukou_kind=p.hukou_kind,
+        k_hukou_area=area_of(p.hukou_county),
+    )
     d = d.mutate(d_area=area_of(d.county))
     j = d.left_join(s, [d.person_id == s.s_person, d.d_area == s.s_area])
     j = j.left_join(known, j.person_id == known.k_person)
@@ -253,6 +286,15 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
         "commercial": j.commercial_housing,
         "in_jiaxing": _cases([(j.county.isnull(), _null("boolean"))], j.county.isin(_jiaxing())),
         "urban": _cases([(j.county.isnull(), _null("boolean"))], _urban(j.urban_rural_code)),
+        "town": _cases([(j.county.isnull(), _null("boolean"))], _town(j.urban_rural_code)),
+        "hukou_here": _cases(
+            [
+                (j.county.isnull(), _null("boolean")),
+                (j.k_hukou_kind == "outside_jiaxing", False),
+                (j.k_hukou_area.notnull(), j.d_area == j.k_hukou_area),
+            ],
+            _null("boolean"),
+        ),
         "stretch_exists": _cases([(derived, j.s_area.notnull())], _null("boolean")),
         "stretch_start": _cases([(derived, j.stretch_start)], no_date),
         "stretch_end": _cases([(derived, j.stretch_end)], no_date),
@@ -281,7 +323,7 @@ def relative_facts(relations: ir.Table, people: ir.Table) -> ir.Table:
 
 def fact_tables(tables: dict[str, ir.Table], params: ResolvedParameters) -> dict[str, ir.Table]:
     """The facts the rules read, per scope kind: ``people``, ``dwellings``, ``relatives``."""
-    people = person_facts(tables["persons"])
+    people = person_facts(tables["persons"], params.on)
     return {
         "people": people,
         "dwellings": dwelling_facts(tables, params),

@@ -73,7 +73,16 @@ _CHANNEL = [
     ("channel_en", pa.string()),
 ]
 SETTLEMENTS = pa.schema(
-    [*_WHERE_WHEN, *_CHANNEL, ("applications", pa.int64()), ("persons", pa.int64())]
+    [
+        *_WHERE_WHEN,
+        *_CHANNEL,
+        ("applications", pa.int64()),
+        ("persons", pa.int64()),
+        # §5.1 reporting flags of the decision registered (a decision made before the
+        # flags existed counts in neither)
+        ("small_town", pa.int64()),
+        ("registered_poor", pa.int64()),
+    ]
 )
 PERMITS = pa.schema([*_WHERE_WHEN, ("permits", pa.int64()), ("source", pa.string())])
 ELIGIBLE = pa.schema([*_WHERE_WHEN, *_CHANNEL, ("eligible_not_settled", pa.int64())])
@@ -133,6 +142,17 @@ def settlements(
     end: dt.date | None = None,
 ) -> pa.Table:
     """§7 落户数量: registered applications and persons settled, per county, period, channel."""
+    return pa.Table.from_pylist(settlement_rows(bind, period, start, end), schema=SETTLEMENTS)
+
+
+def settlement_rows(
+    bind: Engine | Session,
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[dict[str, Any]]:
+    """``settlements`` as rows (no Arrow: building a table makes pyarrow import pandas,
+    seconds on a cold start, which the analyst page does without)."""
     period_of(dt.date(2000, 1, 1), period)  # refuse a bad period before querying
     stmt = (
         select(
@@ -140,6 +160,7 @@ def settlements(
             Application.kind,
             ApplicationEvent.at,
             Application.approved_relatives,
+            Application.decision,
         )
         .join(ApplicationEvent, ApplicationEvent.application_id == Application.id)
         .where(Application.state == "registered", ApplicationEvent.to_state == "registered")
@@ -152,13 +173,17 @@ def settlements(
             session.close()
     apps: Counter[tuple[str, str, str]] = Counter()
     persons: Counter[tuple[str, str, str]] = Counter()
-    for county, kind, at, approved in rows:
+    flagged: Counter[tuple[str, str, str, str]] = Counter()
+    for county, kind, at, approved, decision in rows:
         day = _beijing_day(at)
         if not _within(day, start, end):
             continue
         key = (county, period_of(day, period), kind)
         apps[key] += 1
         persons[key] += 1 + len(approved or [])
+        for flag in (decision or {}).get("reporting_flags") or []:
+            if flag.get("value") is True:
+                flagged[(*key, str(flag.get("key")))] += 1
     out = []
     for county, per, kind in sorted(apps):
         code, czh, cen = county_labels(county)
@@ -175,9 +200,11 @@ def settlements(
                 "channel_en": en,
                 "applications": apps[(county, per, kind)],
                 "persons": persons[(county, per, kind)],
+                "small_town": flagged[(county, per, kind, "small_town_settlement")],
+                "registered_poor": flagged[(county, per, kind, "registered_poor")],
             }
         )
-    return pa.Table.from_pylist(out, schema=SETTLEMENTS)
+    return out
 
 
 def _permit_rows(
@@ -187,11 +214,23 @@ def _permit_rows(
     end: dt.date | None,
     source: str,
 ) -> pa.Table:
+    rows = permit_count_rows(((c, d, 1) for c, d in pairs), period, start, end, source)
+    return pa.Table.from_pylist(rows, schema=PERMITS)
+
+
+def permit_count_rows(
+    counted: Iterable[tuple[str | None, dt.date | None, int]],
+    period: str,
+    start: dt.date | None,
+    end: dt.date | None,
+    source: str,
+) -> list[dict[str, Any]]:
+    """Permits per county and period, as rows, from (county, issue day, how many)."""
     counts: Counter[tuple[str, str]] = Counter()
-    for county, day in pairs:
+    for county, day, n in counted:
         if day is None or not _within(day, start, end):
             continue
-        counts[(county_labels(county)[0], period_of(day, period))] += 1
+        counts[(county_labels(county)[0], period_of(day, period))] += n
     out = []
     for county, per in sorted(counts):
         code, czh, cen = county_labels(county)
@@ -205,7 +244,7 @@ def _permit_rows(
                 "source": source,
             }
         )
-    return pa.Table.from_pylist(out, schema=PERMITS)
+    return out
 
 
 def permits_from_registry(
@@ -215,6 +254,17 @@ def permits_from_registry(
     end: dt.date | None = None,
 ) -> pa.Table:
     """§7 居住证办理数量 from the register's ``residence_records`` (kind ``permit``)."""
+    rows = permit_rows_registry(bind, period, start, end)
+    return pa.Table.from_pylist(rows, schema=PERMITS)
+
+
+def permit_rows_registry(
+    bind: Engine | Session,
+    period: str = "month",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> list[dict[str, Any]]:
+    """``permits_from_registry`` as rows (no Arrow)."""
     period_of(dt.date(2000, 1, 1), period)
     stmt = select(ResidenceRecord.county, ResidenceRecord.start_date).where(
         ResidenceRecord.kind == "permit"
@@ -225,7 +275,9 @@ def permits_from_registry(
     finally:
         if owned:
             session.close()
-    return _permit_rows(((c, d) for c, d in rows), period, start, end, "registry.residence_records")
+    return permit_count_rows(
+        ((c, d, 1) for c, d in rows), period, start, end, "registry.residence_records"
+    )
 
 
 def permits_from_population(
@@ -327,6 +379,22 @@ def summary(
     eligible: pa.Table | None = None,
 ) -> pa.Table:
     """One row per county and period: the three §7 figures side by side (0 where none)."""
+    return pa.Table.from_pylist(
+        summary_rows(
+            settled.to_pylist() if settled is not None else None,
+            permits.to_pylist() if permits is not None else None,
+            eligible.to_pylist() if eligible is not None else None,
+        ),
+        schema=SUMMARY,
+    )
+
+
+def summary_rows(
+    settled: list[dict[str, Any]] | None = None,
+    permits: list[dict[str, Any]] | None = None,
+    eligible: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """``summary`` from rows, as rows (no Arrow)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def row(county: str, per: str) -> dict[str, Any]:
@@ -344,17 +412,17 @@ def summary(
             }
         return rows[(county, per)]
 
-    for r in settled.to_pylist() if settled is not None else []:
+    for r in settled or []:
         x = row(r["county"], r["period"])
         x["settled_persons"] += r["persons"]
         x["settlement_applications"] += r["applications"]
-    for r in permits.to_pylist() if permits is not None else []:
+    for r in permits or []:
         row(r["county"], r["period"])["permits"] += r["permits"]
-    for r in eligible.to_pylist() if eligible is not None else []:
+    for r in eligible or []:
         row(r["county"], r["period"])["eligible_not_settled"] += r["eligible_not_settled"]
     order = {c: i for i, c in enumerate(jiaxing_counties())}
     keys = sorted(rows, key=lambda k: (k[1], order.get(k[0], len(order)), k[0]))
-    return pa.Table.from_pylist([rows[k] for k in keys], schema=SUMMARY)
+    return [rows[k] for k in keys]
 
 
 # ---- charts and workbook --------------------------------------------------------------

@@ -25,6 +25,9 @@ differential tests use.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import pyarrow as pa
 
 PERSONS = pa.schema(
@@ -62,6 +65,9 @@ PERSONS = pa.schema(
         ("offer_talent_service_collective", pa.bool_()),
         ("dwellings_known", pa.bool_()),  # False: Person.dwellings is null
         ("history_known", pa.bool_()),  # False: Person.residence_history is null
+        ("residence_registration_since", pa.date32()),  # 居住登记起始日
+        ("residence_registration_county", pa.string()),  # its county
+        ("registered_poor", pa.bool_()),  # §5.1 建档立卡 (reported only)
     ]
 )
 
@@ -146,3 +152,161 @@ RESULT_RELATIVES = pa.schema(
         ),
     ]
 )
+
+
+# ---- checking a population before any work starts ------------------------------------
+
+
+def _fits(actual: pa.DataType, wanted: pa.DataType) -> bool:
+    """Whether a column stored as ``actual`` can be read as the layout's ``wanted``: the
+    same kind of value (any integer width for an id, any string encoding, either date
+    type); an all-NULL column fits anything."""
+    if actual == wanted or pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_integer(wanted):
+        return bool(pa.types.is_integer(actual))
+    if pa.types.is_string(wanted):
+        return bool(
+            pa.types.is_string(actual)
+            or pa.types.is_large_string(actual)
+            or pa.types.is_string_view(actual)
+        )
+    if pa.types.is_date(wanted):
+        return bool(pa.types.is_date(actual))
+    if pa.types.is_boolean(wanted):
+        return bool(pa.types.is_boolean(actual))
+    return False
+
+
+def check_table(path: Path, schema: pa.Schema) -> list[dict[str, str]]:
+    """The problems of one Parquet file against ``schema``: missing, unreadable (not
+    Parquet, truncated, corrupt footer), missing columns, columns of the wrong type —
+    each naming the file and column. Only the file's footer is read."""
+    import pyarrow.parquet as pq
+
+    name = path.name
+    if not path.exists():
+        return [
+            {
+                "field": str(path),
+                "zh": f"缺少人口数据表 {name}",
+                "en": f"the population table {name} is missing",
+                "code": "missing_table",
+            }
+        ]
+    if not path.is_file():
+        return [
+            {
+                "field": str(path),
+                "zh": "不是文件",
+                "en": "not a file",
+                "code": "unreadable",
+            }
+        ]
+    try:
+        found = pq.read_schema(path)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return [
+            {
+                "field": str(path),
+                "zh": "无法读取：不是完整的 Parquet 文件（文件损坏或被截断）",
+                "en": f"cannot be read: not a complete Parquet file (corrupt or truncated): "
+                f"{reason}",
+                "code": "unreadable",
+            }
+        ]
+    problems = []
+    for want in schema:
+        idx = found.get_field_index(want.name)
+        if idx < 0:
+            problems.append(
+                {
+                    "field": f"{path}: {want.name}",
+                    "zh": f"{name} 缺少列 {want.name}（{want.type}）",
+                    "en": f"{name} has no column {want.name} ({want.type})",
+                    "code": "missing_column",
+                }
+            )
+        elif not _fits(found.field(idx).type, want.type):
+            got = found.field(idx).type
+            problems.append(
+                {
+                    "field": f"{path}: {want.name}",
+                    "zh": f"{name} 的列 {want.name} 类型为 {got}，应为 {want.type}",
+                    "en": f"{name}: column {want.name} is {got}, the layout says {want.type}",
+                    "code": "wrong_type",
+                }
+            )
+    return problems
+
+
+def check_population(directory: Path, tables: Iterable[str] | None = None) -> list[dict[str, str]]:
+    """Every problem of the population in ``directory`` against the layout
+    (docs/population-layout.md), for the tables named (default: all four); empty when
+    it can be read. Each problem is ``{field, zh, en, code}``, naming the file and the
+    column at fault."""
+    if not directory.exists():
+        return [
+            {
+                "field": str(directory),
+                "zh": "人口数据目录不存在",
+                "en": "the population directory does not exist",
+                "code": "missing_directory",
+            }
+        ]
+    if not directory.is_dir():
+        return [
+            {
+                "field": str(directory),
+                "zh": "不是目录",
+                "en": "not a directory",
+                "code": "not_a_directory",
+            }
+        ]
+    problems: list[dict[str, str]] = []
+    for name in tables if tables is not None else TABLES:
+        problems += check_table(directory / f"{name}.parquet", TABLES[name])
+    return problems
+
+
+class LayoutError(ValueError):
+    """A population that does not fit the layout; ``problems`` as ``check_population``'s."""
+
+    def __init__(self, problems: list[dict[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p['field']}: {p['en']}" for p in problems))
+
+
+def require_population(directory: Path, tables: Iterable[str] | None = None) -> None:
+    """``check_population``, raising ``LayoutError`` when there is a problem."""
+    problems = check_population(directory, tables)
+    if problems:
+        raise LayoutError(problems)
+
+
+def find_corrupt(directory: Path, tables: Iterable[str] | None = None) -> list[dict[str, str]]:
+    """The population's files whose *content* cannot be read (a damaged data page behind
+    an intact footer, which ``check_population`` cannot see): each file is read through
+    once, in batches. For the error path, after a query failed on the population."""
+    import pyarrow.parquet as pq
+
+    problems = []
+    for name in tables if tables is not None else TABLES:
+        path = directory / f"{name}.parquet"
+        try:
+            for _batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
+                pass
+        except (OSError, pa.ArrowException, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(
+                {
+                    "field": str(path),
+                    "zh": f"文件内容已损坏，无法读取（{reason}）",
+                    "en": f"the file's content is corrupt and cannot be read ({reason})",
+                    "code": "corrupt",
+                }
+            )
+    return problems

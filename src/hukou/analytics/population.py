@@ -82,6 +82,9 @@ def _person_dict(
         "local_business": row["local_business"],
         "lives_in": row["lives_in"],
         "residence_registration": row["residence_registration"],
+        "residence_registration_since": row["residence_registration_since"],
+        "residence_registration_county": row["residence_registration_county"],
+        "registered_poor": row["registered_poor"],
         "residence_permit": _drop_none(
             {
                 "held": row["permit_held"],
@@ -183,6 +186,9 @@ def _person_row(pid: int, p: Person) -> dict[str, Any]:
         "local_business": p.local_business,
         "lives_in": p.lives_in,
         "residence_registration": p.residence_registration,
+        "residence_registration_since": p.residence_registration_since,
+        "residence_registration_county": p.residence_registration_county,
+        "registered_poor": p.registered_poor,
         "permit_held": permit.held if permit else None,
         "permit_county": permit.county if permit else None,
         "permit_issued_on": permit.issued_on if permit else None,

@@ -774,10 +774,12 @@ def run_reform(
     dates: Sequence[dt.date] | None = None,
     evaluate: Evaluate | None = None,
     base: ParameterSet | None = None,
+    progress: Callable[[str, int], None] | None = None,
 ) -> list[ReformReport]:
     """Evaluate ``reform`` against the law as enacted, on each decision date.
 
     ``dates`` (e.g. ``--on``) wins over the reform file's; with neither, today.
+    ``progress`` is told each stage as it starts (``STAGES``) and the date's index.
     """
     from hukou.engine.decide import rule_version
 
@@ -786,8 +788,15 @@ def run_reform(
     run = evaluate or default_evaluator()
     when = list(dates or reform.dates or [dt.date.today()])
     reports = []
-    for on in when:
-        cube, rel_cube = fetch_cubes(*comparison_cubes(tables, on, baseline, reformed, run))
+    for i, on in enumerate(when):
+        if progress is not None:
+            progress("compiling", i)
+        cubes = comparison_cubes(tables, on, baseline, reformed, run)
+        if progress is not None:
+            progress("evaluating", i)
+        cube, rel_cube = fetch_cubes(*cubes)
+        if progress is not None:
+            progress("tabulating", i)
         report = ReformReport(
             reform,
             on,
@@ -941,6 +950,93 @@ def open_population(
         yield tables
     finally:
         con.disconnect()
+
+
+# the stages of a run, in order, as ``run_reform`` reports them
+STAGES = ("compiling", "evaluating", "tabulating")
+
+
+def reform_as_json(reform: Reform) -> dict[str, Any]:
+    """``Reform.as_dict`` with its source, a date-valued parameter as ``{"date": …}``."""
+    out = reform.as_dict()
+    out["source"] = reform.source
+    out["parameters"] = {
+        path: {
+            d: {"date": v.isoformat()} if isinstance(v, dt.date) else v for d, v in dated.items()
+        }
+        for path, dated in out["parameters"].items()
+    }
+    return out
+
+
+def reform_from_json(r: Mapping[str, Any]) -> Reform:
+    """The reform ``reform_as_json`` wrote."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict) and set(v) == {"date"}:
+            return dt.date.fromisoformat(v["date"])
+        return v
+
+    return Reform(
+        r["name"]["zh"],
+        r["name"]["en"],
+        r["description"]["zh"],
+        r["description"]["en"],
+        tuple(dt.date.fromisoformat(d) for d in r["dates"]),
+        {
+            path: {dt.date.fromisoformat(d): value(v) for d, v in dated.items()}
+            for path, dated in r["parameters"].items()
+        },
+        r.get("source", ""),
+    )
+
+
+def report_as_dict(report: ReformReport) -> dict[str, Any]:
+    """A report as JSON (to keep it: a background job's result). The tables go as Arrow
+    IPC streams (base64), so that their schemas come back exactly."""
+    import base64
+    from dataclasses import asdict
+
+    tables = {}
+    for name, table in report.tables.items():
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        tables[name] = base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+    versions = [asdict(v) for v in (report.baseline_version, report.reform_version)]
+    for v in versions:
+        if v["parameters_as_of"] is not None:
+            v["parameters_as_of"] = v["parameters_as_of"].isoformat()
+    return {
+        "schema": "hukou.reform_report/1",
+        "reform": reform_as_json(report.reform),
+        "on": report.on.isoformat(),
+        "versions": versions,
+        "tables": tables,
+    }
+
+
+def report_from_dict(data: Mapping[str, Any]) -> ReformReport:
+    """The report ``report_as_dict`` kept."""
+    import base64
+
+    from hukou.engine.decide import RuleVersion
+
+    reform = reform_from_json(data["reform"])
+    versions = [
+        RuleVersion(
+            v["ruleset"],
+            v["code"],
+            dt.date.fromisoformat(v["parameters_as_of"]) if v["parameters_as_of"] else None,
+            v["digest"],
+        )
+        for v in data["versions"]
+    ]
+    tables = {
+        name: pa.ipc.open_stream(base64.b64decode(blob)).read_all()
+        for name, blob in data["tables"].items()
+    }
+    return ReformReport(reform, dt.date.fromisoformat(data["on"]), versions[0], versions[1], tables)
 
 
 def version_text(v: RuleVersion) -> str:

@@ -33,7 +33,9 @@ What the register holds, and where each layout column comes from:
   ``residence_registration`` is true when a registration record covers the date,
   false when the person has registration records but none covers it; ``permit_held``
   likewise from permit records, ``permit_county`` the county of the covering (else
-  the latest) permit, ``permit_issued_on`` the first permit's start. ``lives_in`` is
+  the latest) permit, ``permit_issued_on`` the first permit's start;
+  ``residence_registration_since``/``_county`` the start and county of the covering
+  (else the latest) registration. ``lives_in`` is
   the county of the latest record covering the date. A person without records of a
   kind falls back to their latest application's facts (below), else NULL.
 * facts the register does not hold come from the person's **latest application**
@@ -124,6 +126,7 @@ FACT_BOOLS: dict[str, tuple[str, ...]] = {
     "local_labour_contract": ("applicant", "local_labour_contract"),
     "local_business": ("applicant", "local_business"),
     "rural_origin": ("applicant", "rural_origin"),
+    "registered_poor": ("applicant", "registered_poor"),
     "family_migrated_together": ("applicant", "family_migrated_together"),
     "offer_relative_family_household": (
         "applicant",
@@ -148,6 +151,8 @@ FALLBACK: dict[str, tuple[str, ...]] = {
     "permit_held": ("applicant", "residence_permit", "held"),
     "permit_county": ("applicant", "residence_permit", "county"),
     "permit_issued_on": ("applicant", "residence_permit", "issued_on"),
+    "residence_registration_since": ("applicant", "residence_registration_since"),
+    "residence_registration_county": ("applicant", "residence_registration_county"),
 }
 
 
@@ -292,6 +297,8 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
     fact_cols["f_permit_held"] = _as_bool(fb["permit_held"])
     fact_cols["f_permit_county"] = fb["permit_county"]
     fact_cols["f_permit_issued_on"] = _as_date(fb["permit_issued_on"])
+    fact_cols["f_residence_registration_since"] = _as_date(fb["residence_registration_since"])
+    fact_cols["f_residence_registration_county"] = fb["residence_registration_county"]
     facts = latest.select(f_id_number=latest.applicant_id_number, **fact_cols)
 
     # -- residence records as of the decision date
@@ -317,7 +324,12 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
         ),
     )
     reg = rec.filter(rec.kind == "registration")
-    reg_agg = reg.group_by(r_person=reg.person_id).aggregate(r_now=reg._covers.any())
+    reg_agg = reg.group_by(r_person=reg.person_id).aggregate(
+        r_now=reg._covers.any(),
+        # the registration that covers the date (else the latest): its start and county
+        r_since=reg.start_date.max(where=reg._latest == 0),
+        r_county=reg.county.max(where=reg._latest == 0),
+    )
     permit = rec.filter(rec.kind == "permit")
     permit_agg = permit.group_by(p_person=permit.person_id).aggregate(
         p_now=permit._covers.any(),
@@ -402,6 +414,13 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
         offer_talent_service_collective=p.f_offer_talent_service_collective,
         dwellings_known=p.o_person.notnull(),
         history_known=p.s_person.notnull(),
+        residence_registration_since=ibis.ifelse(
+            p.r_person.notnull(), p.r_since, p.f_residence_registration_since
+        ),
+        residence_registration_county=ibis.ifelse(
+            p.r_person.notnull(), p.r_county, p.f_residence_registration_county
+        ),
+        registered_poor=p.f_registered_poor,
     )
 
     # -- relations: the head and their spouse, children and parents, both ways

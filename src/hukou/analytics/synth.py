@@ -800,6 +800,12 @@ def _block(seed: int, block: int, first_id: int, limit: int, on: dt.date, pools:
         return _unknown(rng, n, rate)
 
     anchor_null = ~in_anchor
+    # drawn from a stream of their own, so that adding them changed no other column
+    extra = np.random.default_rng(np.random.SeedSequence([seed, block, 1]))
+    reg_since = since + ((today - since) * extra.random(n)).astype(np.int64)
+    reg_null = ~registration | (extra.random(n) < 0.1)  # some registrations without a date
+    poor = rural & p_mig & (extra.random(n) < 0.04)
+    poor_null = extra.random(n) < 0.03
     persons = pa.table(
         [
             pa.array(pid, pa.int64()),
@@ -835,6 +841,9 @@ def _block(seed: int, block: int, first_id: int, limit: int, on: dt.date, pools:
             _bools(_u(rng, n) < np.where(college, 0.5, 0.1), u(0.03)),
             _bools(dwellings_known),
             _bools(history_known),
+            _dates(reg_since, reg_null),
+            _strings(codes.codes, codes.jiaxing[p_county], reg_null),
+            _bools(poor, poor_null),
         ],
         schema=TABLES["persons"],
     )

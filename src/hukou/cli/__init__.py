@@ -1,4 +1,9 @@
-"""Command line (命令行): ``hukou check``, ``hukou schema``, ``hukou clauses``."""
+"""Command line (命令行): ``hukou check``, ``hukou schema``, ``hukou clauses``, and the
+register's and the analyst's commands, loaded only when they run (``cli.errors.LAZY``).
+
+Every command fails the same way (``cli.errors``): a bilingual message naming what is
+at fault and exit status 2, never a traceback unless ``hukou --debug``.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,43 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hukou.engine.decide import decide
-from hukou.engine.report import decision_json
-from hukou.engine.traceability import table as trace_table
-from hukou.policy.facts import Case, InputError, parse_case
+from hukou.cli.errors import HukouGroup, lazy, print_problems, set_debug
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="hukou",
+    cls=HukouGroup,
     help="嘉兴市户籍制度改革（嘉政办发〔2020〕28号）落户审查 / Jiaxing settlement rules as code.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # Click's layout: wrapped to the terminal, never cut at 80 columns
+    context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]},
 )
 
-Lang = Annotated[str, typer.Option("--lang", help="zh（默认）或 en / zh (default) or en")]
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="出错时显示 Python 回溯 / show the Python traceback of a failure"
+        ),
+    ] = False,
+) -> None:
+    """嘉兴市户籍制度改革（嘉政办发〔2020〕28号）落户审查 / Jiaxing settlement rules as code."""
+    set_debug(debug)
+
+
+Lang = Annotated[
+    str, typer.Option("--lang", metavar="zh|en", help="zh（默认）或 en / zh (default) or en")
+]
 
 
 def _errors(problems: list[dict[str, str]], source: str = "") -> dict[str, object]:
@@ -52,40 +74,50 @@ def _refuse_json(problems: list[dict[str, str]]) -> None:
 
 
 def _fail(problems: list[dict[str, str]], source: str = "") -> None:
-    err = Console(stderr=True, highlight=False)
-    prefix = f"{source}: " if source else ""
-    err.print(f"[bold red]{prefix}输入有误 / invalid input[/]")
-    for p in problems:
-        label = f"（{p['label']}）" if p.get("label") else ""
-        err.print(f"  • {p['field']}{label}: {p['zh']} / {p['en']}")
+    print_problems(problems, source)
 
 
 def _parse_on(value: str | None, as_json: bool = False) -> dt.date | None:
     if value is None:
         return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        problems = [
-            {
-                "field": "--on",
-                "label": "决定日期 / decision date",
-                "zh": "日期格式须为 YYYY-MM-DD",
-                "en": "date must be YYYY-MM-DD",
-                "code": "bad_date",
-            }
-        ]
-        _fail(problems)
-        if as_json:
-            _refuse_json(problems)
-        raise typer.Exit(2) from None
+    from hukou.engine.messages import parse_date
+
+    parsed = parse_date(value)
+    if isinstance(parsed, dt.date):
+        return parsed
+    problems = [
+        {
+            "field": "--on",
+            "label": "决定日期 / decision date",
+            "zh": parsed[0],
+            "en": parsed[1],
+            "code": "bad_date",
+        }
+    ]
+    _fail(problems)
+    if as_json:
+        _refuse_json(problems)
+    raise typer.Exit(2)
+
+
+def _read(path: Path) -> bytes:
+    """A case file's bytes; ``-`` is standard input."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    return path.read_bytes()
 
 
 @app.command()
 def check(
-    cases: Annotated[list[Path], typer.Argument(help="案件 JSON 文件 / case JSON files")],
+    cases: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE", help="案件 JSON 文件，- 为标准输入 / case JSON files, - for stdin"
+        ),
+    ],
     on: Annotated[
-        str | None, typer.Option("--on", help="决定日期 / decision date (YYYY-MM-DD)")
+        str | None,
+        typer.Option("--on", metavar="YYYY-MM-DD", help="决定日期 / decision date"),
     ] = None,
     lang: Lang = "zh",
     as_json: Annotated[bool, typer.Option("--json", help="机器可读输出 / machine form")] = False,
@@ -94,7 +126,8 @@ def check(
     ] = False,
 ) -> None:
     """审查一个或多个案件 / Decide one or more cases."""
-    from hukou.cli.render import print_decision
+    from hukou.engine.messages import read_case
+    from hukou.policy.facts import InputError
 
     if lang not in ("zh", "en"):
         problems = [
@@ -113,14 +146,14 @@ def check(
     when = _parse_on(on, as_json)
     failed = False
     out: list[dict[str, object]] = []  # with --json: a decision or an error object per file
-    console = Console()
+    console: Console | None = None
 
     def source(path: Path) -> str:  # which file, when there are several
         return str(path) if len(cases) > 1 else ""
 
     for path in cases:
         try:
-            data = path.read_bytes()
+            data = _read(path)
         except OSError as exc:
             problems = [
                 {
@@ -136,16 +169,27 @@ def check(
             failed = True
             continue
         try:
-            case = parse_case(data, decision_date=when)
+            case = read_case(data, decision_date=when)
         except InputError as exc:
-            _fail(exc.problems, source(path))
+            whole = any(p.get("code") in ("encoding", "json_invalid") for p in exc.problems)
+            name = "(stdin)" if str(path) == "-" else str(path)
+            _fail(exc.problems, source(path) or (name if whole else ""))  # the file at fault
             out.append(_errors(exc.problems, source(path)))
             failed = True
             continue
+        from hukou.engine.decide import decide
+
         decision = decide(case)
         if as_json:
+            from hukou.engine.report import decision_json
+
             out.append(decision_json(decision))
         else:
+            from rich.console import Console
+
+            from hukou.cli.render import print_decision
+
+            console = console or Console()
             if len(cases) > 1:
                 console.rule(str(path))
             print_decision(decision, lang, full, console)
@@ -159,6 +203,8 @@ def check(
 @app.command()
 def schema() -> None:
     """案件事实的 JSON Schema / JSON Schema of a case."""
+    from hukou.policy.facts import Case
+
     sys.stdout.write(json.dumps(Case.model_json_schema(), ensure_ascii=False, indent=2) + "\n")
 
 
@@ -183,6 +229,11 @@ def clauses(
     lang: Lang = "zh",
 ) -> None:
     """条款追溯表：每条规定由哪些规则实现、哪些测试覆盖 / clause → rules → tests."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from hukou.engine.traceability import table as trace_table
+
     rows = trace_table(_repo_tests(), _example_cases())
     if as_json:
         sys.stdout.write(
@@ -224,42 +275,22 @@ def clauses(
     Console().print(t)
 
 
-def _register_commands() -> None:
-    from hukou.cli.registry_cmds import (
-        audit_app,
-        cases_app,
-        db_app,
-        demo_app,
-        serve,
-        users_app,
-    )
-
-    app.add_typer(db_app, name="db")
-    app.add_typer(users_app, name="users")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(cases_app, name="cases")
-    app.add_typer(demo_app, name="demo")
-    app.command("serve")(serve)
-
-    from hukou.cli.security_cmds import keys_app  # also adds ``users list|disable|…``
-
-    app.add_typer(keys_app, name="keys")
-
-    from hukou.cli.synth_cmd import synth
-
-    app.command("synth")(synth)
-
-    from hukou.cli.batch_cmd import batch
-
-    app.command("batch")(batch)
-
-    from hukou.cli.analytics_cmds import indicators, reform
-
-    app.command("reform")(reform)
-    app.command("indicators")(indicators)
-
-
-_register_commands()
+# The other commands, imported when they run (their modules load the register, SQLAlchemy,
+# Alembic, Arrow …); the short help is what ``hukou --help`` lists.
+for _name, _module, _attr, _help in (
+    ("serve", "registry_cmds", "serve", "启动服务 / serve the API (OpenAPI at /openapi.json)"),
+    ("synth", "synth_cmd", "synth", "生成可复现的嘉兴合成人口 / write a synthetic population"),
+    ("batch", "batch_cmd", "batch", "对人口中每个人审查 / decide every person of a population"),
+    ("reform", "analytics_cmds", "reform", "改革测算：谁获益、谁受损 / what-if reform"),
+    ("indicators", "analytics_cmds", "indicators", "§7 考核指标 / §7 indicators"),
+    ("db", "registry_cmds", "db_app", "数据库 / the register's database"),
+    ("users", "security_cmds", "users_app", "用户 / users"),
+    ("audit", "registry_cmds", "audit_app", "审计 / the audit trail"),
+    ("cases", "registry_cmds", "cases_app", "案件 / procedures"),
+    ("demo", "registry_cmds", "demo_app", "演示数据 / demonstration data"),
+    ("keys", "security_cmds", "keys_app", "密钥 / the service's keys (outside the database)"),
+):
+    lazy(_name, f"hukou.cli.{_module}", _attr, _help)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hukou.cli.errors import data_problem, date_option, debugging, print_problems, unreachable
 from hukou.cli.options import PgLoad, PgPrefix, PgUrl, SparkMaster
 
 if TYPE_CHECKING:
@@ -20,21 +21,12 @@ if TYPE_CHECKING:
 
 
 def _fail(problems: list[dict[str, str]], source: str = "") -> None:
-    err = Console(stderr=True, highlight=False)
-    prefix = f"{source}: " if source else ""
-    err.print(f"[bold red]{prefix}输入有误 / invalid input[/]")
-    for p in problems:
-        err.print(f"  • {p['field']}: {p['zh']} / {p['en']}")
+    print_problems(problems, source)
 
 
 def _date_option(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        _fail([{"field": name, "zh": "日期格式须为 YYYY-MM-DD", "en": "date must be YYYY-MM-DD"}])
-        raise typer.Exit(2) from None
+    day: dt.date | None = date_option(value, name)
+    return day
 
 
 def _progress(console: Console) -> Progress:
@@ -171,7 +163,6 @@ def reform(
         ReformError,
         load_reform,
         open_population,
-        population_directory,
         run_reform,
     )
 
@@ -220,10 +211,11 @@ def reform(
             }
         )
     elif needs_input:
-        try:
-            population_directory(population)
-        except PopulationError as exc:
-            problems += exc.problems
+        from hukou.analytics.layout import check_population
+
+        assert population is not None
+        # every table, file and column, before any work starts
+        problems += [{**p, "field": f"--in {p['field']}"} for p in check_population(population)]
     if engine == "postgres":
         from hukou.analytics.batch import pg_url as libpq_url
 
@@ -284,6 +276,18 @@ def reform(
             progress.stop()
             _fail(exc.problems)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            found = None if debugging() else data_problem(exc, f"--in {population}")
+            if found is None:
+                raise  # the one error path (cli.errors) names it
+            progress.stop()
+            if population is not None:
+                from hukou.analytics.layout import find_corrupt
+
+                _fail(find_corrupt(population) or [found], "--in")  # which file, if it can be told
+            else:
+                _fail([found])
+            raise typer.Exit(2) from None
     for report, folder in reports:
         console.print(_summary_table(report, lang))
         console.print(
@@ -315,8 +319,58 @@ def _pg_load(population: Path, url: str | None, prefix: str) -> None:
         raise typer.Exit(2) from None
 
 
+def _check_indicator_inputs(population: Path | None, results: Path | None) -> None:
+    """``--population`` (its persons table) and ``--results`` (``results.parquet``) against
+    the layout, before any work starts: each missing file, unreadable file and missing or
+    mistyped column named."""
+    from hukou.analytics.layout import RESULTS, check_population, check_table
+
+    problems: list[dict[str, str]] = []
+    if population is not None:
+        problems += [
+            {**p, "field": f"--population {p['field']}"}
+            for p in check_population(population, ["persons"])
+        ]
+    if results is not None:
+        found = results / "results.parquet"
+        if not results.is_dir():
+            problems.append(
+                {
+                    "field": f"--results {results}",
+                    "zh": "批量结果目录不存在" if not results.exists() else "不是目录",
+                    "en": "no such batch results directory"
+                    if not results.exists()
+                    else "not a directory",
+                }
+            )
+        elif not found.is_dir():  # Spark writes a directory of parts: read as it is
+            problems += [
+                {**p, "field": f"--results {p['field']}"} for p in check_table(found, RESULTS)
+            ]
+    if problems:
+        _fail(problems)
+        raise typer.Exit(2)
+
+
+def suppress_below() -> int:
+    """Counts from 1 to this minus 1 are printed as ``<k`` (``HUKOU_SUPPRESS_BELOW``, 5 by
+    default), as on the analyst page and in ``/api/indicators``."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("HUKOU_SUPPRESS_BELOW", "5")))
+    except ValueError:
+        return 5
+
+
+def shown(n: int, k: int) -> str:
+    """A count as printed: ``<k`` for 1 … k−1 (small-count suppression), else the number."""
+    return f"<{k}" if 0 < n < k else f"{n:,}"
+
+
 def _summary_indicators(table: pa.Table, lang: str) -> Table:
     zh = lang == "zh"
+    k = suppress_below()
     t = Table(title="§7 考核指标 / indicators" if zh else "§7 indicators")
     for hz, he in (
         ("县（市、区）", "county"),
@@ -331,10 +385,16 @@ def _summary_indicators(table: pa.Table, lang: str) -> Table:
         t.add_row(
             r["county_zh"] if zh else r["county_en"],
             r["period"],
-            f"{r['settled_persons']:,}",
-            f"{r['settlement_applications']:,}",
-            f"{r['permits']:,}",
-            f"{r['eligible_not_settled']:,}",
+            shown(r["settled_persons"], k),
+            shown(r["settlement_applications"], k),
+            shown(r["permits"], k),
+            shown(r["eligible_not_settled"], k),
+        )
+    if k > 1:
+        t.caption = (
+            f"1–{k - 1} 的计数显示为 <{k}（HUKOU_SUPPRESS_BELOW）"
+            if zh
+            else f"counts from 1 to {k - 1} are shown as <{k} (HUKOU_SUPPRESS_BELOW)"
         )
     return t
 
@@ -383,6 +443,7 @@ def indicators(
         )
         raise typer.Exit(2)
     since, until = _date_option(start, "--from"), _date_option(end, "--to")
+    _check_indicator_inputs(population, results)
     tables: dict[str, Any] = {}
     sources: dict[str, str] = {}
     with _progress(console) as progress:
@@ -390,13 +451,22 @@ def indicators(
         engine = _register_engine(db, console)
         if engine is not None:
             progress.update(task, description="登记库 / register")
-            tables["settlements"] = ind.settlements(engine, period, since, until)
-            sources["settlements"] = "registry.applications (state registered)"
-            permits = ind.permits_from_registry(engine, period, since, until)
+            try:
+                tables["settlements"] = ind.settlements(engine, period, since, until)
+                sources["settlements"] = "registry.applications (state registered)"
+                permits = ind.permits_from_registry(engine, period, since, until)
+            except Exception as exc:
+                found = unreachable(exc, "--db", str(engine.url))
+                if found is None:
+                    raise
+                progress.stop()
+                _fail([found])
+                raise typer.Exit(2) from None
+            finally:
+                engine.dispose()
             if permits.num_rows:
                 tables["permits"] = permits
                 sources["permits"] = "registry.residence_records (kind permit)"
-            engine.dispose()
         progress.advance(task)
         if "permits" not in tables and population is not None:
             progress.update(task, description="居住证 / permits")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from hukou.cli.errors import data_problem, date_option, debugging, refuse, unreachable
 from hukou.cli.options import PgLoad, PgPrefix, PgUrl, SparkMaster, fraction_bar
 
 EngineName = Literal["duckdb", "postgres", "spark"]
@@ -17,10 +18,7 @@ ENGINES: tuple[EngineName, ...] = ("duckdb", "postgres", "spark")
 
 
 def _fail(field: str, zh: str, en: str) -> NoReturn:
-    err = Console(stderr=True, highlight=False)
-    err.print("[bold red]输入有误 / invalid input[/]")
-    err.print(f"  • {field}: {zh} / {en}")
-    raise typer.Exit(2)
+    refuse([{"field": field, "zh": zh, "en": en}])
 
 
 def batch(
@@ -82,8 +80,12 @@ def batch(
         _fail("--engine", "须为 duckdb、postgres 或 spark", "must be duckdb, postgres or spark")
     when = _decision_date(on)
     needs_input = engine != "postgres" or pg_load
-    if needs_input and not (in_dir / "persons.parquet").is_file():
-        _fail("--in", "不是人口数据目录", "not a population directory (no persons.parquet)")
+    if needs_input:
+        from hukou.analytics.layout import check_population
+
+        problems = check_population(in_dir)  # before any work: every table, every column
+        if problems:
+            refuse(problems, "--in")
     if out_dir.exists() and not out_dir.is_dir():
         _fail("--out", "不是目录", "not a directory")
     if engine == "postgres":
@@ -93,36 +95,56 @@ def batch(
             _fail("--pg-url", "未给出 PostgreSQL 地址", "no PostgreSQL URL (or HUKOU_DATABASE_URL)")
 
     console = Console(stderr=True)
-    with fraction_bar(console) as bar:
-        task = bar.add_task("批量审查 / deciding", total=1.0)
-        if engine == "postgres" and pg_load:
-            bar.update(task, description="载入 PostgreSQL / loading into PostgreSQL")
-            batch_mod.load_postgres(in_dir, pg_url, prefix=pg_prefix)
+    try:
+        with fraction_bar(console) as bar:
+            task = bar.add_task("批量审查 / deciding", total=1.0)
+            if engine == "postgres" and pg_load:
+                bar.update(task, description="载入 PostgreSQL / loading into PostgreSQL")
+                batch_mod.load_postgres(in_dir, pg_url, prefix=pg_prefix)
 
-        def progress(stage: str, fraction: float) -> None:
-            bar.update(task, completed=fraction, description=f"批量审查 / deciding · {stage}")
+            def progress(stage: str, fraction: float) -> None:
+                bar.update(task, completed=fraction, description=f"批量审查 / deciding · {stage}")
 
-        report = batch_mod.run(
-            in_dir,
-            out_dir,
-            engine,
-            when,
-            progress=progress,
-            pg=pg_url,
-            pg_prefix=pg_prefix,
-            spark_master=spark_master,
-            memory_limit=memory_limit,
+            report = batch_mod.run(
+                in_dir,
+                out_dir,
+                engine,
+                when,
+                progress=progress,
+                pg=pg_url,
+                pg_prefix=pg_prefix,
+                spark_master=spark_master,
+                memory_limit=memory_limit,
+            )
+    except Exception as exc:
+        if debugging():
+            raise
+        found = (
+            unreachable(exc, "--pg-url", pg_url or _env_url())
+            if engine == "postgres"
+            else data_problem(exc, f"--in {in_dir}")
         )
+        if found is None:
+            raise  # the one error path (cli.errors) names it
+        if found["code"] == "corrupt" and in_dir is not None:
+            from hukou.analytics.layout import find_corrupt
+
+            refuse(find_corrupt(in_dir) or [found], "--in")  # which file, if it can be told
+        refuse([found])
     _report(report, out_dir)
+
+
+def _env_url() -> str | None:
+    import os
+
+    return os.environ.get("HUKOU_DATABASE_URL")
 
 
 def _decision_date(on: str | None) -> dt.date:
     if on is None:
         return dt.date.today()
-    try:
-        return dt.date.fromisoformat(on)
-    except ValueError:
-        _fail("--on", "日期格式须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+    day: dt.date = date_option(on, "--on")
+    return day
 
 
 def _from_registry(out_dir: Path, on: str | None, db: str | None, in_dir: Path | None) -> None:
@@ -156,7 +178,14 @@ def _from_registry(out_dir: Path, on: str | None, db: str | None, in_dir: Path |
                 description=f"登记库审查 / deciding the register · {stage}",
             )
 
-        report = registry_source.run_registry(out_dir, when, url, progress=progress)
+        try:
+            report = registry_source.run_registry(out_dir, when, url, progress=progress)
+        except Exception as exc:
+            found = None if debugging() else unreachable(exc, "--db", url)
+            if found is None:
+                raise
+            bar.stop()
+            refuse([found])
     _report(report, out_dir)
 
 

@@ -20,9 +20,17 @@ from rich.table import Table
 from sqlalchemy import URL, create_engine, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from hukou.cli.errors import date_option, note_url, safe_url
 from hukou.registry import audit, roles
 from hukou.registry.access import SYSTEM, Actor
-from hukou.registry.db import database_url, make_engine, session_factory, upgrade
+from hukou.registry.db import (
+    SchemaError,
+    check_schema,
+    database_url,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from hukou.registry.errors import RegistryError
 from hukou.registry.keys import KeyRing
 from hukou.registry.service import Registry
@@ -36,7 +44,9 @@ Url = Annotated[str | None, typer.Option("--url", help="默认 HUKOU_DATABASE_UR
 
 
 def _registry(url: str | None) -> Registry:
-    return Registry(session_factory(make_engine(url or database_url())))
+    target = url or database_url()
+    note_url(target)  # a failure to reach it names this URL (cli.errors)
+    return Registry(session_factory(make_engine(target)))
 
 
 def _fail(exc: RegistryError) -> None:
@@ -48,8 +58,17 @@ def _fail(exc: RegistryError) -> None:
 @db_app.command("upgrade")
 def db_upgrade(url: Url = None) -> None:
     """迁移到最新结构 / migrate to the newest schema (Alembic)."""
-    upgrade(url or database_url())
-    Console().print("[green]✔[/] 数据库已是最新结构 / the database schema is up to date")
+    target = url or database_url()
+    note_url(target)
+    before, after = upgrade(target)
+    where = escape(safe_url(target))
+    if before == after:
+        message = f"数据库已是最新结构 {after}，未作更改 / already at {after}: nothing to do"
+    elif before is None:
+        message = f"已建立数据库结构 {after} / created the schema at {after}"
+    else:
+        message = f"已从 {before} 升级到 {after} / upgraded from {before} to {after}"
+    Console().print(f"[green]✔[/] {message} ({where})", soft_wrap=True)
 
 
 # ---- backup and restore -------------------------------------------------------------
@@ -650,7 +669,7 @@ def cases_due(
     url: Url = None,
 ) -> None:
     """公示期届满的迁出程序（§4.5） / move-out procedures whose public notice has run out."""
-    day = dt.date.fromisoformat(on) if on else None
+    day: dt.date | None = date_option(on, "--on")
     actor = Actor(None, "cli", "officer", county) if county else SYSTEM
     rows = _registry(url).due_move_outs(actor, day)
     table = Table(title="§4.5 公示期届满 / public notice run out")
@@ -701,11 +720,17 @@ def serve(
     if url:
         os.environ["HUKOU_DATABASE_URL"] = url
     console = Console()
-    keys = KeyRing.for_database(url or database_url())
+    target = url or database_url()
+    note_url(target)
+    keys = KeyRing.for_database(target)
     try:
         keys.check()  # a short key stops here; without one, the key file is made once
     except RegistryError as exc:
         _fail(exc)
+    try:
+        check_schema(target)  # never serve a register without its tables (500s at log-in)
+    except SchemaError as exc:
+        _stop(RegistryError(exc.zh, exc.en, safe_url(target)))
     console.print(f"hukou 服务 / service: [bold]http://{host}:{port}/[/]")
     console.print(f"  密钥文件 / key file: {keys.path.resolve()}")
     console.print(f"  接口文档 / API docs: http://{host}:{port}/docs")

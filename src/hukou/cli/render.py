@@ -14,7 +14,7 @@ from hukou.engine.report import materials_channels
 from hukou.engine.scopes import display_value
 from hukou.policy.calendar import age_on
 from hukou.policy.facts import field_label
-from hukou.policy.rules import CLAUSE_TEXTS
+from hukou.policy.rules import CLAUSE_TEXTS, REGISTRATION_PLACE
 from hukou.privacy import mask_id, mask_name
 
 WORDS = {
@@ -42,6 +42,7 @@ WORDS = {
         "if_applicable": "（如适用）",
         "if_under": "如按{channel}落户",
         "priority": "重点群体（§4.2）",
+        "reporting": "统计标记（§5.1）",
         "explanation": "审查说明",
         "male": "男",
         "female": "女",
@@ -92,6 +93,7 @@ WORDS = {
         "if_applicable": " (if applicable)",
         "if_under": "if you settle under {channel}",
         "priority": "Priority groups (§4.2)",
+        "reporting": "Reporting flags (§5.1)",
         "explanation": "Explanation",
         "male": "male",
         "female": "female",
@@ -192,12 +194,20 @@ def trace_tree(t: Trace, day: int, lang: str, tree: Tree | None = None) -> Tree:
     return node
 
 
+# what each registration place is called, for an open place's candidates
+PLACE_LABELS: dict[str, tuple[str, str]] = {
+    **{o.value: (o.zh, o.en) for o in REGISTRATION_PLACE.options},
+    "anchor_household": ("被投靠人户口登记处", "the registration place of the relative joined"),
+}
+
+
 def _place(p: Place | None, lang: str) -> str:
     if p is None:
         return ""
-    w = WORDS[lang]
     if p.kind is None:
-        return f"{w['open_place']}: {', '.join(p.candidates)}"
+        names = [_label(*PLACE_LABELS.get(c, (c, c)), lang) for c in p.candidates]
+        sep = "、" if lang == "zh" else ", "
+        return f"{_label(p.zh, p.en, lang)} ({sep.join(names)})"
     where = p.where_zh if lang == "zh" else p.where_en
     detail = f"：{where}" if where and lang == "zh" else f": {where}" if where else ""
     return f"{p.clause} {_label(p.zh, p.en, lang)}{detail}"
@@ -329,6 +339,11 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
     if flags:
         parts.append(
             Text(f"{w['priority']}: " + "; ".join(_label(p.zh, p.en, lang) for p in flags))
+        )
+    marked = [f for f in d.reporting_flags if f.status == "eligible"]
+    if marked and best is not None:  # counted with a settlement, so shown with one
+        parts.append(
+            Text(f"{w['reporting']}: " + "; ".join(_label(f.zh, f.en, lang) for f in marked))
         )
 
     parts.append(Text(w["explanation"], style="bold underline"))

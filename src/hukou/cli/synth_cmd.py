@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,12 +20,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from hukou.cli.errors import date_option, refuse
 
-def _fail(field: str, zh: str, en: str) -> None:
-    err = Console(stderr=True, highlight=False)
-    err.print("[bold red]输入有误 / invalid input[/]")
-    err.print(f"  • {field}: {zh} / {en}")
-    raise typer.Exit(2)
+
+def _fail(field: str, zh: str, en: str) -> NoReturn:
+    refuse([{"field": field, "zh": zh, "en": en}])
 
 
 def synth(
@@ -45,10 +44,7 @@ def synth(
 
     when = DEFAULT_ON
     if on is not None:
-        try:
-            when = dt.date.fromisoformat(on)
-        except ValueError:
-            _fail("--on", "日期格式须为 YYYY-MM-DD", "date must be YYYY-MM-DD")
+        when = date_option(on, "--on")
     if when > dt.date.today():
         _fail("--on", "日期不能晚于今天", "the date must not be in the future")
     if people < 0:

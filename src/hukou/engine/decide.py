@@ -18,11 +18,13 @@ from hukou.policy.expr import Condition, Exception_, Exists, Expr, fill_label_ca
 from hukou.policy.facts import Address, Case
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
+    ANCHOR_CONSENT,
     CHANNELS,
     IN_FORCE,
     PRIORITY_GROUPS,
     REGISTRATION_PLACE,
     RELATIVE_ROUTES,
+    REPORTING_FLAGS,
     RULESET,
     Channel,
     Material,
@@ -111,6 +113,7 @@ class Decision:
     priority_groups: list[ChannelResult]
     in_force_trace: Trace
     case: Case
+    reporting_flags: list[ChannelResult] = field(default_factory=list)  # §5.1, for §7 counts
 
     @property
     def best(self) -> ChannelResult | None:
@@ -215,13 +218,23 @@ def _materials(
 
 
 def _qualifying_item(trace: Trace, day: int) -> Trace | None:
-    """The first list item (dwelling, relative) that made an ``exists`` true
-    (depth first, in the order of the explanation)."""
+    """The first list item (dwelling, relative) that made an ``exists`` true (depth
+    first, in the order of the explanation); while the channel is open, the first item
+    that is not certainly false."""
+    return _item_where(trace, day, 0) or _item_where(trace, day, None)
+
+
+def _item_where(trace: Trace, day: int, which: int | None) -> Trace | None:
+    """The first item true on ``day`` (``which`` 0), or not false on it (None)."""
     pending = [iter(trace.children)]
     while pending:
         for child in pending[-1]:
             kind = child.kind
             if kind == "item":
+                if which is None:
+                    if not any(lo <= day <= hi for lo, hi in child.sets[1]):
+                        return child
+                    continue
                 for lo, hi in child.sets[0]:
                     if lo <= day <= hi:
                         return child
@@ -242,7 +255,8 @@ def _keys_without_items() -> frozenset[str]:
     with_items: set[str] = set()
     without: set[str] = set()
     roots: list[Expr] = [IN_FORCE, *(c.rule for c in CHANNELS), *(r.rule for r in RELATIVE_ROUTES)]
-    roots += [*PRIORITY_GROUPS, *(o.when for o in REGISTRATION_PLACE.options)]
+    roots += [*PRIORITY_GROUPS, *(o.when for o in REGISTRATION_PLACE.options), ANCHOR_CONSENT]
+    roots += [*REPORTING_FLAGS]
     for root in roots:
         for node in walk(root):
             if isinstance(node, Condition | Exception_):
@@ -258,6 +272,7 @@ def _place(
     case: Case,
     env: dict[str, dict[str, Any]],
     choices: dict[int, tuple[str | None, Trace]] | None = None,
+    relatives: list[dict[str, Any]] | None = None,
 ) -> Place | None:
     if result.status == "not_eligible":
         return None
@@ -275,7 +290,7 @@ def _place(
         )
     if channel.placement == "anchor":
         item = _qualifying_item(result.explanation, ev.day)
-        return _with_where(
+        anchor = _with_where(
             Place(
                 "anchor_household",
                 channel.clause,
@@ -284,6 +299,37 @@ def _place(
                 detail=item.key if item else "",
             ),
             case,
+        )
+        m = _ITEM.match(anchor.detail)
+        if channel.clause != "§3.1" or m is None or m.group(2) is None or relatives is None:
+            return anchor
+        # R28: into the child's collective household only with its holder's consent
+        i = int(m.group(2))
+        consent = truth(ev.explain(ANCHOR_CONSENT, {**env, "relative": relatives[i]}).sets, ev.day)
+        if consent is True:
+            return anchor
+        child = case.relatives[i]
+        address = child.hukou.address if child.hukou else None
+        zh, en = _address_text(address)
+        community = Place(
+            "community_collective",
+            "§4.3",
+            "被投靠子女户口所在社区（村）公共集体户（未征得集体户同意，R28）",
+            "the community public collective household where the child is registered "
+            "(the collective household has not consented, R28)",
+            detail=anchor.detail,
+            where_zh=f"{zh} 公共集体户" if zh else "",
+            where_en=f"public collective household, {en}" if en else "",
+        )
+        if consent is False:
+            return community
+        return Place(
+            None,
+            "§3.1",
+            "待定：子女所在集体户是否同意",
+            "open: whether the child's collective household consents",
+            detail=anchor.detail,
+            candidates=["anchor_household", "community_collective"],
         )
     if channel.placement == "community_collective":
         hukou = case.applicant.hukou
@@ -425,7 +471,7 @@ def decide(
         trace = ev.explain(ch.rule, env)
         result = _result(ev, ch.rule, ch.zh, ch.en, trace, env, ch.self_only, ch.key)
         if result.status != "not_eligible":
-            result.registration_place = _place(ev, ch, result, case, env, choices)
+            result.registration_place = _place(ev, ch, result, case, env, choices, relatives)
             result.materials = _materials(ev, ch.materials, env)
         channels.append(result)
     by_key = {c.key: c for c in channels}
@@ -503,6 +549,7 @@ def decide(
     for cond in PRIORITY_GROUPS:
         trace = ev.explain(cond, env)
         priority.append(_result_simple(ev, cond, trace, env))
+    reporting = [_result_simple(ev, c, ev.explain(c, env), env) for c in REPORTING_FLAGS]
 
     statuses = [c.status for c in channels]
     overall: Overall = (
@@ -522,6 +569,7 @@ def decide(
         priority,
         force_trace,
         case,
+        reporting,
     )
 
 
@@ -531,7 +579,10 @@ def _result_simple(
     trace: Trace,
     env: dict[str, dict[str, Any]],
 ) -> ChannelResult:
-    key, clause, zh, en = cond.key, cond.clause, cond.zh, cond.en
+    values, digest = ev.params.values, ev.params.digest
+    key, clause = cond.key, cond.clause
+    # a group's label may quote a parameter ({s4_registration.priority_town_years})
+    zh, en = fill_label_cached(cond.zh, values, digest), fill_label_cached(cond.en, values, digest)
     sets = trace.sets
     is_exact = True
     if ev.split and truth(sets, ev.day) is None:

@@ -325,19 +325,36 @@ class Evaluator:
         out: dict[str, None],
     ) -> None:
         """An unknown list: also ask now for the facts its items' rule reads from
-        outside the items (the owner's residence history for §1.2, the applicant's
-        own facts), so that answering the list does not raise new questions beyond
-        the items themselves."""
-        table = DWELLING_FACTS if node.collection.name == "dwellings" else {}
-        for fact in walk(node.where):
-            if not isinstance(fact, Fact):
+        outside the items (the owner's residence history for §1.2, the owner's hukou
+        for R2a, the applicant's own facts), so that answering the list does not raise
+        new questions beyond the items themselves. Only those that matter: the rule is
+        explored for an item whose every fact is unknown, and a part already decided
+        without the item (a registration held makes the permit moot) is not entered."""
+        if node.collection.name != "dwellings":
+            for fact in walk(node.where):
+                if not isinstance(fact, Fact) or fact.scope == node.item_scope:
+                    continue
+                if fact.scope in env and env[fact.scope].get(fact.name, 0) is None:
+                    out[source_of(env[fact.scope], fact.name)] = None
+            return
+        path = f"{owner['__path__']}.dwellings[?]"
+        item: dict[str, Any] = dict.fromkeys(DWELLING_FACTS)
+        item.update(__path__=path, __owner__=owner["__path__"], __kind__="dwelling")
+        item["__keys__"] = _unknown_item_keys(path)
+        inner = {**env, node.item_scope: item}
+        if not self._open(node.where, inner):
+            return
+        found: dict[str, None] = {}
+        self._missing(node.where, inner, found)
+        known = {
+            # derived from the owner's facts once the item is known: asked only if unknown
+            f"{owner['__path__']}.residence_history": owner.get("residence_history_known"),
+            f"{owner['__path__']}.hukou.address.county": owner.get("hukou_in_jiaxing") is not None,
+        }
+        for name in found:
+            if name.startswith(path) or known.get(name):
                 continue
-            if fact.scope == node.item_scope:
-                src = table.get(fact.name, ("", "", "", ""))[3]
-                if src == "^residence_history" and not owner.get("residence_history_known"):
-                    out[f"{owner['__path__']}.residence_history"] = None
-            elif fact.scope in env and env[fact.scope].get(fact.name, 0) is None:
-                out[source_of(env[fact.scope], fact.name)] = None
+            out[name] = None
 
     def _missing_leaves(
         self, node: Expr, env: dict[str, dict[str, Any]], out: dict[str, None]
@@ -349,6 +366,12 @@ class Evaluator:
             return
         for child in node.children():
             self._missing_leaves(child, env, out)
+
+
+def _unknown_item_keys(path: str) -> Any:
+    from hukou.engine.scopes import fact_keys  # scopes imports the case model: late
+
+    return fact_keys(path)
 
 
 _FREE: dict[int, tuple[str, ...]] = {}

@@ -158,6 +158,17 @@ def decision_json(d: Decision) -> dict[str, Any]:
             }
             for p in d.priority_groups
         ],
+        # §5.1 reporting flags: counted in the §7 indicators, never a condition
+        "reporting_flags": [
+            {
+                "key": f.key,
+                "clause": f.clause,
+                "zh": f.zh,
+                "en": f.en,
+                "value": {"eligible": True, "not_eligible": False}.get(f.status),
+            }
+            for f in d.reporting_flags
+        ],
     }
     # the Chinese sentence of every clause cited in the trees, once
     out["clause_texts"] = {k: v for k, v in CLAUSE_TEXTS.items() if k in cited}

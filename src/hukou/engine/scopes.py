@@ -20,6 +20,7 @@ from hukou.policy.scales import SCALES, rank
 Scope = dict[str, Any]
 
 ONGOING = dt.date.max  # the end of a stretch of residence that has not ended
+SINCE_UNSTATED = dt.date(1900, 1, 1)  # a start date not given: it never holds a condition back
 
 
 LEVEL_FACTS = {"education": "education", "title": "title", "vocational": "vocational"}
@@ -41,6 +42,13 @@ def _urban(code: str | None) -> bool | None:
     if code is None:
         return None
     return places.urban_rural_codes()[code].urban
+
+
+def _town(code: str | None) -> bool | None:
+    """In a designated town (建制镇, §5.1's small towns)."""
+    if code is None:
+        return None
+    return places.urban_rural_codes()[code].town
 
 
 def residence_stretch(
@@ -115,6 +123,8 @@ _DWELLING: Scope = dict.fromkeys(
         "commercial",
         "in_jiaxing",
         "urban",
+        "town",
+        "hukou_here",
         "stretch_exists",
         "stretch_start",
         "stretch_end",
@@ -137,8 +147,10 @@ _PERSON: Scope = dict.fromkeys(
         "local_business",
         "lives_in",
         "residence_registration",
+        "registration_since",
         "permit_held",
         "permit_county",
+        "permit_since",
         "hukou_kind",
         "hukou_in_jiaxing",
         "hukou_urban",
@@ -151,6 +163,7 @@ _PERSON: Scope = dict.fromkeys(
         "offer_relative_household",
         "offer_unit_collective",
         "offer_talent_collective",
+        "registered_poor",
         "residence_history_known",
         "dwellings",
     )
@@ -175,6 +188,9 @@ def _dwelling_scope(
         scope["in_jiaxing"] = county in places.jiaxing_counties()
     if address is not None:
         scope["urban"] = _urban(address.urban_rural_code)
+        scope["town"] = _town(address.urban_rural_code)
+    if county is not None:
+        scope["hukou_here"] = _hukou_here(county, owner.hukou)
     history = owner.residence_history
     if history is not None and county is not None:
         stretch = residence_stretch(
@@ -188,6 +204,27 @@ def _dwelling_scope(
         if stretch is not None:
             scope["stretch_start"], scope["stretch_end"] = stretch
     return scope
+
+
+def _registration(
+    held: bool | None, since: dt.date | None, on: dt.date
+) -> tuple[bool | None, dt.date]:
+    """居住登记 as facts: whether held (one starting on or after the decision date was
+    applied for: held from then, R29) and since when (``SINCE_UNSTATED`` when not given)."""
+    if since is not None and since >= on:
+        return True, since
+    return held, since if since is not None else SINCE_UNSTATED
+
+
+def _hukou_here(county: str, h: Hukou | None) -> bool | None:
+    """The dwelling's county lies in the area (市本级 as one) of the owner's hukou."""
+    if h is None:
+        return None
+    if h.kind is not None and h.kind._value_ == "outside_jiaxing":
+        return False
+    if h.address is None:
+        return None
+    return places.area_of(county) == places.area_of(h.address.county)
 
 
 def _hukou(h: Hukou | None) -> tuple[Any, ...]:
@@ -232,11 +269,18 @@ def person_scope(person: Person, path: str, p: ResolvedParameters) -> Scope:
         scope["local_business"] = v
     if (v := f["lives_in"]) is not None:
         scope["lives_in"] = v
-    if (v := f["residence_registration"]) is not None:
-        scope["residence_registration"] = v
+    scope["residence_registration"], scope["registration_since"] = _registration(
+        f["residence_registration"], f["residence_registration_since"], p.on
+    )
     if (permit := f["residence_permit"]) is not None:
-        scope["permit_held"] = permit.held
+        issued = permit.issued_on
+        # a permit issued on or after the decision date is one applied for (a case states the
+        # facts as of its decision date): held from that day
+        scope["permit_held"] = True if issued is not None and issued >= p.on else permit.held
         scope["permit_county"] = permit.county
+        scope["permit_since"] = issued if issued is not None else SINCE_UNSTATED
+    else:
+        scope["permit_since"] = SINCE_UNSTATED
     if (hukou := f["hukou"]) is not None:
         (
             scope["hukou_kind"],
@@ -254,6 +298,8 @@ def person_scope(person: Person, path: str, p: ResolvedParameters) -> Scope:
         scope["employed_in_town_since"] = v
     if (v := f["family_migrated_together"]) is not None:
         scope["family_migrated_together"] = v
+    if (v := f["registered_poor"]) is not None:
+        scope["registered_poor"] = v
     if (offers := f["registration_offers"]) is not None:
         scope["offer_relative_household"] = offers.relative_family_household
         scope["offer_unit_collective"] = offers.unit_collective

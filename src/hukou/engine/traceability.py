@@ -11,6 +11,7 @@ from hukou.engine.cases import load_cases
 from hukou.policy.clauses import clause_table
 from hukou.policy.expr import Condition, Exception_, Expr, FirstOf, walk
 from hukou.policy.rules import (
+    ANCHOR_CONSENT,
     CHANNELS,
     IN_FORCE,
     PRIORITY_GROUPS,
@@ -34,7 +35,7 @@ class Row:
 
 
 def _roots() -> list[Expr]:
-    roots: list[Expr] = [IN_FORCE, REGISTRATION_PLACE, *PRIORITY_GROUPS]
+    roots: list[Expr] = [IN_FORCE, REGISTRATION_PLACE, *PRIORITY_GROUPS, ANCHOR_CONSENT]
     roots += [c.rule for c in CHANNELS] + [r.rule for r in RELATIVE_ROUTES]
     return roots
 

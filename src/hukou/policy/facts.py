@@ -353,6 +353,14 @@ class Person(_Model):
     residence_registration: bool | None = Field(
         None, description="持嘉兴居住登记凭证 / holds a Jiaxing residence registration"
     )
+    residence_registration_since: dt.date | None = Field(
+        None,
+        description="居住登记起始日（晚于决定日的为已申报） / residence registration starts "
+        "(a date after the decision date: applied for)",
+    )
+    residence_registration_county: County | None = Field(
+        None, description="居住登记地县级代码 / county of the residence registration"
+    )
     residence_permit: ResidencePermit | None = Field(None, description="《浙江省居住证》")
     residence_history: list[ResidencePeriod] | None = Field(
         None,
@@ -375,8 +383,15 @@ class Person(_Model):
         None, description="§4.3 可接收户口的地方 / places that would take the hukou"
     )
     land_rights: LandRights | None = Field(None, description="§5.3 土地权利 / land rights")
+    registered_poor: bool | None = Field(
+        None,
+        description="§5.1 建档立卡农村贫困人员（仅作统计） / registered-poor rural person "
+        "(reported, never a condition)",
+    )
 
-    _check_county = field_validator("lives_in")(lambda cls, v: _county(v))
+    _check_county = field_validator("lives_in", "residence_registration_county")(
+        lambda cls, v: _county(v)
+    )
 
     @field_validator("id_number")
     @classmethod
@@ -408,6 +423,18 @@ class Person(_Model):
             and self.secondary_vocational_graduate is None
         ):
             object.__setattr__(self, "secondary_vocational_graduate", True)
+        county = self.residence_registration_county
+        if county is not None and not places.in_jiaxing(county):
+            raise ValueError(
+                "residence_registration_county::居住登记凭证须为嘉兴的（外地的登记不算，请填否）"
+                " / the residence registration must be Jiaxing's (one elsewhere does not "
+                "count: answer no)"
+            )
+        if self.residence_registration is None and (
+            self.residence_registration_since is not None
+            or self.residence_registration_county is not None
+        ):  # a registration with a date or a place is one the person has
+            object.__setattr__(self, "residence_registration", True)
         return self
 
 

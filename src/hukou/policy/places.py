@@ -29,6 +29,7 @@ class UrbanRural:
     zh: str
     en: str
     urban: bool
+    town: bool = False  # 建制镇 (121 镇中心区, 122 镇乡结合区): §5.1's small towns
 
 
 def _data(name: str) -> dict:  # type: ignore[type-arg]
@@ -53,7 +54,10 @@ def areas() -> dict[str, tuple[str, str]]:
 @cache
 def urban_rural_codes() -> dict[str, UrbanRural]:
     data = _data("urban_rural_codes.yaml")
-    return {str(k): UrbanRural(str(k), v["zh"], v["en"], bool(v["urban"])) for k, v in data.items()}
+    return {
+        str(k): UrbanRural(str(k), v["zh"], v["en"], bool(v["urban"]), bool(v.get("town", False)))
+        for k, v in data.items()
+    }
 
 
 def in_jiaxing(county: str) -> bool:

@@ -64,6 +64,79 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the database to the newest schema (``hukou db upgrade``)."""
-    command.upgrade(alembic_config(url or database_url()), revision)
+def head_revision() -> str:
+    """The newest schema revision this software knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(DEFAULT_URL)).get_current_head()
+    assert head is not None
+    return head
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(DEFAULT_URL))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The schema revision the database at ``url`` is at; None if it was never migrated
+    (no ``alembic_version`` table). Connection failures propagate (SQLAlchemy's)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url or database_url())
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+class SchemaError(Exception):
+    """The database's schema is not the one this software needs; ``zh``/``en`` say what
+    to run."""
+
+    def __init__(self, zh: str, en: str, current: str | None, head: str):
+        self.zh, self.en, self.field = zh, en, "schema"
+        self.current, self.head = current, head
+        super().__init__(f"{zh} / {en}")
+
+
+def check_schema(url: str | None = None) -> str:
+    """The database's revision if it is the newest this software knows, else
+    ``SchemaError`` naming the command to run (``hukou db upgrade``)."""
+    head = head_revision()
+    current = current_revision(url)
+    if current == head:
+        return head
+    if current is None:
+        raise SchemaError(
+            "数据库尚未建立登记库的表（从未迁移）：请先运行 hukou db upgrade",
+            "the database has no register schema (never migrated): run hukou db upgrade",
+            current,
+            head,
+        )
+    if current in known_revisions():
+        raise SchemaError(
+            f"数据库结构版本 {current} 较旧（最新为 {head}）：请先运行 hukou db upgrade",
+            f"the database schema is at {current}, older than {head}: run hukou db upgrade",
+            current,
+            head,
+        )
+    raise SchemaError(
+        f"数据库结构版本 {current} 比本软件（{head}）新：请升级本软件",
+        f"the database schema {current} is newer than this software's ({head}): "
+        "upgrade the software",
+        current,
+        head,
+    )
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring the database to the newest schema (``hukou db upgrade``); returns the
+    revisions before and after (before is None for a database never migrated)."""
+    url = url or database_url()
+    before = current_revision(url)
+    command.upgrade(alembic_config(url), revision)
+    return before, current_revision(url)

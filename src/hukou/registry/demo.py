@@ -150,9 +150,36 @@ def _move_between_counties(
     app = registry.create_application(officer, "s1_1", code, facts)
     for step in ("submit", "review"):
         registry.act(officer, app.id, step)
+    settle_materials(registry, officer, app.id)
     registry.approve(officer, app.id)
     dwelling = registry.add_dwelling(officer, code, fake.street_address(), "111", "owned")
     registry.register(officer, app.id, dwelling_id=dwelling)
+
+
+PERMIT_WAIVER = (
+    "《浙江省居住证》或居住登记凭证",
+    "已在居住证系统中核验，无须纸质凭证 / verified in the residence-permit system; no paper needed",
+)
+
+
+def settle_materials(
+    registry: Registry,
+    officer: Actor,
+    app_id: int,
+    *,
+    waive: tuple[str, str] | None = None,
+    only: int | None = None,
+) -> None:
+    """Receive the application's required materials (the first ``only`` of them, if given),
+    waiving the one ``waive`` names (material, reason) instead of receiving it."""
+    required = registry.materials(officer, app_id)["required"]
+    for m in required[:only] if only is not None else required:
+        if m["received"] or m["waived"]:
+            continue
+        if waive is not None and m["key"] == waive[0]:
+            registry.waive_material(officer, app_id, m["key"], waive[1])
+        else:
+            registry.receive_document(officer, app_id, m["key"], m["clause"])
 
 
 def _person_id(id_number: str) -> Callable[[Session], int]:
@@ -333,6 +360,8 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
                 continue
             registry.act(officer, app.id, "review")
             if state == "under_review":
+                # part of the papers in: the officer's page shows what is still missing
+                settle_materials(registry, officer, app.id, only=1)
                 continue
             if state == "rejected":
                 registry.reject(
@@ -341,6 +370,11 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
                     "房屋权属证明与登记不符 / the property certificate does not match the record",
                 )
                 continue
+            # materials before approval: each received, or waived with the reason (the
+            # approved one's residence permit is checked in the permit system instead)
+            settle_materials(
+                registry, officer, app.id, waive=PERMIT_WAIVER if state == "approved" else None
+            )
             registry.approve(officer, app.id)
             if state == "approved":
                 continue

@@ -96,6 +96,10 @@ PLACEMENT_REASONS = (
     "authority_order",  # 法院判决或上级机关决定
     "data_correction",  # 更正登记错误
 )
+# a background job (the analyst's reform run): queued → running → done | failed; a job
+# whose process died while it ran is ``interrupted`` (its heartbeat stopped)
+JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
+JOB_KINDS = ("reform",)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -394,6 +398,58 @@ class DocumentReceived(Base):
     reference_no: Mapped[str | None] = mapped_column(String(64))
 
     application: Mapped[Application] = relationship(back_populates="documents")
+
+
+class MaterialWaiver(Base):
+    """材料免交: an officer's explicit waiver of one required material, with the reason.
+    Approval needs every required material received or waived (``Registry.approve``)."""
+
+    __tablename__ = "material_waivers"
+    __table_args__ = (
+        UniqueConstraint("application_id", "material"),
+        CheckConstraint("length(reason) > 0", name="reason"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    material: Mapped[str] = mapped_column(String(255))
+    clause: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    waived_on: Mapped[dt.date] = mapped_column(Date)
+    waived_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Job(Base):
+    """后台任务: long work done outside the request (the analyst's reform run), with its
+    progress, kept with its result so that a restart loses no finished result. ``worker``
+    names the process running it and ``heartbeat_at`` is renewed while it runs: a
+    ``running`` job whose heartbeat stopped was interrupted (its process died)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("state", JOB_STATES), name="state"),
+        CheckConstraint(_in("kind", JOB_KINDS), name="kind"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        Index("ix_jobs_state", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)  # random, URL-safe
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0)  # per cent
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"zh": …, "en": …}
+    worker: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class MoveOutProcedure(Base):

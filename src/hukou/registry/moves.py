@@ -13,6 +13,15 @@
   received document. An unused permit expires; the station may cancel it, or issue a new one
   for an application still approved.
 
+Periods a person must act within — the §4.5 public notice before a hukou is moved ex officio
+and a move-in permit's validity — are counted from their first day and, by Civil Code
+art. 203, a last day that falls on a statutory rest day (weekend or public holiday, as the
+State Council's 调休 moves them) runs on to the next working day (``notice_period``,
+``permit_validity``; reading R9a, parameter ``readings.civil_code_art_203``). A year whose
+holidays the installed calendar does not know is counted on weekends alone and the record's
+note says so; before the register acts against the person on such a date (``run_out``) the
+date is checked again against the calendar, and refused while the year is still unknown.
+
 Where a person's hukou comes from (``origin``): the register's own record when it holds
 the person; else the case's ``hukou.address.county``; a relative whose case says nothing
 moves from where the applicant does (families move together — reading R26).
@@ -30,7 +39,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hukou.policy.calendar import HolidaysUnknown, PeriodEnd, deadline, period_end
 from hukou.policy.facts import id_birth_date
+from hukou.policy.params import ResolvedParameters
 from hukou.registry.errors import InvalidTransition, RegistryError
 from hukou.registry.models import Household, Membership, MoveInPermit, Person
 
@@ -193,8 +204,61 @@ def permit_number(county: str, day: dt.date) -> str:
     return f"ZQ{county}{day:%Y%m%d}{secrets.token_hex(4).upper()}"
 
 
+def art_203(params: ResolvedParameters) -> bool:
+    """Whether Civil Code art. 203 moves a last day off a rest day (reading R9a)."""
+    return bool(params.values.get("readings.civil_code_art_203", True))
+
+
+def notice_period(start: dt.date, params: ResolvedParameters) -> PeriodEnd:
+    """§4.5 公示期: ``s4_registration.move_out_public_notice_days`` days from the day the
+    notice starts (that day counted), its last day moved off a rest day by art. 203."""
+    days = params["s4_registration.move_out_public_notice_days"]
+    return period_end(start, days, art_203=art_203(params), uncovered="weekends")
+
+
+def permit_validity(issued_on: dt.date, params: ResolvedParameters) -> PeriodEnd:
+    """准予迁入证明有效期: ``s4_registration.move_in_permit_validity_days`` days from the day
+    of issue (that day counted), its last day moved off a rest day by art. 203."""
+    days = params["s4_registration.move_in_permit_validity_days"]
+    return period_end(issued_on, days, art_203=art_203(params), uncovered="weekends")
+
+
+def period_note(end: PeriodEnd) -> str | None:
+    """The note a record carries when its last day was counted on weekends alone."""
+    if not end.provisional:
+        return None
+    return (
+        f"期间最后一日 {end.last_day} 仅按周六、周日推算（节假日日历未收录该年放假安排），"
+        "公布后复核 / the last day was counted on weekends alone (the holiday calendar "
+        "does not know that year yet); checked again before the register acts on it"
+    )
+
+
+def run_out(last_day: dt.date, today: dt.date, params: ResolvedParameters) -> bool:
+    """Whether a period whose recorded last day is ``last_day`` has run out on ``today`` —
+    checked again against the calendar as it is now (a date once counted on weekends alone,
+    or a holiday arrangement changed since), so that the register never acts against a
+    person on a day still inside the period. Refused while the year's holidays are unknown."""
+    if today <= last_day:
+        return False
+    if not art_203(params):
+        return True
+    try:
+        confirmed = deadline(last_day, uncovered="error").last_day
+    except HolidaysUnknown as err:
+        raise RegistryError(err.zh, err.en, "calendar") from err
+    return today > confirmed
+
+
 def usable(permit: MoveInPermit, day: dt.date) -> bool:
-    return permit.state == "issued" and day <= permit.valid_until
+    """An issued permit is usable through its last day; a recorded last day that the
+    calendar now knows to be a rest day (a year counted on weekends alone when it was
+    issued) runs on to the next working day — in the person's favour, never shortened."""
+    if permit.state != "issued":
+        return False
+    if day <= permit.valid_until:
+        return True
+    return day <= deadline(permit.valid_until, uncovered="weekends").last_day
 
 
 def transition(permit: MoveInPermit, action: str) -> str:

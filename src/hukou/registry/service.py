@@ -13,7 +13,9 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 import hukou
-from hukou.engine.decide import decide
+from hukou.engine.decide import ChannelResult, decide
 from hukou.engine.report import decision_json
 from hukou.policy.facts import (
     CONTROL_MESSAGE,
@@ -61,6 +63,7 @@ from hukou.registry.keys import KeyRing
 from hukou.registry.models import (
     APPLICATION_KINDS,
     HOUSEHOLD_KINDS,
+    JOB_KINDS,
     OPEN_APPLICATION_STATES,
     PLACEMENT_REASONS,
     ROLES,
@@ -71,7 +74,9 @@ from hukou.registry.models import (
     DocumentReceived,
     Dwelling,
     Household,
+    Job,
     LoginThrottle,
+    MaterialWaiver,
     Membership,
     MoveInPermit,
     MoveOutProcedure,
@@ -1117,6 +1122,8 @@ class Registry:
             if app.kind in s5_2.KINDS:
                 self._approve_s5_2(s, actor, app, today)
                 return app
+            if (app.state, "approve") not in APPLICATION_TRANSITIONS:
+                self._transition(s, actor, app, "approve")  # refused, naming the state
             decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
             channel = next((c for c in decision.channels if c.key == app.kind), None)
             if channel is None or channel.status != "eligible":
@@ -1140,6 +1147,8 @@ class Registry:
             ]
             found = moves.movers(s, app.facts, self._paths(app))
             moves.require_known_origins(found)
+            # the facts hold: now the papers (every required material received or waived)
+            self._materials_settled(s, actor, app, _channel_materials(channel))
             self._transition(s, actor, app, "approve")
             self._issue_permit(s, actor, app, found, today)
             return app
@@ -1157,7 +1166,7 @@ class Registry:
         outside = [m for m in found if m.scope == "other_province"]
         if not outside:
             return None
-        days = self.parameters.at(day)["s4_registration.move_in_permit_validity_days"]
+        end = moves.permit_validity(day, self.parameters.at(day))  # Civil Code art. 203
         permit = MoveInPermit(
             number=moves.permit_number(app.county, day),
             application_id=app.id,
@@ -1166,7 +1175,8 @@ class Registry:
             persons=[m.path for m in outside],
             state="issued",
             issued_on=day,
-            valid_until=day + dt.timedelta(days=days - 1),
+            valid_until=end.last_day,
+            note=moves.period_note(end),
         )
         s.add(permit)
         s.flush()
@@ -1182,20 +1192,179 @@ class Registry:
         return permit
 
     def _approve_s5_2(self, s: Session, actor: Actor, app: Application, today: dt.date) -> None:
-        """§5.2: approved once every material of the category is received and the register
-        holds no hukou for this person already (see ``s5_2.checks``)."""
+        """§5.2: approved once every material of the category is received (or waived, with
+        the reason) and the register holds no hukou for this person already (see
+        ``s5_2.checks``)."""
         if app.state != "under_review":  # the transition table says so too; checked first
             self._transition(s, actor, app, "approve")
+        settled = self._materials_settled(s, actor, app, self._required_materials(app, today))
+        waived = {w["material"] for w in settled["waived"]}
+        app.decision = s5_2.checks(s, app.kind, app.facts, set(settled["received"]) | waived)
+        for m in app.decision["materials"]:
+            if m["key"] in waived:
+                m["received"], m["waived"] = False, True
+        app.decided_on = today
+        app.rule_version = f"§5.2/{hukou.__version__}"
+        app.approved_relatives = []
+        self._transition(s, actor, app, "approve")
+
+    # ---- materials before approval -------------------------------------------------
+    def _required_materials(self, app: Application, today: dt.date) -> list[dict[str, Any]]:
+        """The materials an application needs: §5.2, the category's list; any other kind,
+        the list of the channel applied for — as decided (once approved or rejected), else
+        as the engine decides it today. ``key`` is what a receipt or a waiver names."""
+        if app.kind in s5_2.KINDS:
+            return [
+                {"key": m.key, "zh": m.zh, "en": m.en, "clause": "§5.2", "if_applicable": False}
+                for m in s5_2.materials(app.kind, app.facts)
+            ]
+        if app.decision and app.state not in MATERIAL_STATES:
+            channel = next(
+                (c for c in app.decision.get("channels", []) if c["key"] == app.kind), None
+            )
+            return [
+                {
+                    "key": m["zh"],
+                    "zh": m["zh"],
+                    "en": m["en"],
+                    "clause": m["clause"],
+                    "if_applicable": bool(m.get("if_applicable")),
+                }
+                for m in (channel or {}).get("materials", [])
+            ]
+        decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
+        found = next((c for c in decision.channels if c.key == app.kind), None)
+        return _channel_materials(found) if found is not None else []
+
+    def _materials_settled(
+        self, s: Session, actor: Actor, app: Application, required: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Approval's rule: every required material received, or waived with a reason
+        (``waive_material``) — an item listed "if applicable" too: the officer receives it
+        or waives it saying why it does not apply. Raises naming the missing ones;
+        otherwise audits what the approval rests on (in the approval's transaction)."""
         received = set(
             s.execute(
                 select(DocumentReceived.material).where(DocumentReceived.application_id == app.id)
             ).scalars()
         )
-        app.decision = s5_2.checks(s, app.kind, app.facts, received)
-        app.decided_on = today
-        app.rule_version = f"§5.2/{hukou.__version__}"
-        app.approved_relatives = []
-        self._transition(s, actor, app, "approve")
+        waivers = {
+            w.material: w
+            for w in s.execute(
+                select(MaterialWaiver).where(MaterialWaiver.application_id == app.id)
+            ).scalars()
+        }
+        missing = [m for m in required if m["key"] not in received and m["key"] not in waivers]
+        if missing:
+            raise InvalidTransition(
+                "材料不全，不能准予落户："
+                + "、".join(m["zh"] for m in missing)
+                + "（每项须收取，或注明理由免交）",
+                "materials missing, so it cannot be approved: "
+                + "; ".join(m["en"] for m in missing)
+                + " (receive each, or waive it giving the reason)",
+                "materials",
+            )
+        settled: dict[str, Any] = {
+            "received": sorted(m["key"] for m in required if m["key"] in received),
+            "waived": [
+                {"material": m["key"], "reason": waivers[m["key"]].reason}
+                for m in required
+                if m["key"] not in received
+            ],
+        }
+        self._audit(s, actor, "application.materials_settled", "application", app.id, None, settled)
+        return settled
+
+    def waive_material(
+        self,
+        actor: Actor,
+        app_id: int,
+        material: str,
+        reason: str,
+        version: int | None = None,
+    ) -> int:
+        """材料免交: waive one required material of an application, giving the reason
+        (audited; one waiver per material). Refused for a material the application does
+        not need, one received already, or one waived already; only while the application
+        is still open to materials (draft, submitted, under review)."""
+        reason = (reason or "").strip()
+        if not reason:
+            raise RegistryError("免交材料须说明理由", "a waiver needs its reason", "reason")
+        if len(reason) > WAIVER_REASON_MAX:
+            raise RegistryError(
+                f"理由过长（至多{WAIVER_REASON_MAX}字）",
+                f"the reason is too long (at most {WAIVER_REASON_MAX:,} characters)",
+                "reason",
+            )
+        if bad_text(reason) is not None:
+            zh, _, en = CONTROL_MESSAGE.partition(" / ")
+            raise RegistryError(zh, en, "reason")
+        with self._tx() as s:
+            app = self._load_app(s, app_id, version, actor)
+            if app.state not in MATERIAL_STATES:
+                raise InvalidTransition(
+                    f"申请状态为「{app.state}」，不能再免交材料",
+                    f"an application in state {app.state} takes no more waivers",
+                    "state",
+                )
+            required = {m["key"]: m for m in self._required_materials(app, self.clock.today())}
+            if material not in required:
+                raise RegistryError(
+                    "本申请无须此材料",
+                    "this application does not need that material; it needs: "
+                    + "; ".join(m["en"] for m in required.values()),
+                    "material",
+                )
+            received = s.execute(
+                select(DocumentReceived.id).where(
+                    DocumentReceived.application_id == app.id,
+                    DocumentReceived.material == material,
+                )
+            ).first()
+            if received is not None:
+                raise Conflict(
+                    "该材料已收取，无须免交",
+                    "that material has been received; it needs no waiver",
+                    "material",
+                )
+            waived = s.execute(
+                select(MaterialWaiver.id).where(
+                    MaterialWaiver.application_id == app.id, MaterialWaiver.material == material
+                )
+            ).first()
+            if waived is not None:
+                raise Conflict("该材料已免交", "that material is waived already", "material")
+            waiver = MaterialWaiver(
+                application_id=app.id,
+                material=material,
+                clause=required[material]["clause"],
+                reason=reason,
+                waived_on=self.clock.today(),
+                waived_by=actor.user_id,
+            )
+            s.add(waiver)
+            try:
+                s.flush()
+            except IntegrityError:  # another officer waived it at the same moment
+                raise Conflict(
+                    "该材料已免交", "that material is waived already", "material"
+                ) from None
+            self._audit(
+                s,
+                actor,
+                "material.waive",
+                "application",
+                app.id,
+                None,
+                {
+                    "waiver_id": waiver.id,
+                    "material": material,
+                    "clause": waiver.clause,
+                    "reason": reason,
+                },
+            )
+            return waiver.id
 
     def reject(
         self, actor: Actor, app_id: int, reasons: str, version: int | None = None
@@ -1723,29 +1892,35 @@ class Registry:
                 ).scalars()
             )
             got = {d.material for d in docs}
-            required: list[dict[str, Any]]
-            if app.kind in s5_2.KINDS:
-                required = [
-                    {"key": m.key, "zh": m.zh, "en": m.en, "clause": "§5.2"}
-                    for m in s5_2.materials(app.kind, app.facts)
-                ]
-            else:
-                channel = next(
-                    (c for c in (app.decision or {}).get("channels", []) if c["key"] == app.kind),
-                    None,
-                )
-                required = [
-                    {"key": m["zh"], "zh": m["zh"], "en": m["en"], "clause": m["clause"]}
-                    for m in (channel or {}).get("materials", [])
-                ]
+            waivers = list(
+                s.execute(
+                    select(MaterialWaiver)
+                    .where(MaterialWaiver.application_id == app.id)
+                    .order_by(MaterialWaiver.id)
+                ).scalars()
+            )
+            waived = {w.material for w in waivers}
+            required = self._required_materials(app, self.clock.today())
             for m in required:
                 m["received"] = m["key"] in got
+                m["waived"] = m["key"] in waived and not m["received"]
             return {
                 "application_id": app.id,
                 "required": required,
+                # approval needs every required material received or waived
+                "complete": all(m["received"] or m["waived"] for m in required),
                 "received": [
                     {"material": d.material, "clause": d.clause, "received_on": str(d.received_on)}
                     for d in docs
+                ],
+                "waived": [
+                    {
+                        "material": w.material,
+                        "clause": w.clause,
+                        "reason": w.reason,
+                        "waived_on": str(w.waived_on),
+                    }
+                    for w in waivers
                 ],
             }
 
@@ -1896,14 +2071,15 @@ class Registry:
             today = self.clock.today()
             before = audit.snapshot(p, MOVE_OUT_FIELDS)
             if new == "public_notice":
-                days = self.parameters.at(today)["s4_registration.move_out_public_notice_days"]
+                end = moves.notice_period(today, self.parameters.at(today))  # art. 203
                 p.notice_from = today
-                p.notice_until = today + dt.timedelta(days=days - 1)
+                p.notice_until = end.last_day
+                p.note = moves.period_note(end) or p.note
             if action == "notify":
                 p.notified_on = today
             if action == "move_ex_officio":
                 assert p.notice_until is not None
-                if today <= p.notice_until:
+                if not moves.run_out(p.notice_until, today, self.parameters.at(today)):
                     raise InvalidTransition(
                         f"公示期至 {p.notice_until} 届满，届满后方可依职权迁移",
                         f"the public notice runs until {p.notice_until}; only after it may the "
@@ -1996,7 +2172,9 @@ class Registry:
                     "证明已被他人修改", "the permit was changed by someone else", "version"
                 )
             today = self.clock.today()
-            if action == "expire" and today <= permit.valid_until:
+            if action == "expire" and not moves.run_out(
+                permit.valid_until, today, self.parameters.at(today)
+            ):
                 raise InvalidTransition(
                     f"证明有效至 {permit.valid_until}，尚未到期",
                     f"the permit is valid until {permit.valid_until}",
@@ -2107,6 +2285,169 @@ class Registry:
             return notice
 
     # ---- audit ---------------------------------------------------------------
+    # ---- background jobs (the analyst's reform run) ------------------------------------
+    def create_job(self, actor: Actor, kind: str, params: dict[str, Any]) -> str:
+        """A job queued for this process's worker (``this_worker``), by an analyst or an
+        admin: its random id (URL-safe, 16 characters). Audited; the parameters are kept
+        with it (no personal data: a reform's name and parameter values)."""
+        actor.require_role("analyst", "admin")
+        if kind not in JOB_KINDS:
+            raise RegistryError(
+                "任务类别无效", f"kind must be one of {', '.join(JOB_KINDS)}", "kind"
+            )
+        if not isinstance(params, dict):
+            raise RegistryError(
+                "任务参数须为对象", "a job's parameters must be an object", "params"
+            )
+        now = _wall()
+        with self._tx() as s:
+            job = Job(
+                id=secrets.token_urlsafe(12),
+                kind=kind,
+                state="queued",
+                progress=0,
+                stage="queued",
+                params=params,
+                worker=this_worker(),
+                created_by=actor.user_id,
+                created_at=now,
+                heartbeat_at=now,
+            )
+            s.add(job)
+            s.flush()
+            self._audit(s, actor, "job.create", "job", job.id, None, _job_row(job))
+            return job.id
+
+    def _worker_job(self, s: Session, job_id: str) -> Job:
+        """A job this process runs: it must exist and still be this worker's, unfinished."""
+        job = s.get(Job, job_id)
+        if job is None:
+            raise NotFound("无此任务", "no such job", "job_id")
+        if job.worker != this_worker() or job.state not in ("queued", "running"):
+            raise Conflict(
+                f"任务状态为「{job.state}」，不再由本进程执行",
+                f"the job is {job.state} and no longer this process's to run",
+                "job_id",
+            )
+        return job
+
+    def job_progress(
+        self, job_id: str, progress: int, stage: str, *, state: str | None = None
+    ) -> None:
+        """The worker's report: the stage and an estimate of progress (per cent), which
+        renews the heartbeat; ``state="running"`` when the work starts. A change of state,
+        stage or progress is audited; a heartbeat alone only says the worker lives."""
+        if not 0 <= progress <= 100:
+            raise RegistryError("进度须在 0 至 100 之间", "progress is 0 to 100", "progress")
+        if state not in (None, "running"):
+            raise RegistryError("状态无效", "the worker reports state running only", "state")
+        with self._tx() as s:
+            job = self._worker_job(s, job_id)
+            before = _job_row(job)
+            now = _wall()
+            job.heartbeat_at = now
+            if state == "running" and job.state == "queued":
+                job.state, job.started_at = "running", now
+            job.stage = stage[:32]
+            job.progress = max(job.progress, progress)
+            s.flush()
+            after = _job_row(job)
+            if after != before:
+                self._audit(s, SYSTEM, "job.progress", "job", job.id, before, after)
+
+    def finish_job(
+        self,
+        job_id: str,
+        result: dict[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+    ) -> None:
+        """The worker's last word: ``done`` with the result, or ``failed`` with the reason
+        (zh, en). Audited (the result itself is not copied into the audit record)."""
+        if (result is None) == (error is None):
+            raise RegistryError("须给出结果或失败原因之一", "give a result or an error", "result")
+        with self._tx() as s:
+            job = self._worker_job(s, job_id)
+            before = _job_row(job)
+            job.finished_at = job.heartbeat_at = _wall()
+            if result is not None:
+                job.state, job.progress, job.stage, job.result = "done", 100, "done", result
+            else:
+                assert error is not None
+                job.state, job.stage = "failed", "failed"
+                job.error = {"zh": error[0], "en": error[1]}
+            s.flush()
+            self._audit(s, SYSTEM, f"job.{job.state}", "job", job.id, before, _job_row(job))
+
+    def job(self, actor: Actor, job_id: str) -> Job:
+        """A job as it stands, for an analyst or an admin. A queued or running job whose
+        worker is gone (its process died: a restart, a crash) is marked ``interrupted``
+        here, audited, so that it is never shown as running forever."""
+        actor.require_role("analyst", "admin")
+        if not isinstance(job_id, str) or not 1 <= len(job_id) <= 24:
+            raise NotFound("无此任务", "no such job", "job_id")
+        found = self.read(lambda s: s.get(Job, job_id))
+        if found is None:
+            raise NotFound("无此任务", "no such job", "job_id")
+        if found.state in ("queued", "running") and _worker_gone(found, _wall()):
+            self._interrupt(job_id)
+            found = self.read(lambda s: s.get(Job, job_id))
+            assert found is not None
+        return found
+
+    def recent_jobs(self, actor: Actor, kind: str = "reform", limit: int = 8) -> list[Job]:
+        """The actor's own latest jobs of ``kind``, newest first (a dead worker's job is
+        marked interrupted first, as ``job`` does)."""
+        actor.require_role("analyst", "admin")
+
+        def query(s: Session) -> list[Job]:
+            return list(
+                s.execute(
+                    select(Job)
+                    .where(Job.kind == kind, Job.created_by == actor.user_id)
+                    .order_by(Job.created_at.desc(), Job.id)
+                    .limit(max(1, min(limit, 50)))
+                ).scalars()
+            )
+
+        found = self.read(query)
+        now = _wall()
+        if any(j.state in ("queued", "running") and _worker_gone(j, now) for j in found):
+            for j in found:
+                if j.state in ("queued", "running") and _worker_gone(j, now):
+                    self._interrupt(j.id)
+            found = self.read(query)
+        return found
+
+    def interrupt_stale_jobs(self) -> int:
+        """Mark every queued or running job whose worker is gone as ``interrupted`` (at
+        start-up: the jobs a previous run of the service left behind). How many."""
+        now = _wall()
+        stale = self.read(
+            lambda s: [
+                j.id
+                for j in s.execute(
+                    select(Job).where(Job.state.in_(("queued", "running")))
+                ).scalars()
+                if _worker_gone(j, now)
+            ]
+        )
+        return sum(self._interrupt(job_id) for job_id in stale)
+
+    def _interrupt(self, job_id: str) -> bool:
+        try:
+            with self._tx() as s:
+                job = s.get(Job, job_id)
+                if job is None or job.state not in ("queued", "running"):
+                    return False
+                before = _job_row(job)
+                job.state, job.stage, job.finished_at = "interrupted", "interrupted", _wall()
+                job.error = dict(zip(("zh", "en"), JOB_INTERRUPTED, strict=True))
+                s.flush()
+                self._audit(s, SYSTEM, "job.interrupted", "job", job.id, before, _job_row(job))
+                return True
+        except Conflict:  # its worker wrote at the same moment: it lives after all
+            return False
+
     def verify_audit(
         self,
         bound: dt.timedelta = audit.UNSEALED_BOUND,
@@ -2125,6 +2466,78 @@ class Registry:
             if checkpoint is not None:
                 problems += audit.verify_checkpoint(s, checkpoint)
         return problems
+
+
+# the states in which materials are still received or waived (before a decision)
+MATERIAL_STATES = ("draft", "submitted", "under_review")
+WAIVER_REASON_MAX = 1000
+
+
+def _channel_materials(channel: ChannelResult) -> list[dict[str, Any]]:
+    """A decided channel's materials, keyed as receipts name them (the Chinese wording)."""
+    return [
+        {"key": m.zh, "zh": m.zh, "en": m.en, "clause": m.clause, "if_applicable": m.if_applicable}
+        for m in channel.materials
+    ]
+
+
+# ---- background jobs -------------------------------------------------------------------
+
+# a running job's heartbeat is renewed every few seconds (``JOB_HEARTBEAT`` in the
+# service); one not renewed for this long belongs to a process that is gone
+JOB_STALE_AFTER = dt.timedelta(seconds=60)
+JOB_INTERRUPTED = (
+    "任务中断：执行它的服务进程已停止（例如重启）。请重新提交。",
+    "interrupted: the service process running it stopped (a restart, say). Submit it again.",
+)
+_WORKER = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def this_worker() -> str:
+    """This process, as a job's ``worker``: host, process id and a token of this run (a
+    restarted container may get the same process id)."""
+    return _WORKER
+
+
+def _wall() -> dt.datetime:
+    """Real time (a job's liveness is about the process, not the register's day)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+
+
+def _worker_gone(job: Job, now: dt.datetime) -> bool:
+    """Whether the process a queued or running job belongs to has stopped: this process
+    in an earlier run, a process of this host that no longer exists, or a heartbeat not
+    renewed for ``JOB_STALE_AFTER``."""
+    beat = job.heartbeat_at or job.created_at
+    if now - _aware(beat) > JOB_STALE_AFTER:
+        return True
+    host, _, rest = (job.worker or "").partition(":")
+    pid, _, _token = rest.partition(":")
+    if host != socket.gethostname()[:30] or not pid.isdigit():
+        return False  # another host's: its heartbeat says
+    if int(pid) == os.getpid():
+        return job.worker != _WORKER
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (another user's): the heartbeat says
+        return False
+    return False
+
+
+def _job_row(job: Job) -> dict[str, Any]:
+    return {
+        "kind": job.kind,
+        "state": job.state,
+        "stage": job.stage,
+        "progress": job.progress,
+        "worker": job.worker,
+    }
 
 
 def _check_password_rule(password: str) -> None:

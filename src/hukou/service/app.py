@@ -10,6 +10,8 @@ jurisdiction, 404, and 409 for a stale update or a broken invariant.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import pathlib
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -299,6 +301,71 @@ def _actor(request: Request, authorization: Annotated[str | None, Header()] = No
 Who = Annotated[Actor, Depends(_actor)]
 
 
+DOCS_ASSETS = "/docs/assets"
+# the documentation pages fetch from this server only: the browser is told so, and does
+# not even try a CDN (ReDoc's footer logo is on one); inline code: FastAPI's page starts
+# Swagger UI with an inline script, and both inject their styles
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' blob:; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'"
+)
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from the files the pinned ``fastapi-offline``
+    package ships, under ``/docs/assets``: they work without internet (FastAPI's own pages
+    load their scripts from a CDN; ReDoc's Google fonts are left out too)."""
+    from fastapi.openapi.docs import (
+        get_redoc_html,
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    spec = importlib.util.find_spec("fastapi_offline")  # its files only: not its FastAPI
+    assert spec is not None and spec.origin is not None, "fastapi-offline is not installed"
+    assets = pathlib.Path(spec.origin).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    title = app.title
+    openapi_url = app.openapi_url or "/openapi.json"
+    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    def local_only(page: HTMLResponse) -> HTMLResponse:
+        page.headers["content-security-policy"] = DOCS_CSP
+        return page
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} — Swagger UI",
+            oauth2_redirect_url=redirect_url,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            # no badge from the public validator: nothing leaves the server's own address
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+        return local_only(page)
+
+    @app.get(redirect_url, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} — ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        return local_only(page)
+
+
 def create_app(
     registry: Registry, fast_check: bool = True, *, limits: Limits | None = None
 ) -> FastAPI:
@@ -311,8 +378,11 @@ def create_app(
         version=hukou.__version__,
         description="嘉政办发〔2020〕28号 as explained rules, and the register that follows "
         "from it.",
+        docs_url=None,  # served below from local files, not a CDN
+        redoc_url=None,
     )
     app.state.registry = registry
+    install_docs(app)
     logmask.install()  # ID numbers and names are masked in every log record
 
     @app.exception_handler(RegistryError)

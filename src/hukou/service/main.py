@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 
 from fastapi import FastAPI
 
-from hukou.registry.db import make_engine, session_factory
+from hukou.registry.db import SchemaError, check_schema, make_engine, session_factory
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 
@@ -48,7 +49,14 @@ def no_delay_on_inherited_listeners() -> int:
 
 
 def app_factory() -> FastAPI:
-    """The app on the register that ``HUKOU_DATABASE_URL`` names."""
+    """The app on the register that ``HUKOU_DATABASE_URL`` names. A register whose schema
+    is not the newest (never migrated, or older) is refused — exit status 2, naming the
+    command to run — rather than served to answer 500 at the first query."""
+    try:
+        check_schema()
+    except SchemaError as exc:
+        sys.stderr.write(f"hukou: {exc.zh}\nhukou: {exc.en}\n")
+        raise SystemExit(2) from None
     no_delay_on_inherited_listeners()
     # audit records are sealed by a thread of each worker, not in the request's time
     return create_app(Registry(session_factory(make_engine()), background_seal=True))

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hukou.policy.expr import Condition, FirstOf
-from hukou.policy.rules import s1_urban, s2_talent, s3_relatives, s4_registration, s5_rural
+from hukou.policy.rules import (
+    s1_urban,
+    s2_talent,
+    s3_relatives,
+    s4_registration,
+    s5_rural,
+    vocabulary,
+)
 from hukou.policy.rules.materials import MATERIALS, RELATIVE_MATERIALS, Material
 from hukou.policy.rules.s8_in_force import IN_FORCE
 
@@ -138,6 +145,9 @@ RELATIVE_ROUTES: tuple[RelativeRoute, ...] = (
 
 REGISTRATION_PLACE: FirstOf = s4_registration.REGISTRATION_PLACE
 PRIORITY_GROUPS: tuple[Condition, ...] = s4_registration.PRIORITY_GROUPS
+REPORTING_FLAGS: tuple[Condition, ...] = s5_rural.REPORTING_FLAGS
+# §3.1 into a child's collective household (R28): decides the place, not eligibility
+ANCHOR_CONSENT: Condition = s3_relatives.collective_consent(vocabulary.RELATIVE)
 
 CLAUSE_TEXTS: dict[str, str] = {
     "§1.1": s1_urban.S1_1_TEXT,
@@ -151,17 +161,20 @@ CLAUSE_TEXTS: dict[str, str] = {
     "§4.2": s4_registration.S4_2_TEXT,
     "§4.3": s4_registration.S4_3_TEXT,
     "§4.4": s4_registration.S4_4_TEXT,
+    "§5.1": s5_rural.S5_1_TEXT,
     "§5.3": s5_rural.S5_3_TEXT,
     "§8": "本通知中相关户口迁移政策自2020年8月1日起施行，原有政策与本通知不一致的，以本通知为准。",
 }
 
 __all__ = [
+    "ANCHOR_CONSENT",
     "CHANNELS",
     "CLAUSE_TEXTS",
     "IN_FORCE",
     "PRIORITY_GROUPS",
     "REGISTRATION_PLACE",
     "RELATIVE_ROUTES",
+    "REPORTING_FLAGS",
     "RULESET",
     "Channel",
     "Material",

@@ -77,18 +77,31 @@ def qualifying_dwelling(d: DwellingFacts) -> Condition:
     )
 
 
-def residence_document(p: PersonFacts) -> Condition:
+def residence_document(p: PersonFacts, d: DwellingFacts) -> Condition:
     """§1.1 凭《浙江省居住证》或居住登记凭证 (reading R2: a condition, not only a paper; the
-    permit issued in Jiaxing, the registration being Jiaxing's)."""
+    permit issued in Jiaxing, the registration being Jiaxing's), with the exception of
+    reading R2a: a person whose hukou is already in the county (市本级 as one) of the
+    dwelling ``d`` cannot hold either there, and settles on it on the other conditions."""
     return Condition(
         "residence_document",
         "§1.1",
         "持嘉兴发放的《浙江省居住证》或居住登记凭证",
         "holds a Zhejiang residence permit issued in Jiaxing, or a Jiaxing residence registration",
-        any_of(
-            Not(param("readings.residence_permit_or_registration_required", "bool")),
-            p.permit_held & p.permit_county.isin(JIAXING),
-            p.residence_registration,
+        unless(
+            any_of(
+                Not(param("readings.residence_permit_or_registration_required", "bool")),
+                p.permit_held & p.permit_county.isin(JIAXING) & (TODAY >= p.permit_since),
+                p.residence_registration & (TODAY >= p.registration_since),
+            ),
+            Exception_(
+                "hukou_already_in_county",
+                "§1.1",
+                "户口已在住所所在县（市本级）的，无从办理居住证或居住登记，不以其为条件",
+                "hukou already in the dwelling's county (or city proper): no permit or "
+                "registration can be had there, so none is required",
+                when=param("readings.permit_only_away_from_hukou", "bool") & d.hukou_here,
+                then=True,
+            ),
         ),
     )
 
@@ -108,15 +121,15 @@ SETTLE_ON_DWELLING = Condition(
     "§1.1",
     "在城区（城镇）有合法稳定住所的人员落户",
     "settling on a lawful stable dwelling in an urban area or town",
-    all_of(
-        Condition(
-            "has_qualifying_dwelling",
-            "§1.1",
-            "有可据以落户的城区（城镇）合法稳定住所",
-            "has a lawful stable urban dwelling one may settle on",
-            APPLICANT.any_dwelling(qualifying_dwelling),
+    Condition(
+        "has_qualifying_dwelling",
+        "§1.1",
+        "有可据以落户的城区（城镇）合法稳定住所，并持居住证或居住登记（户口已在当地的除外）",
+        "has a lawful stable urban dwelling one may settle on, with a residence permit or "
+        "registration (unless the hukou is already there)",
+        APPLICANT.any_dwelling(
+            lambda d: all_of(qualifying_dwelling(d), residence_document(APPLICANT, d))
         ),
-        residence_document(APPLICANT),
     ),
 )
 

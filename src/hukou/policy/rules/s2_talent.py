@@ -21,7 +21,10 @@ def permit_where_living(p: PersonFacts, clause: str) -> Condition:
         clause,
         "在居住地（嘉兴）取得《浙江省居住证》",
         "holds a Zhejiang residence permit issued where they live, in Jiaxing",
-        p.permit_held & (p.permit_county == p.lives_in) & p.lives_in.isin(JIAXING),
+        p.permit_held
+        & (p.permit_county == p.lives_in)
+        & p.lives_in.isin(JIAXING)
+        & (TODAY >= p.permit_since),
     )
 
 

@@ -207,6 +207,35 @@ def joins_talent(
     )
 
 
+COLLECTIVE_HOUSEHOLDS = ("unit_collective", "talent_service_collective", "community_collective")
+
+
+def collective_consent(anchor: PersonFacts) -> Condition:
+    """Reading R28: §3.1 names no household, but a collective household is not the child's
+    own; as §3.3 says for joining one, the parent's hukou goes into it only "征得户口登记地
+    房主（单位、主管部门）同意". True when the child's household is not a collective, or its
+    holder consents; false sends the parent to the community public collective (§4.3's
+    last place, §4.1)."""
+    household = anchor.hukou_kind
+    return Condition(
+        "collective_consent",
+        "§3.1",
+        "被投靠子女户在集体户的，须征得户口登记地单位（主管部门）同意方可迁入该集体户",
+        "where the child is registered in a collective household, its holder (unit, competent "
+        "department) consents to the parent joining it",
+        any_of(
+            Not(param("readings.s3_1_collective_needs_consent", "bool")),
+            Not(household.isin(COLLECTIVE_HOUSEHOLDS)),
+            anchor.owner_consent
+            & any_of(
+                household != "unit_collective",
+                param("readings.unit_consent_for_unit_collective", "bool"),
+                anchor.department_consent,
+            ),
+        ),
+    )
+
+
 # The applicant joins one of their relatives.
 JOIN_ADULT_CHILD = Condition(
     "s3_1_applicant",

@@ -5,9 +5,20 @@ move-out procedure of §4.5 belong to the registry."""
 
 from __future__ import annotations
 
-from hukou.policy.expr import TODAY, Condition, Const, FirstOf, Not, Option, add_years, all_of
+from hukou.policy.expr import (
+    TODAY,
+    Condition,
+    Const,
+    Expr,
+    FirstOf,
+    Not,
+    Option,
+    add_years,
+    all_of,
+    any_of,
+)
 from hukou.policy.rules.s1_urban import lawful_stable_dwelling, qualifying_dwelling
-from hukou.policy.rules.vocabulary import APPLICANT, param
+from hukou.policy.rules.vocabulary import APPLICANT, DwellingFacts, param
 
 S4_1_TEXT = (
     "进一步放宽企业单位集体户设立条件，全市各社区（村）全面设立社区（村）公共集体户，"
@@ -123,6 +134,20 @@ REGISTRATION_PLACE = FirstOf(
     ),
 )
 
+
+def local_lawful_dwelling(d: DwellingFacts) -> Expr:
+    """§4.4 本地合法住所 — reading R27: a dwelling in Jiaxing at which the person could be
+    registered now (one they own, or one §1.1/§1.2 accepts); a lease that does not yet
+    qualify (a rented commercial flat before its 3 years) does not bar attaching. Under
+    the other reading any owned or registered-lease dwelling in Jiaxing bars it."""
+    any_lawful = d.in_jiaxing & d.tenure.isin(("owned", "rented_registered"))
+    registrable = (d.in_jiaxing & (d.tenure == "owned")) | qualifying_dwelling(d)
+    return any_of(
+        param("readings.s4_4_registrable_dwelling_only", "bool") & registrable,
+        Not(param("readings.s4_4_registrable_dwelling_only", "bool")) & any_lawful,
+    )
+
+
 ATTACH_TO_COMMUNITY = Condition(
     "s4_4",
     "§4.4",
@@ -151,11 +176,7 @@ ATTACH_TO_COMMUNITY = Condition(
             "§4.4",
             "在本地无合法住所",
             "no lawful dwelling locally",
-            Not(
-                APPLICANT.any_dwelling(
-                    lambda d: d.in_jiaxing & d.tenure.isin(("owned", "rented_registered"))
-                )
-            ),
+            Not(APPLICANT.any_dwelling(local_lawful_dwelling)),
         ),
     ),
 )

@@ -45,6 +45,14 @@ PERSON_FACTS: dict[str, tuple[Type, str, str, str]] = {
         "residence registration",
         "residence_registration",
     ),
+    # The day the registration starts: one starting on or after the decision date was
+    # applied for (held from that day); an unstated date never holds it back.
+    "registration_since": (
+        "date",
+        "居住登记起始日",
+        "residence registration since",
+        "residence_registration_since",
+    ),
     "permit_held": (
         "bool",
         "持《浙江省居住证》",
@@ -52,6 +60,10 @@ PERSON_FACTS: dict[str, tuple[Type, str, str, str]] = {
         "residence_permit.held",
     ),
     "permit_county": ("str", "居住证发证地", "permit's issuing county", "residence_permit.county"),
+    # The day the permit was (or will be) issued; a permit whose issue date is on or after
+    # the decision date is one applied for, held from that day (its earliest date). An
+    # unstated date is long ago: ``permit_held`` alone says whether it is held now.
+    "permit_since": ("date", "居住证领取日期", "permit issued on", "residence_permit.issued_on"),
     "hukou_kind": ("str", "现户口户别", "kind of current household", "hukou.kind"),
     "hukou_in_jiaxing": ("bool", "户口在嘉兴", "hukou in Jiaxing", "hukou.address.county"),
     "hukou_urban": (
@@ -109,6 +121,12 @@ PERSON_FACTS: dict[str, tuple[Type, str, str, str]] = {
         "talent-service collective accepts",
         "registration_offers.talent_service_collective",
     ),
+    "registered_poor": (
+        "bool",
+        "建档立卡农村贫困人员",
+        "registered-poor rural person",
+        "registered_poor",
+    ),
     "dwellings": ("list", "住所", "dwellings", "dwellings"),
 }
 
@@ -127,6 +145,16 @@ DWELLING_FACTS: dict[str, tuple[Type, str, str, str]] = {
     "commercial": ("bool", "商品住房", "commercial housing", "commercial_housing"),
     "in_jiaxing": ("bool", "住所在嘉兴", "in Jiaxing", "address.county"),
     "urban": ("bool", "住所在城区（城镇）", "in an urban area", "address.urban_rural_code"),
+    "town": ("bool", "住所在建制镇", "in a designated town", "address.urban_rural_code"),
+    # Derived from the owner's hukou: the dwelling lies in the county (市本级 counted
+    # as one) where the owner's hukou already is — a residence permit or registration,
+    # which is for people living away from their hukou, cannot be had there (R2a).
+    "hukou_here": (
+        "bool",
+        "住所与本人户口在同一县（市本级）",
+        "in the county (or city proper) of the owner's hukou",
+        "^hukou.address.county",
+    ),
     # Derived from the owner's residence history (§1.2): the latest unbroken
     # stretch of residence within the dwelling's area (市本级 counted as one) that
     # began on or before the decision date; its end is 9999-12-31 while ongoing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -28,7 +29,7 @@ from hukou.registry.access import Actor
 from hukou.registry.errors import RegistryError
 from hukou.registry.models import Application
 from hukou.registry.service import SecondOpenApplication
-from hukou.service.web import i18n, interview
+from hukou.service.web import explain, i18n, interview
 from hukou.service.web.common import error_page, page_lang, registry_of, render
 from hukou.service.web.interview import UNKNOWN, Question, Shown
 from hukou.service.web.security import checked_form, read_state, sign_state
@@ -214,7 +215,12 @@ def result_view(d: Decision, answers: dict[str, str], lang: str) -> dict[str, An
     relatives = []
     for r in d.relatives:
         routes = []
-        for route in r.routes:
+        anchor = explain.is_anchor(r, d)  # the person joined: not "may not come"
+        for route in [] if anchor else r.routes:
+            if not explain.route_applies(route):
+                continue  # §3.1 "a parent joins" for a spouse: cannot apply, not listed
+            if r.status == "eligible" and route.status != "eligible":
+                continue  # they may come: the routes they do not come by do not matter
             css, key = _status(route)
             view = _channel_view(route, lang)
             routes.append(
@@ -227,13 +233,18 @@ def result_view(d: Decision, answers: dict[str, str], lang: str) -> dict[str, An
                 }
             )
         css, key = _status_of_relative(r.status, r.earliest_date)
+        notes = [zh if lang == "zh" else en for zh, en in r.notes]
+        if anchor:
+            css, key = "anchor", "result.anchor"
+            notes = notes or [i18n.t("result.anchor_open", lang)]
         relatives.append(
             {
                 "who": relative_name(r.relation, r.index, answers, lang),
                 "css": css,
                 "status": i18n.t(key, lang),
                 "routes": routes,
-                "notes": [zh if lang == "zh" else en for zh, en in r.notes],
+                "notes": notes,
+                "anchor": anchor,
             }
         )
     best = d.best
@@ -257,6 +268,18 @@ def result_view(d: Decision, answers: dict[str, str], lang: str) -> dict[str, An
         ],
         "eligible": [c for c in channels if c["css"] == "yes"],
     }
+
+
+def labelled(message: str, field: str, label: str, lang: str) -> str:
+    """An input error's message naming the question as the page does ("Birth date is in
+    the future"), never the case model's field ("birth_date is in the future")."""
+    leaf = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    if leaf and message.startswith(leaf):
+        rest = message[len(leaf) :]
+        return f"{label}{rest}" if lang == "en" else f"{label}{rest.lstrip()}"
+    if label in message:
+        return message
+    return f"{label}{i18n.t('sep', lang)}{message}"
 
 
 def _status_of_relative(status: str, earliest: dt.date | None) -> tuple[str, str]:
@@ -339,7 +362,7 @@ async def check_step(request: Request) -> HTMLResponse:
             q = interview.question_for(p["field"], answers)
             message = p["zh"] if lang == "zh" else p["en"]
             if q is not None:
-                errors[q.key] = message
+                errors[q.key] = labelled(message, p["field"], i18n.t(q.label_key, lang), lang)
                 for s in interview.steps(answers):
                     if q in s.questions:
                         show = s.id
@@ -347,6 +370,14 @@ async def check_step(request: Request) -> HTMLResponse:
             else:
                 general_errors.append(message)
     missing = interview.outcome_missing(decision) if decision else []
+    if decision is None and errors:
+        # the steps still to come, as if the answers at fault were not given (else the
+        # page would read "step 1 of about 1" with a full bar)
+        cleared = {k: v for k, v in answers.items() if k not in errors}
+        with contextlib.suppress(InputError):
+            missing = interview.outcome_missing(
+                await request.app.state.decisions.run(_decide_answers, cleared, today)
+            )
     shown = interview.revisit(answers, show, missing) if show else None
     if shown is None and decision is not None:
         shown = interview.next_step(answers, missing)
@@ -366,7 +397,9 @@ async def check_step(request: Request) -> HTMLResponse:
     if shown is None:  # bad input outside any question: start again
         return await run_in_threadpool(render, request, "check_start.html", lang=lang, expired=True)
     n = len(trail) + 1
-    total = max(n, len(trail) + interview.remaining(answers, missing))
+    # this step, and those still to come after it (an answered step shown again, after an
+    # error or to change an answer, is this one: not counted twice, nor left out)
+    total = n + interview.remaining(answers, missing, skip=shown.step.id)
     return await run_in_threadpool(
         render,
         request,

@@ -351,10 +351,12 @@ def next_step(answers: Mapping[str, str], missing: list[str]) -> Shown | None:
     return None
 
 
-def remaining(answers: Mapping[str, str], missing: list[str]) -> int:
-    """How many steps are still to come, as things stand."""
+def remaining(answers: Mapping[str, str], missing: list[str], skip: str | None = None) -> int:
+    """How many steps are still to come, as things stand (``skip``: the step shown now)."""
     n = 0
     for s in steps(answers):
+        if s.id == skip:
+            continue
         if s.always:
             n += not any(q.key in answers for q in s.questions)
         else:

@@ -18,17 +18,22 @@ never a person (the analyst role's rule, README *Roles*).
   This is primary suppression only: a suppressed cell can sometimes be worked out from
   a total and the other cells of its row (no secondary suppression is done).
 * **Reform runs** use the compiled population query (``reform.batch_evaluator``) on
-  the demo population; the reports are kept in memory under a random id (the last
-  ``KEEP_RUNS``), so no personal data and no reform parameter is put in a URL.
+  the demo population, as a background job (``start_reform_job``): a row of the
+  register's ``jobs`` table under a random id (no reform parameter is put in a URL),
+  with its stage and progress while it runs and its report once done, so that a
+  restart loses no finished result; a job whose process died is shown as interrupted
+  (``Registry.job``). One run at a time; the others wait, queued. The last
+  ``KEEP_RUNS`` reports read are kept in memory with their charts and downloads.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import os
-import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from hukou.analytics.reform import Reform, ReformReport
+
+log = logging.getLogger(__name__)
 
 # ---- the generic panel slot (kept for other panels) ----------------------------------
 
@@ -213,37 +220,126 @@ def _period_bounds(period: str, start: dt.date | None, end: dt.date | None) -> t
     )
 
 
-def _permits_population(pop: Path, period: str, start: dt.date | None, end: dt.date | None) -> Any:
-    import pyarrow.parquet as pq
+def _permits_population(
+    pop: Path, period: str, start: dt.date | None, end: dt.date | None
+) -> list[dict[str, Any]]:
+    """Permits from the population's ``persons.parquet``, counted by county and issue day
+    once per results version (kept on disk beside the results), then per period."""
+    from hukou.analytics.indicators import permit_count_rows
 
-    from hukou.analytics.indicators import permits_from_population
+    version = results_version(pop)
 
-    path = pop / "persons.parquet"
+    def read() -> list[dict[str, Any]]:
+        import pyarrow.parquet as pq
 
-    def read() -> Any:
-        return pq.read_table(path, columns=["permit_held", "permit_county", "permit_issued_on"])
+        columns = ["permit_held", "permit_county", "permit_issued_on"]
+        persons = pq.read_table(pop / "persons.parquet", columns=columns)
+        held, counties, days = (persons.column(c).to_pylist() for c in columns)
+        counted: dict[tuple[Any, str], int] = {}
+        for h, c, d in zip(held, counties, days, strict=True):
+            if h is not False and d is not None:  # as ``permits_from_population``
+                counted[(c, d.isoformat())] = counted.get((c, d.isoformat()), 0) + 1
+        return [{"county": c, "day": d, "n": n} for (c, d), n in sorted(counted.items(), key=str)]
 
-    persons = _cached(("persons", str(path), _mtime(path)), read)
-    return permits_from_population(persons, period, start, end)
-
-
-def _eligible(pop: Path, period: str) -> pa.Table:
-    from hukou.analytics.indicators import eligible_not_settled, results_tables
-
-    results = pop / "results"
-    key = (
-        "eligible",
-        str(pop),
-        _mtime(results / "results.parquet"),
-        _mtime(pop / "persons.parquet"),
+    days = _cached(
+        ("permit-days", str(pop), version),
+        lambda: _disk_cached(pop, "permit-days", version, read),
+    )
+    return permit_count_rows(
+        ((r["county"], dt.date.fromisoformat(r["day"]), int(r["n"])) for r in days),
         period,
+        start,
+        end,
+        "population.persons",
     )
 
-    def make() -> pa.Table:
-        res, persons = results_tables(results, pop)
-        return eligible_not_settled(res, persons, period)
 
-    return cast("pa.Table", _cached(key, make))
+def results_version(pop: Path) -> str:
+    """The version of a population's batch results: the size and modification time of
+    ``results/results.parquet`` and ``persons.parquet`` (a new ``hukou batch`` or
+    ``hukou synth`` changes it)."""
+    import hashlib
+
+    parts = []
+    for path in (pop / "results" / "results.parquet", pop / "persons.parquet"):
+        try:
+            st = path.stat()
+        except OSError:
+            parts.append("-")
+        else:
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+CACHE_DIR = ".analyst-cache"  # in the results folder: the indicator tables per version
+
+
+def _disk_cached(
+    pop: Path, name: str, version: str, make: Callable[[], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Rows computed once per results version and kept as JSON beside the results, so that
+    a restarted service shows the page without opening DuckDB (seconds of imports and
+    reading). An unwritable folder only means computing them again next start."""
+    import json
+
+    folder = pop / "results" / CACHE_DIR
+    path = folder / f"{name}-{version}.json"
+    try:
+        rows = json.loads(path.read_text("utf-8"))
+        if isinstance(rows, list):
+            return rows
+    except (OSError, ValueError):
+        pass
+    rows = make()
+    try:
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob(f"{name}-*.json"):  # an older version's
+            old.unlink(missing_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        log.info("indicator cache not written in %s", folder)
+    return rows
+
+
+def _eligible(pop: Path, period: str) -> list[dict[str, Any]]:
+    """Eligible, not yet settled, per county, period and channel: per results version."""
+    from hukou.analytics.indicators import eligible_not_settled, results_tables
+
+    version = results_version(pop)
+
+    def make() -> list[dict[str, Any]]:
+        res, persons = results_tables(pop / "results", pop)
+        rows: list[dict[str, Any]] = eligible_not_settled(res, persons, period).to_pylist()
+        return rows
+
+    return cast(
+        "list[dict[str, Any]]",
+        _cached(
+            ("eligible", str(pop), version, period),
+            lambda: _disk_cached(pop, f"eligible-{period}", version, make),
+        ),
+    )
+
+
+def register_version(registry: Registry) -> tuple[Any, ...]:
+    """What the register's indicator tables depend on, in one cheap query: the application
+    events (a registration is one) and the residence records, by count and last id."""
+    from sqlalchemy import func, select
+
+    from hukou.registry.models import ApplicationEvent, ResidenceRecord
+
+    def query(s: Any) -> tuple[Any, ...]:
+        events = s.execute(
+            select(func.count(ApplicationEvent.id), func.max(ApplicationEvent.id))
+        ).one()
+        records = s.execute(
+            select(func.count(ResidenceRecord.id), func.max(ResidenceRecord.id))
+        ).one()
+        return (*events, *records)
+
+    return registry.read(query)
 
 
 def indicators(
@@ -253,23 +349,45 @@ def indicators(
     start: dt.date | None,
     end: dt.date | None,
 ) -> Indicators:
-    """The three §7 figures per county and period, from the register and the population."""
-    import pyarrow as pa
+    """The three §7 figures per county and period, from the register and the population:
+    cached per version of the register's tables and of the batch results (and the
+    population-derived tables kept on disk per results version, ``_disk_cached``)."""
+    key = (
+        "indicators",
+        id(registry),
+        register_version(registry),
+        str(pop),
+        results_version(pop),
+        (pop / "persons.parquet").is_file(),
+        period,
+        start,
+        end,
+    )
+    return cast(Indicators, _cached(key, lambda: _indicators(registry, pop, period, start, end)))
 
+
+def _indicators(
+    registry: Registry,
+    pop: Path,
+    period: str,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> Indicators:
+    # rows, not Arrow tables: building one makes pyarrow import pandas (seconds, cold)
     from hukou.analytics import indicators as ind
 
     unavailable: list[str] = []
-    settled = registry.read(lambda s: ind.settlements(s, period, start, end))
-    permits = registry.read(lambda s: ind.permits_from_registry(s, period, start, end))
+    settled = registry.read(lambda s: ind.settlement_rows(s, period, start, end))
+    permits = registry.read(lambda s: ind.permit_rows_registry(s, period, start, end))
     source = "registry"
-    if not permits.num_rows:
+    if not permits:
         source = "population"
         if (pop / "persons.parquet").is_file():
             permits = _permits_population(pop, period, start, end)
         else:
             unavailable.append("analyst.no_population")
             source = ""
-    eligible: pa.Table | None = None
+    eligible: list[dict[str, Any]] | None = None
     if (
         not (pop / "results" / "results.parquet").is_file()
         or not (pop / "persons.parquet").is_file()
@@ -277,25 +395,15 @@ def indicators(
         unavailable.append("analyst.no_results")
     else:
         try:
-            eligible = _eligible(pop, period)
+            every = _eligible(pop, period)
         except Exception:  # a broken batch output: the page says the figure is unavailable
             unavailable.append("analyst.no_results")
         else:
             lo, hi = _period_bounds(period, start, end)
-            rows = [r for r in eligible.to_pylist() if lo <= r["period"] <= hi]
-            eligible = pa.Table.from_pylist(rows, schema=ind.ELIGIBLE)
-    total = ind.summary(settled, permits, eligible)
+            eligible = [r for r in every if lo <= r["period"] <= hi]
+    total = ind.summary_rows(settled, permits, eligible)
     return Indicators(
-        period,
-        start,
-        end,
-        pop,
-        total.to_pylist(),
-        settled.to_pylist(),
-        permits.to_pylist(),
-        eligible.to_pylist() if eligible is not None else None,
-        source,
-        unavailable,
+        period, start, end, pop, total, settled, permits, eligible, source, unavailable
     )
 
 
@@ -560,23 +668,27 @@ class ReformRun:
 
 
 class ReformRuns:
-    """The last ``KEEP_RUNS`` reports, by a random id."""
+    """The last ``KEEP_RUNS`` finished reports read, by their job's id (a cache: the
+    register's ``jobs`` table keeps them all)."""
 
     def __init__(self) -> None:
         self._runs: OrderedDict[str, ReformRun] = OrderedDict()
         self._lock = threading.Lock()
 
-    def add(self, report: ReformReport, k: int) -> ReformRun:
-        run = ReformRun(secrets.token_urlsafe(12), report, k, dt.datetime.now(dt.UTC))
+    def put(self, run: ReformRun) -> ReformRun:
         with self._lock:
             self._runs[run.id] = run
+            self._runs.move_to_end(run.id)
             while len(self._runs) > KEEP_RUNS:
                 self._runs.popitem(last=False)
         return run
 
     def get(self, run_id: str) -> ReformRun | None:
         with self._lock:
-            return self._runs.get(run_id)
+            found = self._runs.get(run_id)
+            if found is not None:
+                self._runs.move_to_end(run_id)
+            return found
 
 
 def runs_of(state: Any) -> ReformRuns:
@@ -597,14 +709,33 @@ class ReformUnavailable(Exception):
 _one_run_at_a_time = threading.Lock()  # a run takes both cores of a small server for seconds
 
 
-def run_reform(pop: Path, reform: Reform) -> ReformReport:
+def run_reform(
+    pop: Path, reform: Reform, progress: Callable[[str, int], None] | None = None
+) -> ReformReport:
     """Baseline and reform on the demo population, with the compiled query (one run at a
     time; a second request waits for the first)."""
     with _one_run_at_a_time:
-        return _run_reform(pop, reform)
+        return _run_reform(pop, reform, progress)
 
 
-def _run_reform(pop: Path, reform: Reform) -> ReformReport:
+def check_reform_available(pop: Path) -> None:
+    """Raise ``ReformUnavailable`` now if a run on ``pop`` could not start (no compiled
+    evaluator, no population), rather than in the background."""
+    from hukou.analytics.layout import TABLES
+
+    try:
+        from hukou.analytics.reform import batch_evaluator
+
+        batch_evaluator()
+    except ImportError:
+        raise ReformUnavailable("analyst.no_evaluator") from None
+    if not all((pop / f"{name}.parquet").is_file() for name in TABLES):
+        raise ReformUnavailable("analyst.no_population")
+
+
+def _run_reform(
+    pop: Path, reform: Reform, progress: Callable[[str, int], None] | None = None
+) -> ReformReport:
     import ibis  # type: ignore[import-untyped, unused-ignore]
 
     from hukou.analytics.reform import batch_evaluator, population_tables, run_reform
@@ -619,10 +750,156 @@ def _run_reform(pop: Path, reform: Reform) -> ReformReport:
             tables = population_tables(pop, con)
         except FileNotFoundError:
             raise ReformUnavailable("analyst.no_population") from None
-        [report] = run_reform(tables, reform, list(reform.dates)[:1] or None, evaluate)
+        [report] = run_reform(
+            tables, reform, list(reform.dates)[:1] or None, evaluate, progress=progress
+        )
     finally:
         con.disconnect()
     return report
+
+
+# ---- reform runs as background jobs ---------------------------------------------------------
+
+JOB_HEARTBEAT = 2.0  # seconds between a job's progress reports (its heartbeat)
+# the share of the progress bar at the start of each stage; the stage fills the rest up to
+# the next, in proportion to the time the last run's stage took
+STAGE_START = {"queued": 0, "loading": 3, "compiling": 5, "evaluating": 15, "tabulating": 95}
+_last_seconds: dict[str, float] = {"compiling": 1.0, "evaluating": 12.0, "tabulating": 0.5}
+
+
+class _JobReporter:
+    """A job's progress, reported to the register every ``JOB_HEARTBEAT`` seconds by a
+    thread of its own (which is also the job's heartbeat) and at each new stage."""
+
+    def __init__(self, registry: Registry, job_id: str) -> None:
+        self.registry, self.job_id = registry, job_id
+        self.stage, self.since = "queued", time.monotonic()
+        self.running = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._beat, name=f"hukou-job-{job_id}", daemon=True)
+        self.thread.start()
+
+    def percent(self) -> int:
+        stages = list(STAGE_START)
+        start = STAGE_START[self.stage]
+        i = stages.index(self.stage)
+        end = STAGE_START[stages[i + 1]] if i + 1 < len(stages) else 99
+        expected = _last_seconds.get(self.stage)
+        if not expected or not self.running:
+            return start
+        share = min(0.95, (time.monotonic() - self.since) / expected)
+        return min(99, int(start + (end - start) * share))
+
+    def enter(self, stage: str, _index: int = 0) -> None:
+        with self._lock:
+            if self.running and self.stage in _last_seconds:
+                _last_seconds[self.stage] = max(0.1, time.monotonic() - self.since)
+            self.stage, self.since = stage, time.monotonic()
+            first = not self.running
+            self.running = True
+            self._report("running" if first else None)
+
+    def _report(self, state: str | None = None) -> None:
+        try:
+            self.registry.job_progress(self.job_id, self.percent(), self.stage, state=state)
+        except Exception:  # a lost report is not a lost run: the next beat tries again
+            log.warning("job progress not recorded", exc_info=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(JOB_HEARTBEAT):
+            with self._lock:
+                self._report()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.running and self.stage in _last_seconds:
+                _last_seconds[self.stage] = max(0.1, time.monotonic() - self.since)
+        self._stop.set()
+        self.thread.join(timeout=10)
+
+
+def start_reform_job(registry: Registry, actor: Any, pop: Path, reform: Reform, k: int) -> str:
+    """Queue the reform as a job of the register and run it in a thread of this process:
+    the job's id, at once. The result page follows it (``Registry.job``)."""
+    from hukou.analytics.reform import reform_as_json
+
+    params = {"reform": reform_as_json(reform), "k": k, "population": str(pop)}
+    job_id = registry.create_job(actor, "reform", params)
+    threading.Thread(
+        target=_work, args=(registry, job_id, pop, reform), name="hukou-reform", daemon=True
+    ).start()
+    return job_id
+
+
+def _work(registry: Registry, job_id: str, pop: Path, reform: Reform) -> None:
+    from hukou.analytics.reform import report_as_dict
+    from hukou.service.web import i18n
+
+    reporter = _JobReporter(registry, job_id)
+    try:
+        with _one_run_at_a_time:  # queued (with a heartbeat) while another run goes
+            reporter.enter("loading")
+            report = _run_reform(pop, reform, reporter.enter)
+        reporter.stop()
+        registry.finish_job(job_id, result=report_as_dict(report))
+    except ReformUnavailable as exc:
+        reporter.stop()
+        _fail(
+            registry,
+            job_id,
+            (i18n.t(exc.key, "zh", dir=str(pop)), i18n.t(exc.key, "en", dir=str(pop))),
+        )
+    except Exception:
+        reporter.stop()
+        log.exception("reform job %s failed", job_id)
+        _fail(
+            registry,
+            job_id,
+            (
+                "改革模拟运行失败（服务器错误，已记入日志）。请稍后重试。",
+                "the reform run failed (a server error, logged). Try again later.",
+            ),
+        )
+
+
+def _fail(registry: Registry, job_id: str, error: tuple[str, str]) -> None:
+    try:
+        registry.finish_job(job_id, error=error)
+    except Exception:  # the register is unreachable: the job will read as interrupted
+        log.exception("reform job %s: the failure was not recorded", job_id)
+
+
+def job_seconds(job: Any) -> int:
+    """Seconds from a job's creation to its end (or now, while it runs)."""
+
+    def aware(t: dt.datetime) -> dt.datetime:
+        return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)  # SQLite's
+
+    end = job.finished_at or dt.datetime.now(dt.UTC)
+    return max(0, int((aware(end) - aware(job.created_at)).total_seconds()))
+
+
+def reform_run(
+    registry: Registry, actor: Any, job_id: str, cache: ReformRuns
+) -> tuple[Any, ReformRun | None]:
+    """The job ``job_id`` (``Registry.job``: a dead worker's job reads as interrupted),
+    and, once done, its ``ReformRun`` (from the cache, else rebuilt from the register)."""
+    from hukou.analytics.reform import report_from_dict
+
+    found = cache.get(job_id)
+    if found is not None:
+        return None, found
+    job = registry.job(actor, job_id)
+    if job.state != "done" or not job.result:
+        return job, None
+    run = ReformRun(
+        job.id,
+        report_from_dict(job.result),
+        int(job.params.get("k") or SUPPRESS_BELOW),
+        job.finished_at or job.created_at,
+    )
+    return job, cache.put(run)
 
 
 REFORM_TABLES = ("by_channel", "by_county", "by_age_band", "by_sex", "by_county_channel")
@@ -735,6 +1012,10 @@ def reform_breakdowns(
 
     def label(r: Mapping[str, Any]) -> str:
         text = str(r["zh"] if zh else r["en"] or r["zh"])
+        if r.get("age_band") == "unknown":  # the analytics label it in English only
+            from hukou.service.web.i18n import t as tr
+
+            text = tr("reform.age_unknown", lang)
         clause = r.get("clause") or ""
         return f"{clause} {text}".strip()
 

@@ -28,7 +28,7 @@ from hukou.policy.facts import ADDRESS_MAX, NAME_MAX, clean_text, field_label, p
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import moves, s5_2
 from hukou.registry.access import Actor
-from hukou.registry.errors import NotFound, RegistryError
+from hukou.registry.errors import Conflict, NotFound, RegistryError
 from hukou.registry.models import (
     APPLICATION_KINDS,
     PLACEMENT_REASONS,
@@ -37,6 +37,7 @@ from hukou.registry.models import (
     Community,
     DocumentReceived,
     Household,
+    MaterialWaiver,
     Membership,
     MoveInPermit,
     MoveOutProcedure,
@@ -50,7 +51,7 @@ from hukou.registry.service import (
     current_members,
 )
 from hukou.service import reads, tokens
-from hukou.service.web import i18n, panels
+from hukou.service.web import explain, i18n, panels
 from hukou.service.web.citizen import _channel_view
 from hukou.service.web.common import env, page_lang, registry_of, render
 from hukou.service.web.panels import PANELS
@@ -301,6 +302,12 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
                 select(DocumentReceived).where(DocumentReceived.application_id == app.id)
             ).scalars()
         }
+        waived = {
+            w.material: {"reason": w.reason, "on": w.waived_on.isoformat()}
+            for w in s.execute(
+                select(MaterialWaiver).where(MaterialWaiver.application_id == app.id)
+            ).scalars()
+        }
         events = [
             {
                 "from": e.from_state,
@@ -334,6 +341,7 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             "facts": dict(app.facts),
             "full": full,
             "received": received,
+            "waived": waived,
             "events": events,
             "communities": communities,
             "household": household.number if household else "",
@@ -372,6 +380,7 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
                 "text": m.zh if lang == "zh" else m.en,
                 "clause": "§5.2",
                 "received": data["received"].get(m.key) or data["received"].get(m.zh, ""),
+                "waived": data["waived"].get(m.key),
             }
             for m in s5_2.materials(data["kind"], data["facts"])
         ]
@@ -389,25 +398,38 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
                     "text": text,
                     "clause": m.clause,
                     "received": data["received"].get(m.zh, ""),
+                    "waived": data["waived"].get(m.zh),
                 }
             )
     trace = (
-        trace_json(channel.explanation, decision.decision_date.toordinal())
+        explain.explanation(
+            trace_json(channel.explanation, decision.decision_date.toordinal()), lang
+        )
         if channel and decision
         else None
     )
     relatives = []
     for r in decision.relatives if decision else []:
+        assert decision is not None
         shown, _ = _shown_person(actor, data["county"], r.name, r.id_number)
         route = next((x for x in r.routes if x.status == "eligible"), None)
+        anchor = explain.is_anchor(r, decision)  # the person joined, not "No"
         relatives.append(
             {
                 "relation": i18n.t(f"rel.{r.relation}", lang),
                 "name": shown,
-                "status": i18n.t(f"status.{r.status}", lang),
-                "css": {"eligible": "yes", "undetermined": "open"}.get(r.status, "no"),
+                "status": i18n.t("result.anchor" if anchor else f"status.{r.status}", lang),
+                "css": "anchor"
+                if anchor
+                else {"eligible": "yes", "undetermined": "open"}.get(r.status, "no"),
                 "route": f"{route.clause} {route.zh if lang == 'zh' else route.en}"
                 if route
+                else "",
+                "note": (
+                    " ".join(zh if lang == "zh" else en for zh, en in r.notes)
+                    or i18n.t("result.anchor_open", lang)
+                )
+                if anchor
                 else "",
             }
         )
@@ -459,6 +481,13 @@ def _officer_act(request: Request, app_id: int, form: FormData) -> Response:
     elif action == "receive":
         registry.receive_document(
             actor, app_id, _form_text(form, "material", 255), _form_text(form, "clause", 16)
+        )
+    elif action == "waive":  # 材料免交: with the reason, audited (``Registry.waive_material``)
+        registry.waive_material(
+            actor,
+            app_id,
+            _form_text(form, "material", 255),
+            _form_text(form, "reason", 1000, multiline=True),
         )
     elif action == "register":
         # one transaction: the dwelling typed in the form is recorded only if the
@@ -1009,6 +1038,19 @@ def _analyst_page(
         reform_errors=errors,
         error_for={_error_target(e["field"]): e for e in errors},
         reform_notice=reform_notice,
+        # the analyst's latest reform runs: kept in the register, across restarts
+        recent=[
+            {
+                "id": j.id,
+                "state": j.state,
+                "progress": j.progress,
+                "name": (j.params.get("reform") or {}).get("name") or {},
+                "at": j.created_at.strftime("%Y-%m-%d %H:%M"),
+            }
+            for j in registry.recent_jobs(actor)
+        ]
+        if actor.user_id is not None
+        else [],
     )
 
 
@@ -1116,7 +1158,7 @@ def _analyst_reform(request: Request, form: FormData) -> Response:
         )
     pop = panels.population_dir(request.app.state, registry)
     try:
-        report = panels.run_reform(pop, reform)
+        panels.check_reform_available(pop)
     except panels.ReformUnavailable as exc:
         lang = page_lang(request)
         return _analyst_page(
@@ -1126,17 +1168,36 @@ def _analyst_reform(request: Request, form: FormData) -> Response:
             reform_notice=i18n.t(exc.key, lang, dir=str(pop)),
             status=503,
         )
-    run = panels.runs_of(request.app.state).add(report, panels.suppress_below(request.app.state))
-    return _see_other(f"/analyst/reform/{run.id}")
+    # a background job: the result page shows its progress and reloads itself until done
+    job_id = panels.start_reform_job(
+        registry, actor, pop, reform, panels.suppress_below(request.app.state)
+    )
+    return _see_other(f"/analyst/reform/{job_id}")
+
+
+NO_RUN = ("无此改革模拟", "no such reform run")
+
+
+def _job_or_run(request: Request, run_id: str) -> tuple[Any, panels.ReformRun | None]:
+    """The reform job ``run_id`` and, once done, its run (404 for an unknown id)."""
+    actor = require(request, "analyst", "admin")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,24}", run_id):
+        raise NotFound(*NO_RUN, "run")
+    try:
+        return panels.reform_run(
+            registry_of(request), actor, run_id, panels.runs_of(request.app.state)
+        )
+    except NotFound:
+        raise NotFound(*NO_RUN, "run") from None
 
 
 def _run(request: Request, run_id: str) -> panels.ReformRun:
-    require(request, "analyst", "admin")
-    run = panels.runs_of(request.app.state).get(run_id)
+    """A finished run (its charts and downloads): 404 if unknown, 409 while not done."""
+    job, run = _job_or_run(request, run_id)
     if run is None:
-        raise NotFound(
-            i18n.t("reform.gone", "zh", n=panels.KEEP_RUNS),
-            i18n.t("reform.gone", "en", n=panels.KEEP_RUNS),
+        raise Conflict(
+            f"改革模拟尚未完成（{job.state}）",
+            f"the reform run is not finished ({job.state})",
             "run",
         )
     return run
@@ -1144,7 +1205,22 @@ def _run(request: Request, run_id: str) -> panels.ReformRun:
 
 @router.get("/analyst/reform/{run_id}", response_class=HTMLResponse)
 def analyst_reform_result(request: Request, run_id: str) -> HTMLResponse:
-    run = _run(request, run_id)
+    job, found = _job_or_run(request, run_id)
+    if found is None:
+        # queued, running, failed or interrupted: the progress page (reloads while it runs)
+        page = render(
+            request,
+            "analyst_job.html",
+            job=job,
+            waiting=job.state in ("queued", "running"),
+            elapsed=panels.job_seconds(job),
+            name=job.params.get("reform", {}).get("name", {}),
+        )
+        if job.state in ("queued", "running"):
+            page.headers["Refresh"] = "2"  # as the page's meta: reload until it is done
+            page.headers["Cache-Control"] = "no-store"
+        return page
+    run = found
     lang = page_lang(request)
     report = run.report
     from hukou.analytics.reform import version_text
