@@ -90,17 +90,22 @@ def test_a_reform_that_changes_nothing_has_no_gainers_and_no_losers(
 @_settings(20)
 @given(pop=populations())
 def test_lowering_three_years_to_two_only_ever_gains(pop: tuple[dt.date, Tables]) -> None:
-    """§1.2 with 2 years instead of 3: nobody loses a channel, a route, or time."""
+    """§1.2 with 2 years instead of 3: nobody loses a channel, a route, or time — but §4.4,
+    which under reading R27 ends the day a lease qualifies for §1.1: the reform brings
+    that day forward, and the person settles under §1.1 instead (no one loses overall)."""
     on, tables = pop
     report = _report(tables, load_reform(TWO_YEARS), on)
     for name in ("by_channel", "by_county", "by_age_band", "by_sex", "by_county_channel"):
         for row in _rows(report, name):
+            if row.get("channel") == "s4_4":
+                continue
             assert row["loses"] == 0, (name, row)
             assert row["eligible_after"] >= row["eligible_before"], (name, row)
     for row in _rows(report, "relatives"):
         assert row["loses"] == 0, row
     for row in _rows(report, "by_channel") + _rows(report, "relatives"):
-        assert row["later"] == 0, row  # an earliest date only ever moves earlier
+        if row.get("channel") != "s4_4":
+            assert row["later"] == 0, row  # an earliest date only ever moves earlier
 
 
 def _example_case() -> Case:

@@ -182,15 +182,6 @@ def person_facts(persons: ir.Table, on: dt.date) -> ir.Table:
         "residence_registration": _cases(
             [
                 (p.residence_registration_since >= ibis.literal(on, type="date"), True),
-                # a registration with a date or a place is one the person has (facts.Person)
-                (
-                    p.residence_registration.isnull()
-                    & (
-                        p.residence_registration_since.notnull()
-                        | p.residence_registration_county.notnull()
-                    ),
-                    True,
-                ),
             ],
             p.residence_registration,
         ),

@@ -430,11 +430,6 @@ class Person(_Model):
                 " / the residence registration must be Jiaxing's (one elsewhere does not "
                 "count: answer no)"
             )
-        if self.residence_registration is None and (
-            self.residence_registration_since is not None
-            or self.residence_registration_county is not None
-        ):  # a registration with a date or a place is one the person has
-            object.__setattr__(self, "residence_registration", True)
         return self
 
 
