@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from hukou.engine.decide import ChannelResult, Decision, decide
-from hukou.engine.evaluate import Trace, truth
+from hukou.engine.evaluate import find_node, truth
 from hukou.engine.report import materials_channels
 from hukou.policy.facts import parse_case
 
@@ -87,14 +87,7 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def find(trace: Trace, key: str) -> Trace | None:
-    if trace.key == key and trace.kind != "item":
-        return trace
-    for child in trace.children:
-        hit = find(child, key)
-        if hit is not None:
-            return hit
-    return None
+find = find_node
 
 
 def _iso(d: Any) -> str | None:

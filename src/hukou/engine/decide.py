@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import hukou
 from hukou.engine import codegen
-from hukou.engine.evaluate import POS, Days, Evaluator, Trace, truth
+from hukou.engine.evaluate import POS, Days, Evaluator, Trace, find_node, truth
 from hukou.engine.exact import exact
 from hukou.engine.scopes import case_scopes
 from hukou.policy import places
@@ -632,7 +632,7 @@ def _s3_3_may_apply(
     route = next((r for r in routes if r.key == "s3_3"), None)
     if route is not None:
         for key in ("joiner_relation", "anchor_talent"):
-            node = _node(route.explanation, key)
+            node = find_node(route.explanation, key)
             if node is not None and truth(node.sets, day) is False:
                 return False
     for key in ("s2_1", "s2_2"):
@@ -644,13 +644,3 @@ def _s3_3_may_apply(
         if any(k in _S3_3_HOUSEHOLDS for k in kinds):
             return True
     return False
-
-
-def _node(trace: Trace, key: str) -> Trace | None:
-    if trace.key == key and trace.kind != "item":
-        return trace
-    for child in trace.children:
-        hit = _node(child, key)
-        if hit is not None:
-            return hit
-    return None

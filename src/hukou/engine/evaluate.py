@@ -374,6 +374,17 @@ def _unknown_item_keys(path: str) -> Any:
     return fact_keys(path)
 
 
+def find_node(trace: Trace, key: str) -> Trace | None:
+    """The first node of an explanation with ``key`` (depth first; list items aside)."""
+    if trace.key == key and trace.kind != "item":
+        return trace
+    for child in trace.children:
+        hit = find_node(child, key)
+        if hit is not None:
+            return hit
+    return None
+
+
 _FREE: dict[int, tuple[str, ...]] = {}
 
 
