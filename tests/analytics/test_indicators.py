@@ -240,6 +240,20 @@ def test_permits_from_a_population() -> None:
     }
 
 
+def test_small_counts_are_suppressed_in_a_table() -> None:
+    table = pa.table(
+        {
+            "county": ["330402"] * 5,
+            "permits": pa.array([0, 1, 4, 5, 17], pa.int64()),
+            "source": ["x"] * 5,
+        }
+    )
+    assert ind.suppressed(table, 5).column("permits").to_pylist() == [0, None, None, 5, 17]
+    assert ind.suppressed(table, 2).column("permits").to_pylist() == [0, None, 4, 5, 17]
+    assert ind.suppressed(table, 1).column("permits").to_pylist() == [0, 1, 4, 5, 17]
+    assert ind.suppressed(table, 5).column("source").to_pylist() == ["x"] * 5
+
+
 def test_eligible_but_not_yet_settled() -> None:
     on = dt.date(2025, 5, 1)
     table = ind.eligible_not_settled(
@@ -275,11 +289,37 @@ def test_the_indicators_command(built: Engine, db_url: str, tmp_path: Path) -> N
     wb = load_workbook(out / "indicators.xlsx", read_only=True)
     assert wb.sheetnames[0] == "README"
     rows = list(wb["汇总 summary"].iter_rows(values_only=True))
-    assert [list(r) for r in rows[1:]] == [list(r.values()) for r in summary.to_pylist()]
+    # the files suppress small counts as the screen does: null in Parquet, <5 elsewhere
+    assert [list(r) for r in rows[1:]] == [
+        ["<5" if v is None else v for v in r.values()] for r in summary.to_pylist()
+    ]
+    nanhu_q2 = next(
+        r for r in summary.to_pylist() if (r["county"], r["period"]) == (NANHU, "2025-Q2")
+    )
+    assert (nanhu_q2["settled_persons"], nanhu_q2["settlement_applications"]) == (None, None)
+    csv = (out / "summary.csv").read_text("utf-8")
+    assert '"<5"' in csv or ",<5" in csv
+    assert all(n is None or n == 0 or n >= 5 for n in summary.column("permits").to_pylist())
+    readme = dict(wb["README"].iter_rows(values_only=True))
+    assert "<5" in str(readme["小数抑制 small counts"])
+
+    # --exact: the exact figures, said so in the workbook
+    exact = tmp_path / "exact"
+    done = runner.invoke(
+        app,
+        [*args[:-1], str(exact), "--population", str(population), "--period", "quarter", "--exact"],
+    )
+    assert done.exit_code == 0, done.output
+    summary = pq.read_table(exact / "summary.parquet")
     nanhu_q2 = next(
         r for r in summary.to_pylist() if (r["county"], r["period"]) == (NANHU, "2025-Q2")
     )
     assert (nanhu_q2["settled_persons"], nanhu_q2["settlement_applications"]) == (2, 2)
+    rows = list(
+        load_workbook(exact / "indicators.xlsx")["汇总 summary"].iter_rows(values_only=True)
+    )
+    assert [list(r) for r in rows[1:]] == [list(r.values()) for r in summary.to_pylist()]
+    assert "<5" not in (exact / "summary.csv").read_text("utf-8")
 
     bad = runner.invoke(app, ["indicators", "--period", "week", "--out", str(out)])
     assert bad.exit_code == 2 and "--period" in bad.output

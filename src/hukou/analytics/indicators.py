@@ -428,9 +428,9 @@ def summary_rows(
 # ---- charts and workbook --------------------------------------------------------------
 
 
-def indicator_panels(tables: dict[str, pa.Table]) -> list[Any]:
+def indicator_panels(tables: dict[str, pa.Table], suppress_below: int = 1) -> list[Any]:
     """Per county (all periods summed): persons settled by channel, permits issued,
-    eligible not yet settled."""
+    eligible not yet settled. A total from 1 to ``suppress_below - 1`` is drawn as 0."""
     from hukou.analytics.charts import Panel, Series
 
     s = tables["summary"].to_pylist()
@@ -442,7 +442,8 @@ def indicator_panels(tables: dict[str, pa.Table]) -> list[Any]:
     cen = tuple(en for _, _, en in labels)
 
     def totals(field: str, rows: list[dict[str, Any]]) -> tuple[float, ...]:
-        return tuple(float(sum(r[field] for r in rows if r["county"] == c)) for c in counties)
+        sums = (sum(r[field] for r in rows if r["county"] == c) for c in counties)
+        return tuple(0.0 if 0 < n < suppress_below else float(n) for n in sums)
 
     panels = []
     settled = tables.get("settlements")
@@ -487,23 +488,77 @@ INDICATOR_SHEETS: dict[str, str] = {
 }
 
 
+# the columns that count people or applications (the ones small-count suppression covers)
+COUNT_COLUMNS = frozenset(
+    {
+        "applications",
+        "persons",
+        "small_town",
+        "registered_poor",
+        "permits",
+        "eligible_not_settled",
+        "settled_persons",
+        "settlement_applications",
+    }
+)
+
+
+def suppressed(table: pa.Table, below: int) -> pa.Table:
+    """小数抑制 / small-count suppression: every count from 1 to ``below - 1`` becomes null
+    (a cell that could single out a person or a family); 0 and counts ≥ ``below`` stay.
+    ``below`` ≤ 1 suppresses nothing."""
+    import pyarrow.compute as pc
+
+    if below <= 1:
+        return table
+    for i, name in enumerate(table.column_names):
+        if name in COUNT_COLUMNS:
+            col = table.column(i)
+            small = pc.and_(pc.greater(col, 0), pc.less(col, below))
+            table = table.set_column(i, name, pc.if_else(small, pa.scalar(None, col.type), col))
+    return table
+
+
+def _shown_csv(table: pa.Table, below: int) -> pa.Table:
+    """A suppressed table for CSV: the null counts written ``<k`` (the column as text)."""
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(table.column_names):
+        col = table.column(i)
+        if name in COUNT_COLUMNS and col.null_count:
+            text = pc.fill_null(pc.cast(col, pa.string()), f"<{below}")
+            table = table.set_column(i, name, text)
+    return table
+
+
 def write_outputs(
-    tables: dict[str, pa.Table], out: Path, period: str, sources: dict[str, str]
+    tables: dict[str, pa.Table],
+    out: Path,
+    period: str,
+    sources: dict[str, str],
+    suppress_below: int = 5,
 ) -> list[Path]:
-    """CSV and Parquet of each table, a PNG and an HTML chart, and a workbook."""
+    """CSV and Parquet of each table, a PNG and an HTML chart, and a workbook.
+
+    Counts from 1 to ``suppress_below - 1`` are suppressed in every file, as on the pages
+    and in ``/api/indicators``: null in Parquet, ``<k`` in CSV and in the workbook; the
+    charts' per-county totals below ``k`` are drawn as 0. ``suppress_below=1`` (``hukou
+    indicators --exact``) writes exact counts, for use inside the department only."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     from hukou.analytics.charts import write_html, write_png
     from hukou.analytics.workbook import write_workbook
 
+    k = suppress_below
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, table in tables.items():
+    shown = {name: suppressed(table, k) for name, table in tables.items()}
+    for name, table in shown.items():
         pq.write_table(table, out / f"{name}.parquet")
-        pacsv.write_csv(table, out / f"{name}.csv")
+        pacsv.write_csv(_shown_csv(table, k), out / f"{name}.csv")
         written += [out / f"{name}.parquet", out / f"{name}.csv"]
-    panels = indicator_panels(tables)
+    panels = indicator_panels(tables, k)
     periods = sorted({str(r["period"]) for r in tables["summary"].to_pylist()})
     span = f"{periods[0]} – {periods[-1]}" if periods else ""
     title_zh = f"§7 考核指标（各县市区，{span} 合计）"
@@ -515,8 +570,15 @@ def write_outputs(
         ("期间 period", period),
         *((f"来源 source: {k}", v) for k, v in sources.items()),
         ("口径 definitions", __doc__ or ""),
+        (
+            "小数抑制 small counts",
+            f"1–{k - 1} 的计数显示为 <{k}（图表中为 0）/ counts from 1 to {k - 1} are shown "
+            f"as <{k} (0 in the charts)"
+            if k > 1
+            else "精确计数，仅供内部使用 / exact counts, for internal use only (--exact)",
+        ),
         ("生成时间 generated", dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()),
     ]
-    sheets = {INDICATOR_SHEETS.get(k, k): t for k, t in tables.items()}
-    written.append(write_workbook(out / "indicators.xlsx", readme, sheets))
+    sheets = {INDICATOR_SHEETS.get(n, n): t for n, t in shown.items()}
+    written.append(write_workbook(out / "indicators.xlsx", readme, sheets, null_as=f"<{k}"))
     return written

@@ -50,9 +50,13 @@ def _cell(value: Any) -> Any:
 
 
 def write_workbook(
-    path: Path, readme: Sequence[tuple[str, Any]], sheets: Mapping[str, pa.Table]
+    path: Path,
+    readme: Sequence[tuple[str, Any]],
+    sheets: Mapping[str, pa.Table],
+    null_as: str | None = None,
 ) -> Path:
-    """README (key, value rows) and one sheet per table, header bold and frozen."""
+    """README (key, value rows) and one sheet per table, header bold and frozen; a null
+    cell is written ``null_as`` when given (a suppressed count: ``<5``), else left empty."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
@@ -76,7 +80,12 @@ def write_workbook(
         for c in sheet[1]:
             c.font = bold
         for row in table.to_pylist():
-            sheet.append([_cell(row[n]) for n in names])
+            sheet.append(
+                [
+                    null_as if row[n] is None and null_as is not None else _cell(row[n])
+                    for n in names
+                ]
+            )
         sheet.freeze_panes = "A2"
         for i, name in enumerate(names, start=1):
             longest = max(

@@ -426,8 +426,19 @@ def indicators(
         "indicators"
     ),
     lang: Annotated[str, typer.Option("--lang", help="zh（默认）或 en")] = "zh",
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="文件中写精确计数（仅供内部）/ exact counts in the files (internal use only)",
+        ),
+    ] = False,
 ) -> None:
-    """§7 考核指标：落户、居住证、符合未落户 / §7 indicators per county and period."""
+    """§7 考核指标：落户、居住证、符合未落户 / §7 indicators per county and period.
+
+    Counts from 1 to 4 are suppressed on screen and in every file written (``<5``;
+    ``HUKOU_SUPPRESS_BELOW`` changes the threshold); ``--exact`` writes exact counts into
+    the files, for use inside the department."""
     from hukou.analytics import indicators as ind
 
     console = Console()
@@ -503,7 +514,7 @@ def indicators(
         ),
         **tables,
     }
-    ind.write_outputs(tables, out, period, sources)
+    ind.write_outputs(tables, out, period, sources, 1 if exact else suppress_below())
     console.print(_summary_indicators(tables["summary"], lang))
     for k, v in sources.items():
         console.print(f"[dim]{k}: {v}[/]")

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from hukou.policy.facts import Case, InputError, parse_case
@@ -119,6 +120,37 @@ def _loc_value(data: Any, loc: tuple[int | str, ...]) -> Any:
     return data
 
 
+def error_text(e: Mapping[str, Any], value: Any = None) -> tuple[str, str]:
+    """One validation error (an item of ``ValidationError.errors()``, or of FastAPI's
+    ``RequestValidationError.errors()``) in zh and en, by its type: never the library's own
+    English. ``value``: the value a date error is about, when the error does not carry it.
+    A ``value_error`` raised by one of the project's own checks carries "zh / en"."""
+    kind = e.get("type", "")
+    ctx = e.get("ctx") or {}
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        said = str(ctx["error"])
+        zh, _, en = (
+            said.partition("::")[2].partition(" / ") if "::" in said else said.partition(" / ")
+        )
+        return (zh, en) if zh and en else _UNKNOWN
+    zh, en = PYDANTIC_MESSAGES.get(kind, _UNKNOWN)
+    with contextlib.suppress(KeyError, IndexError, ValueError):
+        zh, en = zh.format(**ctx), en.format(**ctx)
+    if kind in ("date_from_datetime_parsing", "date_parsing"):
+        found = e.get("input")
+        if found is None:
+            found = value
+        if isinstance(found, str):
+            zh, en = date_problem(found)
+    elif kind == "enum" and "expected" in ctx:
+        zh += f"：{str(ctx['expected']).replace(' or ', ', ')}"
+        en += f": {ctx['expected']}"
+    elif kind in ("string_too_long", "too_long") and "max_length" in ctx:
+        zh += f"（最多 {ctx['max_length']}）"
+        en += f" (at most {ctx['max_length']})"
+    return zh, en
+
+
 def translate(err: Any, data: Any = None) -> list[Problem]:
     """A ``pydantic.ValidationError`` of the case model as bilingual problems, by error
     type (the library's own message is never passed through). ``data``: the parsed
@@ -130,22 +162,10 @@ def translate(err: Any, data: Any = None) -> list[Problem]:
         if kind == "value_error":  # the model's own bilingual message
             out.append(p)
             continue
-        ctx = e.get("ctx") or {}
-        zh, en = PYDANTIC_MESSAGES.get(kind, _UNKNOWN)
-        with contextlib.suppress(KeyError, IndexError, ValueError):
-            zh, en = zh.format(**ctx), en.format(**ctx)
-        if kind in ("date_from_datetime_parsing", "date_parsing"):
-            value = e.get("input")
-            if value is None and data is not None:
-                value = _loc_value(data, tuple(e["loc"]))
-            if isinstance(value, str):
-                zh, en = date_problem(value)
-        elif kind == "enum" and "expected" in ctx:
-            zh += f"：{str(ctx['expected']).replace(' or ', ', ')}"
-            en += f": {ctx['expected']}"
-        elif kind in ("string_too_long", "too_long") and "max_length" in ctx:
-            zh += f"（最多 {ctx['max_length']}）"
-            en += f" (at most {ctx['max_length']})"
+        value = None
+        if e.get("input") is None and data is not None:
+            value = _loc_value(data, tuple(e["loc"]))
+        zh, en = error_text(e, value)
         out.append({**p, "zh": zh, "en": en, "code": kind})
     return out
 
@@ -193,25 +213,30 @@ def decode(data: bytes) -> str:
         ) from None
 
 
+# The JSON parser's message -> (zh, en): what it expected where it stopped.
+JSON_PROBLEMS: dict[str, tuple[str, str]] = {
+    "Expecting value": ("此处应为一个值", "a value was expected"),
+    "Expecting property name enclosed in double quotes": (
+        "此处应为用双引号括起的字段名",
+        "a field name in double quotes was expected",
+    ),
+    "Expecting ',' delimiter": ("此处缺少逗号", "a comma was expected"),
+    "Expecting ':' delimiter": ("此处缺少冒号", "a colon was expected"),
+    "Extra data": ("JSON 之后还有多余内容", "more text after the JSON"),
+    "Unterminated string starting at": ("字符串没有结束的引号", "a string is not closed"),
+    "Invalid control character at": (
+        "字符串中有控制字符",
+        "a control character in a string",
+    ),
+}
+JSON_SYNTAX = ("语法错误", "syntax error")
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        what = {
-            "Expecting value": ("此处应为一个值", "a value was expected"),
-            "Expecting property name enclosed in double quotes": (
-                "此处应为用双引号括起的字段名",
-                "a field name in double quotes was expected",
-            ),
-            "Expecting ',' delimiter": ("此处缺少逗号", "a comma was expected"),
-            "Expecting ':' delimiter": ("此处缺少冒号", "a colon was expected"),
-            "Extra data": ("JSON 之后还有多余内容", "more text after the JSON"),
-            "Unterminated string starting at": ("字符串没有结束的引号", "a string is not closed"),
-            "Invalid control character at": (
-                "字符串中有控制字符",
-                "a control character in a string",
-            ),
-        }.get(exc.msg, ("语法错误", "syntax error"))
+        what = JSON_PROBLEMS.get(exc.msg, JSON_SYNTAX)
         raise InputError(
             [
                 {

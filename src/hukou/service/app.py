@@ -9,12 +9,16 @@ jurisdiction, 404, and 409 for a stale update or a broken invariant.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.util
+import logging
 import pathlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 import orjson
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +28,7 @@ from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hukou
+from hukou.engine import messages
 from hukou.engine.decide import decide
 from hukou.engine.report import decision_json
 from hukou.policy.facts import (
@@ -33,7 +38,6 @@ from hukou.policy.facts import (
     Note,
     Text,
     check_id_number,
-    parse_case,
 )
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import logmask
@@ -49,7 +53,7 @@ from hukou.registry.models import (
     StationNotice,
 )
 from hukou.registry.scope import household_reach
-from hukou.registry.service import Registry, current_members
+from hukou.registry.service import WAIVER_REASON_MAX, Registry, current_members
 from hukou.service import reads, tokens
 from hukou.service.limits import (
     ApiHeaders,
@@ -60,16 +64,43 @@ from hukou.service.limits import (
     RateLimit,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_ID = 2_147_483_647  # ids are SQL integers
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="记录编号 / row id")]
 BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def check_bytes(body: bytes, on: dt.date | None) -> bytes:
-    """``POST /api/check``'s work: the case model's own JSON parser, the engine, the report,
-    orjson (no generic encoder walks the tree again). CPU only: it runs in a worker thread
-    of the app's ``DecisionPool`` (``service.limits``), never on the event loop."""
-    return orjson.dumps(decision_json(decide(parse_case(body, decision_date=on))))
+    """``POST /api/check``'s work: the case model's own JSON parser (through
+    ``engine.messages.read_case``, as ``hukou check``: a byte-order mark accepted, a body
+    not in UTF-8 named with its encoding, malformed JSON with its line and column, every
+    validation error translated), the engine, the report, orjson (no generic encoder walks
+    the tree again). CPU only: it runs in a worker thread of the app's ``DecisionPool``
+    (``service.limits``), never on the event loop."""
+    return orjson.dumps(decision_json(decide(messages.read_case(body, decision_date=on))))
+
+
+def request_problem(e: Mapping[str, Any]) -> dict[str, str]:
+    """One error of a request's path, query or body (FastAPI's ``RequestValidationError``)
+    as ``{field, zh, en, code}``: the message translated by the error's type
+    (``engine.messages.error_text``; a day that does not exist says so), never the
+    validation library's English. The field is the path below the body (``reason``,
+    ``new_dwelling.address``), or ``query.on``, ``path.app_id``."""
+    kind = str(e.get("type", ""))
+    loc = [part for part in e.get("loc", ()) if part != "body"]
+    if kind == "json_invalid":  # FastAPI's own parse of a body: ("body", character offset)
+        said = str((e.get("ctx") or {}).get("error", ""))
+        zh, en = messages.JSON_PROBLEMS.get(said, messages.JSON_SYNTAX)
+        if loc and isinstance(loc[0], int):
+            zh = f"JSON 格式错误：第 {loc[0] + 1} 个字符处，{zh}"
+            en = f"malformed JSON at character {loc[0] + 1}: {en}"
+        else:
+            zh, en = f"JSON 格式错误：{zh}", f"malformed JSON: {en}"
+        return {"field": "(body)", "zh": zh, "en": en, "code": kind}
+    zh, en = messages.error_text(e)
+    field = ".".join(str(part) for part in loc)
+    return {"field": field or "(body)", "zh": zh, "en": en, "code": kind}
 
 
 _DATE = TypeAdapter(dt.date)
@@ -105,9 +136,13 @@ class CheckFastPath:
             for key, value in parse_qsl(scope["query_string"].decode("latin-1")):
                 if key == "on":
                     on = _DATE.validate_python(value)
-        except ValidationError as exc:
-            status, en = 422, exc.errors()[0]["msg"]
-            body = orjson.dumps({"errors": [{"field": "query.on", "zh": "输入无效", "en": en}]})
+        except ValidationError as exc:  # as the route's answer (``request_problem``)
+            status = 422
+            problems = [
+                request_problem({**e, "loc": ("query", "on")})
+                for e in exc.errors(include_url=False)
+            ]
+            body = orjson.dumps({"errors": problems})
         headers = [(b"content-type", b"application/json")]
         if status == 200:
             try:
@@ -156,6 +191,13 @@ class VersionIn(BaseModel):
 class DocumentIn(BaseModel):
     material: Text = Field(min_length=1, max_length=255, description="材料 / the material")
     clause: Text = Field("", max_length=16, description="条款 / clause (§5.2: set by the kind)")
+
+
+class WaiverIn(BaseModel):
+    reason: Note = Field(
+        min_length=1, max_length=WAIVER_REASON_MAX, description="免交理由 / why it is waived"
+    )
+    version: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class RejectIn(BaseModel):
@@ -366,14 +408,39 @@ def install_docs(app: FastAPI) -> None:
         return local_only(page)
 
 
+def interrupt_stale_jobs(registry: Registry) -> int:
+    """At start-up: the jobs a stopped process left queued or running are marked
+    ``interrupted`` now, not only when someone reads them (``Registry.interrupt_stale_jobs``).
+    Safe with several workers starting together: only a job whose worker is gone is marked
+    (a live worker's process, or a heartbeat renewed, keeps its job), and two workers
+    marking the same job settle on its version (the second does nothing). A register that
+    cannot be reached here is logged, not fatal: reading a job marks it all the same."""
+    try:
+        done = registry.interrupt_stale_jobs()
+    except Exception:
+        log.exception("interrupting the jobs of stopped processes failed at start-up")
+        return 0
+    if done:
+        log.warning("%d job(s) of a stopped process marked interrupted at start-up", done)
+    return done
+
+
 def create_app(
     registry: Registry, fast_check: bool = True, *, limits: Limits | None = None
 ) -> FastAPI:
     """The service on ``registry``; ``limits``: body size, rates and the decisions' pool
-    (``service.limits.Limits``, production's defaults when not given)."""
+    (``service.limits.Limits``, production's defaults when not given). When it starts
+    (each worker's lifespan), the jobs of stopped processes are marked interrupted."""
     limits = limits or Limits.from_env()
     decisions = DecisionPool(limits.decision_threads, limits.decision_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(interrupt_stale_jobs, registry)
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="hukou — 嘉兴市落户审查与户籍登记",
         version=hukou.__version__,
         description="嘉政办发〔2020〕28号 as explained rules, and the register that follows "
@@ -395,11 +462,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for e in exc.errors():
-            field = ".".join(str(p) for p in e["loc"] if p != "body")
-            problems.append({"field": field or "(body)", "zh": "输入无效", "en": e["msg"]})
-        return _problem(422, problems)
+        return _problem(422, [request_problem(e) for e in exc.errors()])
 
     @app.get("/api/health")
     async def health() -> dict[str, str]:
@@ -515,6 +578,22 @@ def create_app(
     def materials(app_id: RowId, who: Who) -> dict[str, Any]:
         """应交材料与已收材料 / the materials needed, and those received."""
         return registry.materials(who, app_id)
+
+    @app.post("/api/applications/{app_id}/materials/{material:path}/waiver", status_code=201)
+    def waive_material(
+        app_id: RowId,
+        material: Annotated[
+            Text,
+            Path(min_length=1, max_length=255, description="材料 / the material (its ``key``)"),
+        ],
+        body: WaiverIn,
+        who: Who,
+    ) -> dict[str, Any]:
+        """材料免交 / waive one required material, giving the reason (audited:
+        ``material.waive``): approval then counts it as settled. ``material`` is the
+        ``key`` ``GET …/materials`` lists (URL-encoded). Refused for a material the
+        application does not need, one received or waived already, or once decided."""
+        return {"id": registry.waive_material(who, app_id, material, body.reason, body.version)}
 
     @app.post("/api/applications/{app_id}/{action}")
     def act(
