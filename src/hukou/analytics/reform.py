@@ -40,6 +40,7 @@ from hukou.analytics.layout import CHANNEL_KEYS, RESULT_RELATIVES, RESULTS, ROUT
 from hukou.policy.params import ParameterError, ParameterSet, load
 from hukou.policy.places import jiaxing_counties
 from hukou.policy.scales import SCALES
+from hukou.policy.yamlfile import load_yaml
 
 if TYPE_CHECKING:
     import ibis  # type: ignore[import-untyped, unused-ignore]
@@ -349,7 +350,7 @@ def load_reform(path: Path, base: ParameterSet | None = None) -> Reform:
             ]
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ReformError(
             [_problem(str(path), f"YAML 格式有误：{exc}", f"not valid YAML: {exc}")]

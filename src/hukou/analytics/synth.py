@@ -33,13 +33,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
 from faker import Faker
 
 from hukou.analytics.layout import TABLES
 from hukou.policy.facts import Evidence, HukouKind, LossReason, Tenure
 from hukou.policy.places import jiaxing_counties
 from hukou.policy.scales import Education, Title, Vocational
+from hukou.policy.yamlfile import load_yaml
 
 __all__ = ["BLOCK_HOUSEHOLDS", "DEFAULT_ON", "census", "generate"]
 
@@ -126,7 +126,7 @@ class _Census:
 def census() -> dict[str, Any]:
     """The census figures and their sources (``data/census2020.yaml``)."""
     text = (resources.files("hukou.analytics") / "data" / "census2020.yaml").read_text("utf-8")
-    loaded = yaml.safe_load(text)
+    loaded = load_yaml(text)
     assert isinstance(loaded, dict)
     return loaded
 

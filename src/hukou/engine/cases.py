@@ -35,12 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hukou.engine.decide import ChannelResult, Decision, decide
 from hukou.engine.evaluate import find_node, truth
 from hukou.engine.report import materials_channels
 from hukou.policy.facts import parse_case
+from hukou.policy.yamlfile import load_yaml
 
 _VALUE = {True: "true", False: "false", None: "unknown"}
 
@@ -56,7 +55,7 @@ class DeclaredCase:
 
 
 def load_cases(path: Path) -> Iterator[DeclaredCase]:
-    items = yaml.safe_load(path.read_text("utf-8")) or []
+    items = load_yaml(path.read_text("utf-8")) or []
     for i, item in enumerate(items):
         if "case_file" in item:
             case = json.loads((path.parent / item["case_file"]).read_text("utf-8"))

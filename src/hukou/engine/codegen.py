@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hukou.engine import codecache
 from hukou.policy import calendar
 from hukou.policy.expr import (
     AddYears,
@@ -174,6 +175,7 @@ class _Gen:
     lines: list[str] = field(default_factory=list)
     ns: dict[str, Any] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    keys: dict[int, str] = field(default_factory=dict)
     counter: int = 0
     uses_memo: bool = False
     uses_memos: bool = False
@@ -186,6 +188,16 @@ class _Gen:
 
     def emit(self, ind: int, line: str) -> None:
         self.lines.append("    " * ind + line)
+
+    def key(self, node: Expr) -> str:
+        """A name for ``id(node)``, the node's memo key: bound in the namespace, not written
+        into the source, so the source of a rule is the same in every process (and its
+        compiled code can be cached on disk, ``codecache``)."""
+        name = self.keys.get(id(node))
+        if name is None:
+            name = self.keys[id(node)] = f"_N{len(self.keys)}"
+            self.ns[name] = id(node)
+        return name
 
     def const(self, obj: Any) -> str:
         if type(obj) in _PLAIN:
@@ -471,10 +483,10 @@ class _Gen:
         args = [x for v in scopes for x in (v, f"m_{v}")]
         h, ts, fs = self.tmp("h"), self.tmp("t"), self.tmp("f")
         if len(scopes) == 1:
-            self.emit(ind, f"{h} = m_{scopes[0]}.get({id(node)})")
+            self.emit(ind, f"{h} = m_{scopes[0]}.get({self.key(node)})")
         else:
             self.uses_memo = True
-            self.emit(ind, f"{h} = _memo.get({_memo_key(node, scopes)})")
+            self.emit(ind, f"{h} = _memo.get({_memo_key(self, node, scopes)})")
         self.emit(ind, f"if {h} is None:")
         parent = "None" if ctx.quiet else ctx.trace
         self.emit(ind + 1, f"{ts}, {fs} = {fn}(ev, {', '.join([parent, *args])})")
@@ -716,13 +728,13 @@ def _finish(gen: _Gen, header: list[str], name: str, label: str, node: object) -
     src = "\n".join(header[:1] + gen.prologue(1) + header[1:] + gen.lines) + "\n"
     ns = _namespace()
     ns.update(gen.ns)
-    exec(compile(src, f"<rule {label}>", "exec"), ns)
+    exec(codecache.compiled(src, f"<rule {label}>"), ns)
     SOURCES[f"{label} @{id(node):x}"] = src
     return ns[name]
 
 
-def _memo_key(node: Expr, scopes: list[str]) -> str:
-    return "(" + ", ".join([repr(id(node))] + [f"id({v})" for v in scopes]) + ",)"
+def _memo_key(gen: _Gen, node: Expr, scopes: list[str]) -> str:
+    return "(" + ", ".join([gen.key(node)] + [f"id({v})" for v in scopes]) + ",)"
 
 
 def _has_condition(node: Expr) -> bool:
@@ -765,10 +777,10 @@ def _compile_condition(node: Condition) -> CondFn:
     ]
     gen.emit(1, f"sets = trace.sets = ({r.ts}, {r.fs})")
     if len(params) == 1:
-        gen.emit(1, f"m_s0[{id(node)}] = (sets, trace)")
+        gen.emit(1, f"m_s0[{gen.key(node)}] = (sets, trace)")
     else:
         gen.uses_memo = True
-        gen.emit(1, f"_memo[{_memo_key(node, params)}] = (sets, trace)")
+        gen.emit(1, f"_memo[{_memo_key(gen, node, params)}] = (sets, trace)")
     gen.emit(1, "return sets")
     fn: CondFn = _finish(gen, header, "cond", node.key, node)
     return fn
@@ -827,15 +839,15 @@ def _compile_explain(node: Condition) -> ExplainFn:
     args = "".join(f", {p}, m_{p}" for p in params)
     if len(params) == 1:
         lookup = [
-            f"    hit = m_s0.get({id(node)})",
+            f"    hit = m_s0.get({gen.key(node)})",
             "    if hit is None:",
             f"        _cond(ev, None{args})",
-            f"        hit = m_s0[{id(node)}]",
+            f"        hit = m_s0[{gen.key(node)}]",
         ]
     else:
         gen.uses_memo = True
         lookup = [
-            f"    key = {_memo_key(node, params)}",
+            f"    key = {_memo_key(gen, node, params)}",
             "    hit = _memo.get(key)",
             "    if hit is None:",
             f"        _cond(ev, None{args})",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-import yaml
+from hukou.policy.yamlfile import load_yaml
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,6 @@ class Clause:
 def clause_table() -> dict[str, Clause]:
     text = (resources.files("hukou.policy") / "data" / "clauses.yaml").read_text("utf-8")
     out = {}
-    for cid, v in yaml.safe_load(text).items():
+    for cid, v in load_yaml(text).items():
         out[str(cid)] = Clause(str(cid), str(v["zh"]), str(v["en"]), str(v.get("elsewhere", "")))
     return out

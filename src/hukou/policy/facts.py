@@ -27,10 +27,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from stdnum import numdb
 from stdnum.cn import ric
 
 from hukou.policy import places
+from hukou.policy.regions import county_entry
 from hukou.policy.scales import Education, Title, Vocational
 
 __all__ = [
@@ -463,10 +463,10 @@ def _place_known(prefix: str, year: int) -> bool:
     (code valid *in the birth year*) would reject a 1965-born 330402 number,
     since 330402 dates from 1983.
     """
-    info = {k: v for _part, props in numdb.get("cn/loc").info(prefix) for k, v in props.items()}
-    if not info.get("county"):  # unknown, or only a province / city is known
+    entry = county_entry(prefix)
+    if not entry:  # unknown, or only a province / city is known
         return False
-    for county in info["county"].split(","):
+    for county in entry.split(","):
         if not county.startswith("["):
             return True
         span = county[1:].split("]")[0]

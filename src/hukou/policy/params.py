@@ -17,9 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from hukou.policy.scales import rank
+from hukou.policy.yamlfile import load_yaml
 
 FILES = (
     "s1_urban",
@@ -149,7 +148,7 @@ def _resolve(pset: ParameterSet, on: dt.date) -> ResolvedParameters:
 
 
 def _parse_file(name: str, text: str) -> dict[str, Parameter]:
-    tree = yaml.safe_load(text) or {}
+    tree = load_yaml(text) or {}
     out: dict[str, Parameter] = {}
     for key, spec in tree.items():
         path = f"{name}.{key}"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-import yaml
-from stdnum import numdb
+from hukou.policy.regions import county_entry
+from hukou.policy.yamlfile import load_yaml
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class UrbanRural:
 
 def _data(name: str) -> dict:  # type: ignore[type-arg]
     text = (resources.files("hukou.policy") / "data" / name).read_text("utf-8")
-    loaded = yaml.safe_load(text)
+    loaded = load_yaml(text)
     assert isinstance(loaded, dict)
     return loaded
 
@@ -77,8 +77,7 @@ def is_known_county(code: str) -> bool:
         return True
     if len(code) != 6 or not code.isdigit() or code.endswith("00"):
         return False
-    info = {k: v for _part, props in numdb.get("cn/loc").info(code) for k, v in props.items()}
-    return bool(info.get("county"))
+    return bool(county_entry(code))
 
 
 def county_name(code: str, lang: str = "zh") -> str:

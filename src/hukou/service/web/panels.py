@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
+from hukou.policy.yamlfile import load_yaml
 from hukou.registry.service import Registry
 
 if TYPE_CHECKING:
@@ -532,7 +533,7 @@ def examples() -> dict[str, dict[str, Any]]:
         return out
     for path in sorted(folder.glob("*.yaml")):
         try:
-            data = yaml.safe_load(path.read_text("utf-8"))
+            data = load_yaml(path.read_text("utf-8"))
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(data, dict):
