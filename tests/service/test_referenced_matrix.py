@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +42,7 @@ from .test_referenced import PASSWORD, snapshot_counts
 
 MISSING = 999_999  # a row id no table holds
 MOVE_TABLES = ("move_out_procedures", "move_in_permits", "station_notices", "residence_records")
+OTHER_TABLES = ("material_waivers",)  # a refused waiver writes none
 VERSIONED = (
     "applications",
     "households",
@@ -49,6 +51,8 @@ VERSIONED = (
     "station_notices",
 )
 PLACED = "authority_order"  # a §4.3 placement reason (the collective is not the decided place)
+# a material a draft (§1.1, an owner's family) needs: waived by the waiver row
+WAIVED = "居民身份证、户口簿（或户籍证明）"
 
 
 def register_state(registry: Registry) -> dict[str, int]:
@@ -57,7 +61,8 @@ def register_state(registry: Registry) -> dict[str, int]:
 
     def query(s: Any) -> dict[str, int]:
         out = {
-            t: int(s.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one()) for t in MOVE_TABLES
+            t: int(s.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one())
+            for t in MOVE_TABLES + OTHER_TABLES
         }
         for t in VERSIONED:
             total = s.execute(text(f'SELECT coalesce(sum(version), 0) FROM "{t}"')).scalar_one()
@@ -357,6 +362,15 @@ ROWS: list[Row] = [
         "draft",
         201,
         _app("/documents", {"material": "居民身份证"}),
+    ),
+    Row(
+        "waive material",
+        "/api/applications/{app_id}/materials/{material:path}/waiver",
+        "application_id",
+        "draft",
+        "draft",
+        201,
+        _app(f"/materials/{quote(WAIVED, safe='')}/waiver", {"reason": "原件已当场核验"}),
     ),
     Row(
         "reissue-permit",

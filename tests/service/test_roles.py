@@ -105,6 +105,12 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/applications/{draft}/materials", None, (403, 200, 403, 403, 403, 403, 200)),
     (
         "POST",
+        "/api/applications/{draft}/materials/居民身份证、户口簿（或户籍证明）/waiver",
+        {"reason": "原件已当场核验"},
+        (403, 201, 403, 403, 403, 403, 403),
+    ),
+    (
+        "POST",
         "/api/applications/{draft}:reject",
         {"reasons": "x"},
         (403, 409, 403, 403, 403, 403, 403),
