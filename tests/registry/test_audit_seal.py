@@ -216,7 +216,9 @@ def test_a_chain_written_before_0002_stays_valid(db_url: str, clock: FixedClock)
         assert result.exit_code == 0 and "re-sealed 4 record(s)" in result.output, result.output
         assert registry.verify_audit() == []
         recs = _rows(registry)
-        assert [(r.id, r.seq) for r in recs] == [(1, 1), (2, 2), (3, 3), (4, 4)]
+        # the four re-sealed, then the rekey's own record (an administrator's command)
+        assert [(r.id, r.seq) for r in recs] == [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]
+        assert recs[-1].action == "audit.rekey" and recs[-1].after["resealed"] == 4
         key = registry.keys.audit
         assert all(audit.record_hash(r, r.prev_hash, key) == r.hash for r in recs)
         with registry.factory() as s, s.begin():

@@ -119,8 +119,9 @@ def source(
             _ok("db", "upgrade", "--url", url)
             _ok("demo", "load", "--url", url)
             _ok("users", "add", "extra", "--role", "analyst", "--password", PASSWORD, "--url", url)
+            dump = _dump(url)  # what the backup holds: its own audit record comes after it
             _ok("db", "backup", str(backup), "--url", url)
-        yield Source(request.param, url, backup, key_file, _dump(url))
+        yield Source(request.param, url, backup, key_file, dump)
 
 
 @contextmanager
@@ -165,8 +166,15 @@ def test_backup_then_restore_gives_every_table_row_by_row(
         assert "restored" in result.output and "persons" in result.output
         restored = _dump(url)
         assert sorted(restored) == sorted(source.dump)
+        # the restore's own audit record (``db.restore``) follows the restored chain
+        restore_record = restored["audit_log"].pop()
+        assert "db.restore" in restore_record and len(restored["audit_log"]) > 0
+        [(_head_id, last_id, _mac, count)] = restored.pop("audit_head")
+        [(_id, old_last, _old_mac, old_count)] = source.dump["audit_head"]
+        assert (last_id, count) == (old_last + 1, old_count + 1)
         for table, rows in source.dump.items():
-            assert restored[table] == rows, table
+            if table != "audit_head":
+                assert restored[table] == rows, table
         if source.dialect == "sqlite" and state == "no_tables":
             assert _mode(tmp_path / "restored.db") == 0o600  # created by the restore
         # the restored register works on: new ids follow the restored ones, the chain holds
@@ -175,7 +183,10 @@ def test_backup_then_restore_gives_every_table_row_by_row(
     assert _mode(source.backup) == 0o600
 
 
-def test_backup_refuses_to_replace_a_file_without_force(source: Source, tmp_path: Path) -> None:
+def test_backup_refuses_to_replace_a_file_without_force(
+    source: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUKOU_KEY_FILE", str(source.key_file))  # its audit record needs it
     existing = tmp_path / "precious.bin"
     existing.write_bytes(b"someone else's file")
     existing.chmod(0o644)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import secrets
@@ -47,6 +48,38 @@ def _registry(url: str | None) -> Registry:
     target = url or database_url()
     note_url(target)  # a failure to reach it names this URL (cli.errors)
     return Registry(session_factory(make_engine(target)))
+
+
+# ---- administrators' commands, audited -----------------------------------------------
+# ``db backup``, ``db restore``, ``audit rekey`` and ``db grant-service-role`` each leave one
+# audit record (as ``hukou users …`` do): the actor ``cli-admin``, with the operating-system
+# user who ran the command in the record's detail.
+
+CLI_ADMIN = Actor(None, "cli-admin", "admin")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"uid {os.getuid()}"
+
+
+def _admin_keys(registry: Registry) -> None:
+    """The keys the command's audit record needs, before it does anything: a register
+    whose key file is not found is refused here (``registry.keys``), not half done."""
+    try:
+        registry.keys.check()
+    except RegistryError as exc:
+        _stop(exc)
+
+
+def _record_admin(registry: Registry, action: str, detail: dict[str, Any]) -> None:
+    """The audit record of an administrator's command (sealed into the chain at once)."""
+    try:
+        registry.audit_event(CLI_ADMIN, action, "register", "", {**detail, "os_user": _os_user()})
+    except RegistryError as exc:
+        _stop(exc)
 
 
 def _fail(exc: RegistryError) -> None:
@@ -174,6 +207,10 @@ def db_backup(
     SQLite: the online backup API (the service may keep running). PostgreSQL: pg_dump, custom format.
 
     An existing file is never replaced without --force. The key file is not in the backup.
+
+    Audited (db.backup): the record is written to the register once the backup is in
+    place, so it is not in the backup file itself. The key file must be found (the
+    record needs it); else nothing is written.
     """
     target = url or database_url()
     if path.is_dir():
@@ -183,6 +220,8 @@ def db_backup(
     source_file = _sqlite_file(target)
     if source_file is not None and not source_file.is_file():
         _refuse(f"数据库 {source_file} 不存在", f"no database at {source_file}", "url")
+    registry = _registry(target)
+    _admin_keys(registry)
     tmp = _private_temp(path)
     try:
         if source_file is not None:
@@ -211,6 +250,7 @@ def db_backup(
         _put_in_place(tmp, path, force)
     finally:
         tmp.unlink(missing_ok=True)
+    _record_admin(registry, "db.backup", {"path": str(path.resolve()), "force": force})
     console = Console()
     console.print(f"[green]✔[/] 已备份到 / backed up to {escape(str(path))} (0600)")
     console.print(
@@ -267,6 +307,9 @@ def db_restore(path: Path, url: Url = None) -> None:
     SQLite: the backup API the other way. PostgreSQL: pg_restore, in one transaction.
 
     Exit 1 if the audit trail does not verify (it needs the source's key file).
+
+    Audited (db.restore): once verified, the restore is recorded in the restored register
+    (whether its chain verified or not, which the record says).
     """
     # PostgreSQL: ``pg_restore --no-owner --no-privileges --clean --if-exists
     # --single-transaction`` into the existing database: the empty tables of a fresh
@@ -387,7 +430,13 @@ def db_restore(path: Path, url: Url = None) -> None:
             "key_file",
             status=1,
         )
-    problems = _registry(target).verify_audit()
+    restored = _registry(target)
+    problems = restored.verify_audit()
+    _record_admin(
+        restored,
+        "db.restore",
+        {"path": str(path.resolve()), "audit_intact": not problems, "problems": len(problems)},
+    )
     if not problems:
         console.print("[green]✔[/] 审计链完整 / the audit chain is intact")
         return
@@ -528,6 +577,7 @@ def audit_rekey(url: Url = None) -> None:
             done = audit.rekey(s, registry.keys.audit)
     except RegistryError as exc:
         _stop(exc)
+    _record_admin(registry, "audit.rekey", {"resealed": done})  # after it: a keyed record
     Console().print(
         f"[green]✔[/] 已以密钥重新封存 {done} 条 / re-sealed {done} record(s) with the audit key"
     )
@@ -623,7 +673,8 @@ def db_grant_service_role(
     what the service needs and no more: the business tables in full; of the audit trail,
     reading, adding and sealing only — never deleting or changing a record. Also installs
     the triggers that keep sealed records unchanged for every role. Run by the tables'
-    owner, again after every hukou db upgrade."""
+    owner, again after every hukou db upgrade. Audited (db.grant_service_role), unless
+    --print."""
     target = url or database_url()
     if make_url(target).get_backend_name() != "postgresql":
         _stop(
@@ -640,6 +691,8 @@ def db_grant_service_role(
     if show:
         typer.echo(";\n".join(s.strip() for s in statements) + ";")
         return
+    registry = _registry(target)
+    _admin_keys(registry)
     engine = make_engine(target)
     try:
         with engine.begin() as conn:
@@ -655,6 +708,7 @@ def db_grant_service_role(
         )
     finally:
         engine.dispose()
+    _record_admin(registry, "db.grant_service_role", {"role": role})
     Console().print(
         f"[green]✔[/] 已授予角色 {escape(role)} 服务所需权限，审计记录受触发器保护 / role "
         f"{escape(role)} may now run the service; audit records are guarded by triggers",

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
-from hukou.policy.facts import check_id_number, id_birth_date, id_sex
+from hukou.policy.facts import NAME_MAX, Note, Text, check_id_number, id_birth_date, id_sex
 from hukou.registry.errors import Conflict, InvalidTransition, RegistryError
 from hukou.registry.models import Membership, Person
 
@@ -174,7 +174,9 @@ OVERSEAS_MATERIALS = (
     INVESTIGATION,
 )
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# a name as every name of the register (``policy.facts.Text``): control characters and
+# invisible formatting characters refused, NFC, then its length (persons.name)
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
 County = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 
 
@@ -212,7 +214,7 @@ class NoHukouFacts(_Facts):
         None, description="注销前的公民身份号码（恢复户口）/ the number before cancellation"
     )
     guardian: Guardian | None = None
-    note: str | None = Field(None, max_length=2000)
+    note: Note | None = Field(None, max_length=2000)
 
 
 class FormerRecord(_Facts):
@@ -231,9 +233,9 @@ class OverseasFacts(_Facts):
 
     person: Identity
     passport_no: str = Field(min_length=5, max_length=20, pattern=r"^[A-Z0-9]+$")
-    settlement_certificate_no: str = Field(min_length=4, max_length=32)
+    settlement_certificate_no: Text = Field(min_length=4, max_length=32)
     former: FormerRecord
-    note: str | None = Field(None, max_length=2000)
+    note: Note | None = Field(None, max_length=2000)
 
 
 def parse(kind: str, facts: dict[str, Any], today: dt.date) -> NoHukouFacts | OverseasFacts:

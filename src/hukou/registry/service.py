@@ -18,8 +18,10 @@ import secrets
 import socket
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select, update
@@ -59,7 +61,7 @@ from hukou.registry.errors import (
     NotFound,
     RegistryError,
 )
-from hukou.registry.keys import KeyRing
+from hukou.registry.keys import KeyRing, chain_exists
 from hukou.registry.models import (
     APPLICATION_KINDS,
     HOUSEHOLD_KINDS,
@@ -282,7 +284,11 @@ class Registry:
         logmask.install()  # whoever opens the register logs no personal data
         self.factory = factory
         # the signing and audit keys live outside the database (``registry.keys``)
-        self.keys = keys or KeyRing.for_database(str(factory.kw["bind"].url))
+        bind = factory.kw["bind"]
+        self.keys = keys or KeyRing.for_database(str(bind.url), bind)
+        if self.keys.has_chain is None:
+            # never new keys for a register that has an audit chain (``keys.chain_exists``)
+            self.keys.has_chain = partial(chain_exists, bind)
         self.security = security or SecuritySettings.from_env()
         self.clock = clock or SystemClock()
         self.parameters = parameters or load()
@@ -300,12 +306,15 @@ class Registry:
 
         Its audit records are inserted unsealed just before the commit, in the same
         transaction; once committed, they are sealed into the chain (``audit.seal``)."""
+        # the key first, outside the transaction: a missing key file is refused before
+        # anything is written (``keys``), and never looked for from inside one
+        key = self.keys.audit
         try:
             with self.factory() as session, session.begin():
                 session.info["audit"] = []
                 yield session
                 audited = bool(session.info["audit"])
-                audit.insert(session, session.info.pop("audit"), self.keys.audit)
+                audit.insert(session, session.info.pop("audit"), key)
         except StaleDataError:
             raise Conflict(
                 "记录已被他人修改，请刷新后重试",
@@ -867,6 +876,7 @@ class Registry:
         **noted: str,
     ) -> Person:
         """A new person in the register, audited (``noted``: more to record, a clause)."""
+        name = unicodedata.normalize("NFC", name)  # facts kept before NFC was theirs too
         person = Person(id_number=number, name=name, sex=sex, birth_date=birth_date)
         s.add(person)
         s.flush()
@@ -916,6 +926,9 @@ class Registry:
         if bad is not None:
             zh, _, en = CONTROL_MESSAGE.partition(" / ")
             raise RegistryError(zh, en, bad)
+        # ... and in NFC, every string of them (keys too), as the checks below read them:
+        # one spelling of a name in the facts, the persons made from them and the trail
+        facts = nfc(facts)
         if kind in s5_2.KINDS:
             # §5.2: no ID number yet (or one to restore); the facts are the case's own
             facts = s5_2.parse(kind, facts, self.clock.today()).model_dump(mode="json")
@@ -1708,9 +1721,9 @@ class Registry:
                 dt.date.fromisoformat(who["birth_date"]),
                 clause="§5.2",
             )
-        elif person.name != who["name"]:
+        elif person.name != unicodedata.normalize("NFC", who["name"]):
             before = {"name": person.name}
-            person.name = who["name"]
+            person.name = unicodedata.normalize("NFC", who["name"])
             s.flush()
             self._audit(
                 s, actor, "person.rename", "person", person.id, before, {"name": person.name}
@@ -2538,6 +2551,17 @@ def _job_row(job: Job) -> dict[str, Any]:
         "progress": job.progress,
         "worker": job.worker,
     }
+
+
+def nfc(value: Any) -> Any:
+    """A JSON-like value with every string in it — dictionary keys too — in NFC."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    return value
 
 
 def _check_password_rule(password: str) -> None:
