@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: run examples test lint typecheck unit pg browser bench clean screenshots
+.PHONY: test-deep run examples test lint typecheck unit pg browser bench clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest
+
+## test-deep: the properties with five times as many generated examples (slow; not CI)
+test-deep: $(STAMP) pg browser
+	HUKOU_TEST_DEPTH=5 $(BIN)/pytest tests/test_exact.py tests/test_properties.py tests/test_engine_paths.py tests/test_materials.py tests/analytics
 
 ## screenshots: the browser tests, writing their screenshots to docs/screenshots (the
 ## README's); make test writes them to a scratch folder and leaves the tree clean

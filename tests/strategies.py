@@ -19,6 +19,7 @@ derived relative to the decision date.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,17 @@ from hypothesis import strategies as st
 
 from hukou.policy.calendar import add_years
 from hukou.policy.facts import Case, parse_case
+
+
+def examples(n: int) -> int:
+    """How many examples a slow property runs: ``n`` scaled by ``HUKOU_TEST_DEPTH`` (1 by
+    default, so ``make test`` stays within its time; ``make test-deep`` runs 5×)."""
+    try:
+        depth = float(os.environ.get("HUKOU_TEST_DEPTH", "1"))
+    except ValueError:
+        depth = 1.0
+    return max(1, round(n * depth))
+
 
 JIAXING_COUNTIES = ("330402", "330411", "330421", "330424", "330481", "330482", "330483")
 OUTSIDE_COUNTIES = ("310101", "330102", "320505")

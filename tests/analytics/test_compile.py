@@ -36,7 +36,7 @@ from hukou.policy.calendar import add_years
 from hukou.policy.expr import TODAY, Exists, Fact
 from hukou.policy.params import ParameterSet, load
 
-from ..strategies import JIAXING_COUNTIES, URBAN_RURAL_CODES, cases, near, parse
+from ..strategies import JIAXING_COUNTIES, URBAN_RURAL_CODES, cases, examples, near, parse
 
 # decision dates: §8's first day, a leap day, the days around a common-year 28 February
 DATES = (
@@ -223,7 +223,7 @@ def parsed_population(batch_cases: list[dict[str, Any]]) -> Tables:
 
 
 @settings(
-    max_examples=120,
+    max_examples=examples(50),  # make test-deep: 250
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -235,7 +235,7 @@ def test_duckdb_matches_the_engine(population: tuple[dt.date, list[dict[str, Any
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -25,6 +25,7 @@ from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
 from hukou.analytics.population import Tables, from_cases
 from hukou.analytics.reference import reference_results
 
+from ..strategies import examples
 from .test_compile import (
     _grid_cases,
     assert_same,
@@ -111,7 +112,7 @@ def run_postgres(url: str, tables: Tables, on: dt.date) -> tuple[pa.Table, pa.Ta
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
