@@ -213,7 +213,7 @@ def _place(p: Place | None, lang: str) -> str:
     return f"{p.clause} {_label(p.zh, p.en, lang)}{detail}"
 
 
-def _channel_row(c: ChannelResult, lang: str) -> list[str]:
+def _channel_row(c: ChannelResult, lang: str) -> list[Text]:
     w = WORDS[lang]
     notes = []
     if c.status == "eligible" and c.eligible_until:
@@ -224,11 +224,12 @@ def _channel_row(c: ChannelResult, lang: str) -> list[str]:
         notes.append(f"{w['missing']}: " + "; ".join(field_label(f, lang) for f in c.missing_facts))
     if c.registration_place and c.status == "eligible":
         notes.append(f"{w['place']}: {_place(c.registration_place, lang)}")
+    # Text, not markup: a note may quote the case (an address), which must print as typed
     return [
-        f"{MARK[c.status]} {c.clause}",
-        _label(c.zh, c.en, lang) + (f" ({w['self_only']})" if c.self_only else ""),
-        w[c.status],
-        "\n".join(notes),
+        Text(f"{MARK[c.status]} {c.clause}"),
+        Text(_label(c.zh, c.en, lang) + (f" ({w['self_only']})" if c.self_only else "")),
+        Text(w[c.status]),
+        Text("\n".join(notes)),
     ]
 
 
@@ -310,7 +311,11 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
                 verdict_word, mark = w["anchor"], ANCHOR_MARK
                 if r.status == "not_eligible":
                     routes = [_label(zh, en, lang) for zh, en in r.notes]
-            rel.add_row(f"{w[r.relation]} {name}", f"{mark} {verdict_word}", "\n".join(routes))
+            rel.add_row(
+                Text(f"{w[r.relation]} {name}"),
+                Text(f"{mark} {verdict_word}"),
+                Text("\n".join(routes)),
+            )
         parts.append(rel)
 
     # the papers of the channel that applies; while none does, each open channel's own list,
@@ -358,4 +363,4 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
 def print_decision(
     d: Decision, lang: str = "zh", full: bool = False, console: Console | None = None
 ) -> None:
-    (console or Console()).print(render(d, lang, full))
+    (console or Console(emoji=False)).print(render(d, lang, full))
