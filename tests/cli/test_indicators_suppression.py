@@ -37,9 +37,15 @@ def test_small_counts_are_printed_as_below_the_threshold(tmp_path: Path) -> None
     args = ["indicators", "--population", str(pop), "--period", "year", "--out", str(out)]
     result = CliRunner().invoke(app, [*args, "--lang", "en"], env=env)
     assert result.exit_code == 0, result.output
-    permits = pq.read_table(out / "summary.parquet").column("permits").to_pylist()
+    exact_out = tmp_path / "exact"
+    exact = CliRunner().invoke(app, [*args[:-1], str(exact_out), "--exact"], env=env)
+    assert exact.exit_code == 0, exact.output
+    permits = pq.read_table(exact_out / "summary.parquet").column("permits").to_pylist()
     small = [n for n in permits if 0 < n < 5]
     assert small, permits  # the examples give a few permits per county and year
+    # the files written without --exact hold none of them: null where they were
+    written = pq.read_table(out / "summary.parquet").column("permits").to_pylist()
+    assert [None if 0 < n < 5 else n for n in permits] == written
     rows = [ln for ln in result.output.splitlines() if re.search(r"\d{4}", ln)]
     assert any("<5" in ln for ln in rows), result.output
     for n in small:  # never the exact small count in the permits column
