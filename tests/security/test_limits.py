@@ -721,6 +721,92 @@ def test_names_are_kept_in_nfc(local: Registry) -> None:
     assert r.json()["applicant_name"] == "Amélie"
 
 
+DECOMPOSED = "Ame\u0301lie"  # "Amélie" with a combining acute accent (NFD)
+COMPOSED = unicodedata.normalize("NFC", DECOMPOSED)
+
+
+def _nfd_strings(value: Any) -> list[str]:
+    """Every string in a JSON-like value (keys too) that NFC would change."""
+    if isinstance(value, str):
+        return [value] if unicodedata.normalize("NFC", value) != value else []
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _nfd_strings(k) + _nfd_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _nfd_strings(v)]
+    return []
+
+
+def test_a_decomposed_name_is_registered_in_nfc(registry: Registry, officer: Actor) -> None:
+    """The case facts were kept as given and registration made the person from them:
+    "Ame\u0301lie" was decomposed in ``persons.name``, the facts and the audit trail."""
+    from sqlalchemy import select
+
+    from hukou.registry.demo import settle_materials
+    from hukou.registry.models import Application, AuditRecord, Person
+
+    facts = owner_case(name=DECOMPOSED)
+    facts["relatives"][0]["name"] = "Jose\u0301"
+    facts["applicant"]["dwellings"][0]["address"]["township"] = "Cafe\u0301"
+    app = registry.create_application(officer, "s1_1", "330402", facts)
+    assert app.applicant_name == COMPOSED
+    for action in ("submit", "review"):
+        registry.act(officer, app.id, action)
+    settle_materials(registry, officer, app.id)
+    registry.approve(officer, app.id)
+    dwelling = registry.add_dwelling(officer, "330402", "紫阳街道1号", "111", "owned")
+    registry.register(officer, app.id, dwelling_id=dwelling)
+    names = registry.read(lambda s: sorted(s.execute(select(Person.name)).scalars()))
+    assert names == sorted([COMPOSED, "José"])
+    stored = registry.read(lambda s: s.get(Application, app.id))
+    assert stored is not None and _nfd_strings(stored.facts) == []
+    assert stored.facts["applicant"]["name"] == COMPOSED
+    trail = registry.read(
+        lambda s: [(r.before, r.after) for r in s.execute(select(AuditRecord)).scalars()]
+    )
+    assert _nfd_strings(trail) == []
+    assert registry.verify_audit() == []
+
+
+def test_a_decomposed_s5_2_name_is_registered_in_nfc(registry: Registry, officer: Actor) -> None:
+    """§5.2 names had no NFC step at all (nor the control-character check of a name)."""
+    from sqlalchemy import select
+
+    from hukou.registry import s5_2
+    from hukou.registry.errors import RegistryError
+    from hukou.registry.models import Application, Person
+
+    from ..registry.helpers import id_number
+
+    facts = {
+        "person": {"name": DECOMPOSED, "sex": "female", "birth_date": "2019-04-02"},
+        "category": "no_birth_certificate",
+        "guardian": {
+            "relation": "mother",
+            "id_number": id_number("330402", "19900101", 3, False),
+            "name": "Zoe\u0308",
+        },
+    }
+    for bad in ("王\n小宝", "王\u202e小宝", "王" * 65, "王\u0301" * 40):
+        wrong = {**facts, "person": {**facts["person"], "name": bad}}
+        with pytest.raises(RegistryError) as err:
+            registry.create_application(officer, "s5_2_no_hukou", "330402", wrong)
+        assert err.value.field == "facts.person.name", bad
+    _c, household = registry.add_community(officer, "330402", "建设街道", "紫阳社区", "111")
+    app = registry.create_application(officer, "s5_2_no_hukou", "330402", facts)
+    assert app.applicant_name == COMPOSED
+    for m in s5_2.materials("s5_2_no_hukou", app.facts):
+        registry.receive_document(officer, app.id, m.key, "")
+    for action in ("submit", "review"):
+        registry.act(officer, app.id, action)
+    registry.approve(officer, app.id)
+    registry.register(officer, app.id, household_id=household)
+    assert registry.read(lambda s: s.execute(select(Person.name)).scalars().all()) == [COMPOSED]
+    stored = registry.read(lambda s: s.get(Application, app.id))
+    assert stored is not None and _nfd_strings(stored.facts) == []
+    assert stored.facts["guardian"]["name"] == "Zoë"
+    assert registry.verify_audit() == []
+
+
 # ---- P5: the API's headers ------------------------------------------------------------------
 
 
@@ -737,3 +823,74 @@ def test_every_api_answer_says_no_store_and_nosniff(local: Registry) -> None:
     assert [r.status_code for r in answers] == [200, 200, 422, 403, 403, 413]
     for r in answers:
         _api_headers(r)
+
+
+# ---- found in review: an officer's decision had no time budget -----------------------------
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["api", "page"])
+def test_an_approval_past_its_time_budget_is_503_and_writes_nothing(
+    registry: Registry, officer: Actor, monkeypatch: pytest.MonkeyPatch, page: bool
+) -> None:
+    """Approval decides the case with the engine, in the thread pool, with no budget: a
+    slow decision held a thread as long as it ran. Now it runs in the decisions' pool
+    within the budget; past it the officer is told to try again and nothing is written,
+    not even when the decision ends later."""
+    import hukou.registry.service as service_module
+    from hukou.registry.demo import settle_materials
+    from hukou.registry.models import Application, AuditRecord
+
+    from ..registry.conftest import NANHU
+
+    case = registry.create_application(officer, "s1_1", NANHU, owner_case())
+    for action in ("submit", "review"):
+        registry.act(officer, case.id, action)
+    settle_materials(registry, officer, case.id)
+    held = Held(service_module.decide)
+    monkeypatch.setattr(service_module, "decide", held)
+    app = create_app(registry, limits=Limits.unlimited(decision_seconds=0.3))
+    pool = app.state.decisions
+    client = _pages(app)
+    if page:
+        csrf = _page_login(client)
+    else:
+        headers = _api_login(client)
+    last = registry.read(lambda s: s.query(AuditRecord.id).order_by(AuditRecord.id.desc()).first())
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            if page:
+                cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+                r = await c.post(
+                    f"/officer/app/{case.id}",
+                    data={"csrf": csrf, "action": "approve"},
+                    headers={"Cookie": cookie},
+                )
+            else:
+                r = await c.post(f"/api/applications/{case.id}:approve", headers=headers)
+            assert r.status_code == 503, (held.entered.is_set(), held.done.is_set(), r.text[:300])
+            assert held.entered.is_set() and not held.done.is_set()  # still deciding
+            held.release.set()
+            assert await asyncio.to_thread(held.done.wait, 30)
+            for _ in range(1000):  # its place comes back once its transaction has ended
+                if pool.limiter.borrowed_tokens == 0:
+                    break
+                await asyncio.sleep(0.001)
+            assert pool.limiter.borrowed_tokens == 0
+
+    asyncio.run(main())
+    state = registry.read(lambda s: s.get_one(Application, case.id).state)
+    assert state == "under_review"  # the late decision committed nothing
+    after = registry.read(
+        lambda s: s.query(AuditRecord.action).filter(AuditRecord.id > last[0]).all()
+    )
+    assert not [a for (a,) in after if "approve" in a or "permit" in a], after
+    monkeypatch.setattr(service_module, "decide", held.answer)  # a decision in time: done
+    if page:
+        r = client.post(f"/officer/app/{case.id}", data={"csrf": csrf, "action": "approve"})
+        assert r.status_code == 303, r.text[:300]
+    else:
+        r = client.post(f"/api/applications/{case.id}:approve", headers=headers)
+        assert r.status_code == 200, r.text[:300]
+    assert registry.read(lambda s: s.get_one(Application, case.id).state) == "approved"

@@ -4,11 +4,14 @@ Run on SQLite and PostgreSQL: the throttle's atomicity is the database's."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -23,6 +26,7 @@ from hukou.registry.errors import Forbidden
 from hukou.registry.models import AuditRecord
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
+from hukou.service.limits import Limits
 
 from ..registry.conftest import NANHU
 
@@ -329,3 +333,79 @@ def test_an_ipv6_host_counts_by_its_64() -> None:
     assert addr("2001:db8:1:2::1") == addr("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
     assert addr("2001:db8:1:3::1") != addr("2001:db8:1:2::1")
     assert addr("::ffff:198.51.100.7") == addr("198.51.100.7") == "198.51.100.7"
+
+
+def _in_flight(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the log-ins being checked in worker threads (``now``, and the ``most``)."""
+    real = registry.login_session
+    count = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def login_session(*args: Any) -> Any:
+        with lock:
+            count["now"] += 1
+            count["most"] = max(count["most"], count["now"])
+        try:
+            return real(*args)
+        finally:
+            with lock:
+                count["now"] -= 1
+
+    monkeypatch.setattr(registry, "login_session", login_session)
+    return count
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["api", "page"])
+def test_a_login_flood_holds_no_worker_threads(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch, page: bool
+) -> None:
+    """Found in review: a log-in waited up to 10 s for a hashing slot in a worker thread
+    of the pool every synchronous route shares, so a flood of log-ins (from many
+    addresses: the rate limit is per address) took every thread, and every synchronous
+    page and API route stalled behind it. Now at most ``Limits.login_slots`` log-ins hold
+    a thread; the rest are told 503 busy at once. Ordering, not timers: with the hashing
+    slots held, a synchronous route is answered, and the flood refused, before any
+    password is checked."""
+    _users(registry)
+    limits = Limits.unlimited()
+    app = create_app(registry, limits=limits)
+    count = _in_flight(registry, monkeypatch)
+    n = 60  # more than the thread pool's 40
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+            form = await client.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert csrf
+
+            async def attempt() -> int:
+                body = {"username": "alice", "password": PASSWORD}
+                if page:
+                    r = await client.post("/login", data={"csrf": csrf.group(1), **body})
+                else:
+                    r = await client.post("/api/login", json=body)
+                return r.status_code
+
+            held = [access._hash_slots.acquire(timeout=5) for _ in range(2)]
+            try:
+                flood = [asyncio.create_task(attempt()) for _ in range(n)]
+                while count["now"] < 1:  # the flood has reached the password check
+                    await asyncio.sleep(0.001)
+                other = await client.get("/login")  # a synchronous route (def)
+                assert other.status_code == 200
+                while sum(t.done() for t in flood) < n - limits.login_slots:
+                    await asyncio.sleep(0.001)
+                # all this while every password check still waited for a hashing slot
+                refused = [t.result() for t in flood if t.done()]
+                assert count["most"] <= limits.login_slots
+            finally:
+                for got in held:
+                    if got:
+                        access._hash_slots.release()
+            statuses = await asyncio.gather(*flood)
+        assert len(refused) >= n - limits.login_slots and set(refused) == {503}
+        ok = 303 if page else 200
+        assert set(statuses) == {ok, 503} and statuses.count(503) >= n - limits.login_slots
+
+    asyncio.run(main())

@@ -13,9 +13,7 @@ Attacks that worked on the old main:
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +21,6 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from hukou.registry.access import SYSTEM, Actor
-from hukou.registry.clock import FixedClock
-from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.demo import settle_materials
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
@@ -37,12 +33,9 @@ PASSWORD = "a long enough secret"
 ID_LIKE = re.compile(r"id_?(number|no|card)|identity|sfz|身份证", re.IGNORECASE)
 
 
-def _world(tmp: Path) -> tuple[TestClient, Registry, str, Actor]:
-    """A register with one family registered in 南湖区; the applicant's ID number; the
-    南湖区 officer."""
-    url = f"sqlite:///{tmp / 'privacy.db'}"
-    upgrade(url)
-    registry = Registry(session_factory(make_engine(url)), FixedClock(dt.date(2025, 3, 1)))
+def _world(registry: Registry) -> tuple[TestClient, Registry, str, Actor]:
+    """A register (SQLite or PostgreSQL: the ``registry`` fixture) with one family
+    registered in 南湖区; the applicant's ID number; the 南湖区 officer."""
     uid = registry.add_user(SYSTEM, "nanhu", PASSWORD, "officer", NANHU)
     registry.add_user(SYSTEM, "xiuzhou", PASSWORD, "officer", XIUZHOU)
     registry.add_user(SYSTEM, "analyst", PASSWORD, "analyst")
@@ -68,8 +61,8 @@ def _login(client: TestClient, username: str) -> dict[str, str]:
 # ---- P2: no ID number in a URL -----------------------------------------------------------
 
 
-def test_lookup_takes_the_id_number_in_the_body(tmp_path: Path) -> None:
-    client, _registry, number, _officer = _world(tmp_path)
+def test_lookup_takes_the_id_number_in_the_body(registry: Registry) -> None:
+    client, _registry, number, _officer = _world(registry)
     inside = client.post(
         "/api/persons/lookup", headers=_login(client, "nanhu"), json={"id_number": number}
     )
@@ -94,8 +87,10 @@ def test_lookup_takes_the_id_number_in_the_body(tmp_path: Path) -> None:
         ("341221198805120030", "check character"),  # a wrong check character
     ],
 )
-def test_lookup_checks_the_number_naming_the_field(tmp_path: Path, value: str, words: str) -> None:
-    client, _registry, number, _officer = _world(tmp_path)
+def test_lookup_checks_the_number_naming_the_field(
+    registry: Registry, value: str, words: str
+) -> None:
+    client, _registry, number, _officer = _world(registry)
     assert value != number
     r = client.post(
         "/api/persons/lookup", headers=_login(client, "nanhu"), json={"id_number": value}
@@ -105,8 +100,8 @@ def test_lookup_checks_the_number_naming_the_field(tmp_path: Path, value: str, w
     assert err["field"] == "id_number" and err["zh"] and words in err["en"]
 
 
-def test_lookup_is_for_officers_and_admins(tmp_path: Path) -> None:
-    client, _registry, number, _officer = _world(tmp_path)
+def test_lookup_is_for_officers_and_admins(registry: Registry) -> None:
+    client, _registry, number, _officer = _world(registry)
     body = {"id_number": number}
     assert client.post("/api/persons/lookup", json=body).status_code == 403
     analyst = _login(client, "analyst")
@@ -115,8 +110,8 @@ def test_lookup_is_for_officers_and_admins(tmp_path: Path) -> None:
     assert client.post("/api/persons/lookup", headers=admin, json=body).status_code == 200
 
 
-def test_the_old_get_no_longer_takes_an_id_number(tmp_path: Path) -> None:
-    client, _registry, number, _officer = _world(tmp_path)
+def test_the_old_get_no_longer_takes_an_id_number(registry: Registry) -> None:
+    client, _registry, number, _officer = _world(registry)
     r = client.get("/api/persons", params={"id_number": number}, headers=_login(client, "nanhu"))
     assert r.status_code in (404, 405)
     assert number not in r.text and "李建国" not in r.text
@@ -136,8 +131,8 @@ def _id_like_params(spec: dict[str, Any]) -> list[str]:
     return found
 
 
-def test_no_endpoint_takes_an_id_number_in_a_url(tmp_path: Path) -> None:
-    client, _registry, _number, _officer = _world(tmp_path)
+def test_no_endpoint_takes_an_id_number_in_a_url(registry: Registry) -> None:
+    client, _registry, _number, _officer = _world(registry)
     spec = client.app.openapi()
     assert "/api/persons/lookup" in spec["paths"]
     assert _id_like_params(spec) == []
@@ -164,8 +159,8 @@ def test_the_walk_would_see_an_id_number_in_a_query() -> None:
 
 
 @pytest.mark.parametrize("role", ["analyst", "admin", "nanhu"])
-def test_stats_suppress_a_count_of_one(tmp_path: Path, role: str) -> None:
-    client, registry, _number, officer = _world(tmp_path)
+def test_stats_suppress_a_count_of_one(registry: Registry, role: str) -> None:
+    client, registry, _number, officer = _world(registry)
     k = panels.suppress_below(client.app.state)
     assert k == panels.SUPPRESS_BELOW == 5
     for seq in range(2, 2 + k):  # k drafts: a count at the threshold is shown
@@ -178,10 +173,12 @@ def test_stats_suppress_a_count_of_one(tmp_path: Path, role: str) -> None:
     assert all(n is None or n >= k for n in rows.values())
 
 
-def test_stats_follow_the_one_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stats_follow_the_one_threshold(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The threshold is the pages' (``HUKOU_SUPPRESS_BELOW``), not a second one."""
     monkeypatch.setenv("HUKOU_SUPPRESS_BELOW", "1")
-    client, _registry, _number, _officer = _world(tmp_path)
+    client, _registry, _number, _officer = _world(registry)
     stats = client.get("/api/stats", headers=_login(client, "analyst")).json()
     assert {"county": NANHU, "kind": "s1_1", "state": "registered", "count": 1} in stats
     monkeypatch.setenv("HUKOU_SUPPRESS_BELOW", "2")

@@ -29,13 +29,15 @@ from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.demo import settle_materials
 from hukou.registry.models import AuditRecord, Person
 from hukou.registry.service import Registry
+from hukou.service import reads
 from hukou.service.app import create_app
-from hukou.service.limits import Limits
+from hukou.service.limits import Limits, Rate
 from hukou.service.web import panels
 
 from ..registry.conftest import NANHU
 from ..registry.helpers import owner_case
 from ..web.conftest import csrf_of
+from .maximal import id_number
 
 PASSWORD = "correct horse battery"  # the ``officer`` fixtures'
 
@@ -274,6 +276,84 @@ READS: list[
         lambda w: w.run,
         {"via": "page", "format": "html"},
     ),
+    # found in review: lists and look-ups that showed names or rows unaudited
+    (
+        "the move-outs, page",
+        "officer_nanhu",
+        True,
+        lambda c, h, w: c.get("/officer/move-outs"),
+        200,
+        "read.move_outs",
+        "move_out",
+        lambda w: "",
+        {"via": "page"},
+    ),
+    (
+        "the moves, page",
+        "officer_nanhu",
+        True,
+        lambda c, h, w: c.get("/officer/moves"),
+        200,
+        "read.moves",
+        "move",
+        lambda w: "",
+        {"via": "page", "notices": [], "permits": []},
+    ),
+    (
+        "an application's materials, API",
+        "officer_nanhu",
+        False,
+        lambda c, h, w: c.get(f"/api/applications/{w.draft}/materials", headers=h),
+        200,
+        "read.materials",
+        "application",
+        lambda w: w.draft,
+        {"via": "api"},
+    ),
+    (
+        "the notices, API",
+        "officer_nanhu",
+        False,
+        lambda c, h, w: c.get("/api/notices", headers=h, params={"state": "pending"}),
+        200,
+        "read.notices",
+        "station_notice",
+        lambda w: "",
+        {"via": "api", "state": "pending", "shown": []},
+    ),
+    (
+        "the permits, API",
+        "officer_nanhu",
+        False,
+        lambda c, h, w: c.get("/api/permits", headers=h),
+        200,
+        "read.permits",
+        "move_in_permit",
+        lambda w: "",
+        {"via": "api", "due": False},
+    ),
+    (
+        "the permits due, API",
+        "officer_nanhu",
+        False,
+        lambda c, h, w: c.get("/api/permits", headers=h, params={"due": "true"}),
+        200,
+        "read.permits",
+        "move_in_permit",
+        lambda w: "",
+        {"via": "api", "due": True},
+    ),
+    (
+        "the move-outs due, API",
+        "officer_nanhu",
+        False,
+        lambda c, h, w: c.get("/api/move-outs/due", headers=h),
+        200,
+        "read.move_outs",
+        "move_out",
+        lambda w: "",
+        {"via": "api", "due": True},
+    ),
 ]
 
 
@@ -431,6 +511,72 @@ REFUSED: list[tuple[str, str, bool, Read, int, str | None, str, Callable[[World]
         "forbidden",
     ),
     (
+        "the move-outs, for a keeper",
+        "keeper",
+        True,
+        lambda c, h, w: c.get("/officer/move-outs"),
+        403,
+        "read.move_outs",
+        "move_out",
+        lambda w: "",
+        "forbidden",
+    ),
+    (
+        "the moves, for a keeper",
+        "keeper",
+        True,
+        lambda c, h, w: c.get("/officer/moves"),
+        403,
+        "read.moves",
+        "move",
+        lambda w: "",
+        "forbidden",
+    ),
+    (
+        "another county's materials",
+        "officer_xiuzhou",
+        False,
+        lambda c, h, w: c.get(f"/api/applications/{w.draft}/materials", headers=h),
+        403,
+        "read.materials",
+        "application",
+        lambda w: w.draft,
+        "forbidden",
+    ),
+    (
+        "the notices, for an analyst",
+        "analyst",
+        False,
+        lambda c, h, w: c.get("/api/notices", headers=h),
+        403,
+        "read.notices",
+        "station_notice",
+        lambda w: "",
+        "forbidden",
+    ),
+    (
+        "the permits, for a keeper",
+        "keeper",
+        False,
+        lambda c, h, w: c.get("/api/permits", headers=h),
+        403,
+        "read.permits",
+        "move_in_permit",
+        lambda w: "",
+        "forbidden",
+    ),
+    (
+        "the move-outs due, for an analyst",
+        "analyst",
+        False,
+        lambda c, h, w: c.get("/api/move-outs/due", headers=h),
+        403,
+        "read.move_outs",
+        "move_out",
+        lambda w: "",
+        "forbidden",
+    ),
+    (
         "an export of no run",
         "analyst",
         True,
@@ -483,3 +629,134 @@ def test_the_records_chain_and_verify(world: World) -> None:
     for _ in range(3):
         assert client.get(f"/api/applications/{world.draft}", headers=headers).status_code == 200
     assert world.registry.verify_audit() == []
+
+
+# ---- look-ups by ID number on the pages, found or not --------------------------------
+
+MISSING = id_number(dt.date(1990, 1, 1), 987)  # valid; nobody in the register has it
+
+
+def _post_form(client: TestClient, page: str, url: str, data: dict[str, str]) -> Any:
+    form = client.get(page)
+    assert form.status_code == 200, form.text
+    return client.post(url, data={"csrf": csrf_of(form.text), **data})
+
+
+# (for, the form, its fields, the answer when the person is found)
+LOOKUPS = [
+    (
+        "move_out",
+        "/officer/move-outs",
+        {
+            "requester_name": "王建国",
+            "requester_role": "owner",
+            "property_proof": "嘉房权证 2019 第 1 号",
+        },
+        303,
+    ),
+    # registered on a dwelling: refused (409) once found, but looked up all the same
+    ("attach", "/officer/attach", {"reason": "demolition"}, 409),
+]
+
+
+@pytest.mark.parametrize(("purpose", "url", "data", "status"), LOOKUPS, ids=[x[0] for x in LOOKUPS])
+@pytest.mark.parametrize("hit", [True, False], ids=["found", "missed"])
+def test_a_page_look_up_by_id_number_is_audited_found_or_not(
+    world: World, purpose: str, url: str, data: dict[str, str], status: int, hit: bool
+) -> None:
+    """An officer's form naming a person by ID number: one ``read.person`` record, a miss
+    as well as a hit, with a keyed digest of the number asked (never the number)."""
+    client, _ = _client(world, "officer_nanhu", page=True)
+    form = client.get("/officer/move-outs")
+    last = _last_id(world.registry)
+    number = world.number if hit else MISSING
+    r = client.post(url, data={"csrf": csrf_of(form.text), "id_number": number, **data})
+    assert r.status_code == (status if hit else 404), r.text[:300]
+    records = _since(world.registry, last)
+    looked = [x for x in records if x["action"] == "read.person"]
+    assert len(looked) == 1 and records[0] == looked[0], records
+    [record] = looked
+    assert record["actor"] == "officer_nanhu" and record["entity"] == "person"
+    assert record["entity_id"] == (str(world.person) if hit else "")
+    after = record["after"]
+    assert after["via"] == "page" and after["for"] == purpose
+    assert after["found"] == (1 if hit else 0)
+    assert after["persons"] == ([world.person] if hit else [])
+    assert after["number"] == reads.number_digest(world.registry, number)
+    assert number not in json.dumps(records, ensure_ascii=False)
+    if not hit:
+        assert [x["action"] for x in records] == ["read.person"]  # nothing else happened
+    _clear(world, records)
+
+
+def test_a_page_look_up_by_a_keeper_is_a_refused_read(world: World) -> None:
+    client, _ = _client(world, "keeper", page=True)
+    form = client.get("/login")  # any page's form carries the session's CSRF token
+    last = _last_id(world.registry)
+    r = client.post(
+        "/officer/attach",
+        data={"csrf": csrf_of(form.text), "id_number": world.number, "reason": "other"},
+    )
+    assert r.status_code == 403
+    [record] = _since(world.registry, last)
+    assert record["action"] == "read.refused" and record["after"]["action"] == "read.person"
+    assert world.number not in json.dumps(record, ensure_ascii=False)
+
+
+def test_the_api_look_up_keeps_a_digest_of_the_number_and_a_miss(world: World) -> None:
+    client, headers = _client(world, "officer_nanhu")
+    last = _last_id(world.registry)
+    r = client.post("/api/persons/lookup", headers=headers, json={"id_number": MISSING})
+    assert r.status_code == 200 and r.json() == []
+    [record] = _since(world.registry, last)
+    assert record["action"] == "read.person" and record["after"]["found"] == 0
+    assert record["after"]["number"] == reads.number_digest(world.registry, MISSING)
+    assert MISSING not in json.dumps(record, ensure_ascii=False)
+
+
+def test_the_move_outs_page_is_bounded(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The list showed every procedure ever made: now the newest ``reads.LIST_MAX``."""
+    monkeypatch.setattr(reads, "LIST_MAX", 1)
+    client, _ = _client(world, "officer_nanhu", page=True)
+    form = client.get("/officer/move-outs")
+    for _ in range(2):
+        r = client.post(
+            "/officer/move-outs",
+            data={"csrf": csrf_of(form.text), "id_number": world.number, **LOOKUPS[0][2]},
+        )
+        assert r.status_code == 303, r.text[:300]
+    last = _last_id(world.registry)
+    page = client.get("/officer/move-outs")
+    assert page.status_code == 200
+    [record] = _since(world.registry, last)
+    assert record["action"] == "read.move_outs" and len(record["after"]["shown"]) == 1
+
+
+# ---- a log-in refused by the rate limit is a security event ---------------------------
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["api", "page"])
+def test_a_rate_limited_login_is_a_security_event(world: World, page: bool) -> None:
+    """429s on ``/api/login`` and ``/login`` left no trace. Now the first of each run of
+    refusals from an address is audited (``login.rate_limited``): a flood of 429s is not a
+    flood of writes."""
+    limits = Limits.unlimited(login=Rate(per_second=0.001, burst=2), clock=lambda: 0.0)
+    client = TestClient(create_app(world.registry, limits=limits), base_url="https://testserver")
+    form = client.get("/login")
+
+    def attempt() -> int:
+        body = {"username": "officer_nanhu", "password": "wrong password!"}
+        if page:
+            r = client.post("/login", data={"csrf": csrf_of(form.text), **body})
+        else:
+            r = client.post("/api/login", json=body)
+        return r.status_code
+
+    last = _last_id(world.registry)
+    statuses = [attempt() for _ in range(5)]
+    assert statuses == [403, 403, 429, 429, 429]
+    records = [x for x in _since(world.registry, last) if x["action"] == "login.rate_limited"]
+    assert len(records) == 1, records
+    [record] = records
+    assert record["actor"] == "anonymous" and record["entity"] == "user"
+    assert record["after"]["address"] == "testclient" and record["after"]["retry_after"] >= 1

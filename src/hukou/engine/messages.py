@@ -148,6 +148,9 @@ def error_text(e: Mapping[str, Any], value: Any = None) -> tuple[str, str]:
     elif kind in ("string_too_long", "too_long") and "max_length" in ctx:
         zh += f"（最多 {ctx['max_length']}）"
         en += f" (at most {ctx['max_length']})"
+    elif kind in ("string_too_short", "too_short") and "min_length" in ctx:
+        zh += f"（至少 {ctx['min_length']}）"
+        en += f" (at least {ctx['min_length']})"
     return zh, en
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 import importlib.util
 import logging
 import pathlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import hukou
@@ -56,11 +56,13 @@ from hukou.registry.scope import household_reach
 from hukou.registry.service import WAIVER_REASON_MAX, Registry, current_members
 from hukou.service import reads, tokens
 from hukou.service.limits import (
+    BUDGET_EVENTS,
     ApiHeaders,
     BodyLimit,
     DecisionBusy,
     DecisionPool,
     Limits,
+    LoginSlots,
     RateLimit,
 )
 
@@ -160,6 +162,29 @@ class CheckFastPath:
 _BUSY = orjson.dumps(
     {"errors": [{"field": "(service)", "zh": DecisionBusy.ZH, "en": DecisionBusy.EN}]}
 )
+
+
+def _login_rate_limited(registry: Registry) -> Callable[[str, str, int], Awaitable[None]]:
+    """A log-in refused by the rate limit (429) is a security event, audited
+    (``login.rate_limited``, with the client's address) — the first of each run of
+    refusals from an address (``RateLimit``), off the event loop."""
+
+    async def refused(name: str, client: str, seconds: int) -> None:
+        if name != "login":
+            return
+        try:
+            await anyio.to_thread.run_sync(
+                registry.audit_event,
+                "anonymous",
+                "login.rate_limited",
+                "user",
+                "",
+                {"address": client, "retry_after": seconds},
+            )
+        except Exception:  # the 429 goes out all the same
+            log.exception("could not audit a refused log-in")
+
+    return refused
 
 
 def _problem(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
@@ -433,6 +458,11 @@ def create_app(
     (each worker's lifespan), the jobs of stopped processes are marked interrupted."""
     limits = limits or Limits.from_env()
     decisions = DecisionPool(limits.decision_threads, limits.decision_seconds)
+    logins = LoginSlots(limits.login_slots, limits.login_wait)
+    # an officer's decision past its time budget commits nothing (DecisionPool.run_write)
+    for name, listener in BUDGET_EVENTS:
+        if not event.contains(registry.factory, name, listener):
+            event.listen(registry.factory, name, listener)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -495,12 +525,19 @@ def create_app(
         return Response(body, media_type="application/json")
 
     @app.post("/api/login")
-    def login(body: LoginIn, request: Request) -> dict[str, Any]:
+    async def login(body: LoginIn, request: Request) -> dict[str, Any]:
         """登录 / log in. Every refusal is the same 403, whatever the reason (unknown user,
-        wrong password, too many attempts, account disabled or locked)."""
-        who, token = registry.login_session(
-            body.username, body.password, tokens.client_address(request), "api"
-        )
+        wrong password, too many attempts, account disabled or locked). When every log-in
+        slot is taken (a flood), 503 at once: a log-in never holds a worker thread waiting
+        for a password hash (``LoginSlots``)."""
+        async with logins.slot():
+            who, token = await anyio.to_thread.run_sync(
+                registry.login_session,
+                body.username,
+                body.password,
+                tokens.client_address(request),
+                "api",
+            )
         return {
             "token": token,
             "role": who.role,
@@ -576,8 +613,16 @@ def create_app(
 
     @app.get("/api/applications/{app_id}/materials")
     def materials(app_id: RowId, who: Who) -> dict[str, Any]:
-        """应交材料与已收材料 / the materials needed, and those received."""
-        return registry.materials(who, app_id)
+        """应交材料与已收材料 / the materials needed, and those received (audited:
+        ``read.materials``)."""
+        return reads.audited(
+            registry,
+            who,
+            "read.materials",
+            "application",
+            app_id,
+            lambda: registry.materials(who, app_id),
+        )
 
     @app.post("/api/applications/{app_id}/materials/{material:path}/waiver", status_code=201)
     def waive_material(
@@ -606,12 +651,19 @@ def create_app(
         return _application(registry.act(who, app_id, action, body.version, body.note), who)
 
     @app.post("/api/applications/{app_id}:approve")
-    def approve(app_id: RowId, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
-        return _application(registry.approve(who, app_id, (body or VersionIn()).version), who)
+    async def approve(app_id: RowId, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
+        """准予落户 / approve: decided by the engine in the decisions' pool, within its time
+        budget (503 try again past it, and nothing written)."""
+        version = (body or VersionIn()).version
+        return _application(await decisions.run_write(registry.approve, who, app_id, version), who)
 
     @app.post("/api/applications/{app_id}:reject")
-    def reject(app_id: RowId, body: RejectIn, who: Who) -> dict[str, Any]:
-        return _application(registry.reject(who, app_id, body.reasons, body.version), who)
+    async def reject(app_id: RowId, body: RejectIn, who: Who) -> dict[str, Any]:
+        """不予落户 / reject, with the reasons (decided in the pool, as approval)."""
+        rejected = await decisions.run_write(
+            registry.reject, who, app_id, body.reasons, body.version
+        )
+        return _application(rejected, who)
 
     @app.post("/api/applications/{app_id}:register")
     def register(app_id: RowId, body: RegisterIn, who: Who) -> dict[str, Any]:
@@ -738,16 +790,9 @@ def create_app(
             return out
 
         found = registry.read(query)
-        # audited once it succeeded: the rows found, never the number asked
-        reads.done(
-            registry,
-            who,
-            "read.person",
-            "person",
-            found[0]["person_id"] if len(found) == 1 else "",
-            "api",
-            {"found": len(found), "persons": [p["person_id"] for p in found]},
-        )
+        # audited once it succeeded, found or not: the rows found, never the number asked
+        # (a keyed digest of it)
+        reads.looked_up(registry, who, number, [p["person_id"] for p in found], "api", "lookup")
         return found
 
     @app.post("/api/move-outs", status_code=201)
@@ -780,8 +825,22 @@ def create_app(
 
     @app.get("/api/move-outs/due")
     def move_outs_due(who: Who) -> list[dict[str, Any]]:
-        who.require_role("officer", "admin")
-        return [_procedure(p) for p in registry.due_move_outs(who)]
+        """公示期满的迁出 / move-outs whose public notice has run out (audited:
+        ``read.move_outs``)."""
+
+        def read() -> list[dict[str, Any]]:
+            who.require_role("officer", "admin")
+            return [_procedure(p) for p in registry.due_move_outs(who)]
+
+        return reads.audited(
+            registry,
+            who,
+            "read.move_outs",
+            "move_out",
+            "",
+            read,
+            lambda found: {"due": True, "shown": [p["id"] for p in found]},
+        )
 
     @app.post("/api/persons/{person_id}:attach")
     def attach(person_id: RowId, body: AttachIn, who: Who) -> dict[str, Any]:
@@ -791,21 +850,28 @@ def create_app(
     @app.get("/api/notices")
     def notices(who: Who, state: Literal["pending", "acknowledged"] | None = None) -> list[Any]:
         """迁出通知 / notices that another station registered a person whose hukou was in
-        one's own county (within Zhejiang: no 准迁证, one step)."""
-        who.require_role("officer", "admin")
+        one's own county (within Zhejiang: no 准迁证, one step); the newest
+        ``reads.LIST_MAX``. Audited: ``read.notices``."""
 
         def query(s: Any) -> list[dict[str, Any]]:
+            who.require_role("officer", "admin")
             stmt = select(StationNotice)
             if who.role == "officer":
                 stmt = stmt.where(StationNotice.county == who.jurisdiction)
             if state:
                 stmt = stmt.where(StationNotice.state == state)
-            return [
-                _notice(n)
-                for n in s.execute(stmt.order_by(StationNotice.id.desc()).limit(200)).scalars()
-            ]
+            stmt = stmt.order_by(StationNotice.id.desc()).limit(reads.LIST_MAX)
+            return [_notice(n) for n in s.execute(stmt).scalars()]
 
-        return registry.read(query)
+        return reads.audited(
+            registry,
+            who,
+            "read.notices",
+            "station_notice",
+            "",
+            lambda: registry.read(query),
+            lambda found: {"state": state, "shown": [n["id"] for n in found]},
+        )
 
     @app.post("/api/notices/{notice_id}:acknowledge")
     def acknowledge(notice_id: RowId, who: Who, body: VersionIn | None = None) -> dict[str, Any]:
@@ -813,21 +879,31 @@ def create_app(
 
     @app.get("/api/permits")
     def permits(who: Who, due: bool = False) -> list[dict[str, Any]]:
-        """准予迁入证明 / move-in permits one's station issued (``due``: about to run out)."""
-        who.require_role("officer", "admin")
-        if due:
-            return [_permit(p) for p in registry.due_permits(who)]
+        """准予迁入证明 / move-in permits one's station issued (``due``: about to run out);
+        the newest ``reads.LIST_MAX``. Audited: ``read.permits``."""
 
         def query(s: Any) -> list[dict[str, Any]]:
             stmt = select(MoveInPermit)
             if who.role == "officer":
                 stmt = stmt.where(MoveInPermit.county == who.jurisdiction)
-            return [
-                _permit(p)
-                for p in s.execute(stmt.order_by(MoveInPermit.id.desc()).limit(200)).scalars()
-            ]
+            stmt = stmt.order_by(MoveInPermit.id.desc()).limit(reads.LIST_MAX)
+            return [_permit(p) for p in s.execute(stmt).scalars()]
 
-        return registry.read(query)
+        def read() -> list[dict[str, Any]]:
+            who.require_role("officer", "admin")
+            if due:
+                return [_permit(p) for p in registry.due_permits(who)]
+            return registry.read(query)
+
+        return reads.audited(
+            registry,
+            who,
+            "read.permits",
+            "move_in_permit",
+            "",
+            read,
+            lambda found: {"due": due, "shown": [p["id"] for p in found]},
+        )
 
     @app.post("/api/permits/{permit_id}/{action}")
     def permit_step(
@@ -894,6 +970,7 @@ def create_app(
 
     install_web_pages(app)
     app.state.decisions = decisions  # the interview pages decide in it too
+    app.state.logins = logins  # the login page's too
 
     from hukou.service.web.common import error_page
 
@@ -909,6 +986,6 @@ def create_app(
     if fast_check:
         app.add_middleware(CheckFastPath, decisions=decisions)
     app.add_middleware(BodyLimit, limits=limits)
-    app.add_middleware(RateLimit, limits=limits)
+    app.add_middleware(RateLimit, limits=limits, on_refused=_login_rate_limited(registry))
     app.add_middleware(ApiHeaders)
     return app

@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -95,6 +95,13 @@ class Limits:
     # at once (the morning), then one a second. The log-in throttle (registry.throttle)
     # limits guessing per account; this limits the CPU a flood can take.
     login: Rate | None = Rate(per_second=1.0, burst=30)
+    # log-ins checked at once in each process (``LoginSlots``): the register hashes at most
+    # ``SecuritySettings.hash_concurrency`` (2) passwords at once and the rest wait for it
+    # in worker threads, up to 10 s, so a flood of log-ins from many addresses took every
+    # thread of the pool the synchronous routes share. Past ``login_slots`` a log-in waits
+    # on the event loop (no thread) at most ``login_wait`` seconds, then is told 503 busy.
+    login_slots: int = 4
+    login_wait: float = 0.1
     # distinct client addresses remembered per bucket (least recently seen forgotten first)
     max_clients: int = 100_000
     # decisions running at once in each process, in worker threads. The engine is pure
@@ -313,12 +320,25 @@ RATE_LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-class RateLimit:
-    """429 with ``Retry-After`` once a client has used up its bucket (see ``Limits``)."""
+# called with the Limits field's name, the client's address and the seconds it must wait
+Refused = Callable[[str, str, int], Awaitable[None]]
 
-    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+
+class RateLimit:
+    """429 with ``Retry-After`` once a client has used up its bucket (see ``Limits``).
+
+    ``on_refused`` (the service audits refused log-ins with it) hears of the first refusal
+    of each run of refusals of a client on a bucket, not of every one: a flood of refused
+    requests must not become a flood of writes. The run ends with the client's next
+    request let through."""
+
+    def __init__(self, app: ASGIApp, limits: Limits, on_refused: Refused | None = None) -> None:
         self.app = app
         self.buckets: dict[tuple[str, str], TokenBuckets] = {}
+        self.names: dict[tuple[str, str], str] = {}
+        self.on_refused = on_refused
+        self.max_clients = limits.max_clients
+        self._refusing: OrderedDict[tuple[str, str], None] = OrderedDict()
         for name, routes in RATE_LIMITED.items():
             rate: Rate | None = getattr(limits, name)
             if rate is None:
@@ -326,15 +346,30 @@ class RateLimit:
             shared = TokenBuckets(rate, limits.max_clients, limits.clock)
             for route in routes:
                 self.buckets[route] = shared
+                self.names[route] = name
+
+    async def _refused(self, name: str, client: str, seconds: int) -> None:
+        key = (name, client)
+        if self.on_refused is None or key in self._refusing:
+            return
+        self._refusing[key] = None
+        while len(self._refusing) > self.max_clients:
+            self._refusing.popitem(last=False)
+        await self.on_refused(name, client, seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"].rstrip("/") or "/"
-            bucket = self.buckets.get((scope["method"], path))
+            route = (scope["method"], path)
+            bucket = self.buckets.get(route)
             if bucket is not None:
-                wait = bucket.take(client_key(scope))
-                if wait > 0:
+                client = client_key(scope)
+                wait = bucket.take(client)
+                if wait <= 0:
+                    self._refusing.pop((self.names[route], client), None)
+                else:
                     seconds = max(1, math.ceil(wait))
+                    await self._refused(self.names[route], client, seconds)
                     await refuse(
                         scope,
                         send,
@@ -377,6 +412,38 @@ class ApiHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# ---- log-ins: a bounded number at once ---------------------------------------------------
+
+
+class LoginSlots:
+    """At most ``slots`` log-ins in worker threads at once (``Limits.login_slots``); one
+    more waits for a slot on the event loop, holding no thread, at most ``wait`` seconds,
+    then is refused: ``Busy`` (503, try again), nothing counted against the account."""
+
+    def __init__(self, slots: int, wait: float) -> None:
+        self.limiter = anyio.CapacityLimiter(slots)
+        self.wait = wait
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        from hukou.registry.errors import Busy
+
+        got = True
+        try:
+            self.limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            got = False
+            with anyio.move_on_after(self.wait):
+                await self.limiter.acquire()
+                got = True
+        if not got:
+            raise Busy("系统繁忙，请稍后再试", "the service is busy; try again shortly")
+        try:
+            yield
+        finally:
+            self.limiter.release()
+
+
 # ---- the decisions, off the event loop --------------------------------------------------
 
 
@@ -385,6 +452,50 @@ class DecisionBusy(Exception):
 
     ZH = "服务繁忙，请稍后再试"
     EN = "the service is busy: please try again shortly"
+
+
+class _Budget:
+    """A write run within the decisions' time budget: ``given_up`` once its request was
+    answered 503; ``committing`` while one of its transactions commits (too late to give
+    up: its answer is waited for)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.given_up = False
+        self.committing = False
+
+
+_writing = threading.local()  # the _Budget of the write this worker thread runs
+
+
+def commit_within_budget(_session: Any) -> None:
+    """A SQLAlchemy ``before_commit`` listener (``create_app`` sets it on the register's
+    sessions): a write run by ``DecisionPool.run_write`` whose request has been told
+    "try again" commits nothing (the transaction is rolled back)."""
+    budget: _Budget | None = getattr(_writing, "budget", None)
+    if budget is None:
+        return
+    with budget.lock:
+        if budget.given_up:
+            raise DecisionBusy
+        budget.committing = True
+
+
+def commit_ended(_session: Any, *_args: Any) -> None:
+    """``after_commit`` / ``after_rollback``: the commit ``commit_within_budget`` let
+    through has ended (a write may commit more than once: reading the session, then the
+    change)."""
+    budget: _Budget | None = getattr(_writing, "budget", None)
+    if budget is not None:
+        with budget.lock:
+            budget.committing = False
+
+
+BUDGET_EVENTS = (
+    ("before_commit", commit_within_budget),
+    ("after_commit", commit_ended),
+    ("after_rollback", commit_ended),
+)
 
 
 class _Call:
@@ -424,6 +535,33 @@ class DecisionPool:
             return await asyncio.wait_for(self._run(fn, *args), self.seconds)
         except TimeoutError:
             raise DecisionBusy from None
+
+    async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, a change of the register that decides a case (an officer's
+        approval or rejection), in the pool within the same time budget. Past it the
+        request is told to try again and the change commits nothing: the thread cannot be
+        stopped, but its commit is refused (``commit_within_budget``). A change already
+        committing when the budget runs out is waited for, and answered."""
+        budget = _Budget()
+
+        def work() -> T:
+            _writing.budget = budget
+            try:
+                return fn(*args)
+            finally:
+                _writing.budget = None
+
+        task = asyncio.ensure_future(self._run(work))
+        done, _ = await asyncio.wait({task}, timeout=self.seconds)
+        if not done:
+            with budget.lock:
+                budget.given_up = not budget.committing
+            if budget.given_up:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, DecisionBusy):
+                    await task
+                raise DecisionBusy
+        return await task
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         token = object()

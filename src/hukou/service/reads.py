@@ -11,7 +11,19 @@ security event: ``read.refused``, naming the action asked and the reason. The ac
 * ``read.household`` — a household (``GET /api/households/{id}``, the keeper's page);
 * ``read.person`` — a person looked up by ID number (``POST /api/persons/lookup``);
 * ``read.notice`` — a decision notice printed (the PDF);
-* ``read.export`` — a download (the reform run's workbook or HTML).
+* ``read.export`` — a download (the reform run's workbook or HTML);
+* ``read.materials`` — an application's materials (``GET /api/applications/{id}/materials``);
+* ``read.move_outs`` — the list of move-out procedures (``/officer/move-outs``, the newest
+  ``LIST_MAX``) or those due (``GET /api/move-outs/due``);
+* ``read.moves`` — the page of notices received and permits issued (``/officer/moves``);
+* ``read.notices`` — the notices received (``GET /api/notices``);
+* ``read.permits`` — the permits issued (``GET /api/permits``).
+
+A person looked up by ID number on a page (a move-out requested, a person attached to a
+community) is ``read.person`` too, found or not: a miss is recorded (``found: 0``) as a hit
+is. The number asked is never kept, only ``number_digest`` of it (a keyed digest: whoever
+holds the audit key can tell which look-ups asked for a given number; the trail alone
+cannot).
 
 All begin with ``read.``: a record of a change never does.
 
@@ -23,6 +35,8 @@ cannot bury the real ones.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -39,6 +53,7 @@ from hukou.registry.service import Registry
 T = TypeVar("T")
 
 REFUSED = "read.refused"
+LIST_MAX = 200  # the rows a list without pages shows (the newest)
 _REASONS = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}
 
 
@@ -71,6 +86,37 @@ def done(
 ) -> None:
     """Record a read that succeeded (``via``: ``api`` or ``page``)."""
     registry.audit_event(actor, action, entity, str(entity_id)[:32], {"via": via, **(detail or {})})
+
+
+def number_digest(registry: Registry, number: str) -> str:
+    """A keyed digest of an ID number asked for, for the audit record (never the number)."""
+    mac = hmac.new(registry.keys.audit, f"hukou-id-number:{number}".encode(), hashlib.sha256)
+    return "#" + mac.hexdigest()[:16]
+
+
+def looked_up(
+    registry: Registry,
+    actor: Actor,
+    number: str,
+    persons: list[int],
+    via: str,
+    purpose: str,
+) -> None:
+    """Record a look-up by ID number (``read.person``), whether or not it found anyone."""
+    done(
+        registry,
+        actor,
+        "read.person",
+        "person",
+        persons[0] if len(persons) == 1 else "",
+        via,
+        {
+            "found": len(persons),
+            "persons": persons,
+            "number": number_digest(registry, number),
+            "for": purpose,
+        },
+    )
 
 
 def checked(

@@ -28,7 +28,7 @@ from hukou.policy.facts import ADDRESS_MAX, NAME_MAX, clean_text, field_label, p
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import moves, s5_2
 from hukou.registry.access import Actor
-from hukou.registry.errors import Conflict, NotFound, RegistryError
+from hukou.registry.errors import Busy, Conflict, NotFound, RegistryError
 from hukou.registry.models import (
     APPLICATION_KINDS,
     PLACEMENT_REASONS,
@@ -51,6 +51,7 @@ from hukou.registry.service import (
     current_members,
 )
 from hukou.service import reads, tokens
+from hukou.service.limits import DecisionPool
 from hukou.service.web import explain, i18n, panels
 from hukou.service.web.citizen import _channel_view
 from hukou.service.web.common import env, page_lang, registry_of, render
@@ -100,12 +101,16 @@ async def login(request: Request) -> Response:
     lang = page_lang(request)
     address = tokens.client_address(request)
     try:
-        # argon2 takes ~50 ms of a core: off the event loop (and bounded in the register)
-        actor, token = await run_in_threadpool(
-            registry.login_session, username, password, address, "page"
-        )
+        # argon2 takes ~50 ms of a core: off the event loop, a bounded number at once (a
+        # flood is told 503 busy, holding no thread: ``limits.LoginSlots``)
+        async with request.app.state.logins.slot():
+            actor, token = await run_in_threadpool(
+                registry.login_session, username, password, address, "page"
+            )
     except RegistryError as exc:
-        return render(request, "login.html", status=403, error=exc.zh if lang == "zh" else exc.en)
+        error = exc.zh if lang == "zh" else exc.en
+        status = 503 if isinstance(exc, Busy) else 403  # every refusal looks the same
+        return render(request, "login.html", status=status, error=error)
     response = _see_other(HOME_OF_ROLE.get(actor.role, "/"))
     response.set_cookie(
         SESSION_COOKIE,
@@ -462,7 +467,12 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
 async def officer_act(request: Request, app_id: int) -> Response:
     form = await checked_form(request)
     # the register (and, for approve and reject, the engine): in a worker thread, never on
-    # the event loop (a SQLite write lock held elsewhere would freeze every request)
+    # the event loop (a SQLite write lock held elsewhere would freeze every request);
+    # approve and reject in the decisions' pool, within its time budget (503 past it, and
+    # nothing written: ``DecisionPool.run_write``)
+    if str(form.get("action") or "") in ("approve", "reject"):
+        pool: DecisionPool = request.app.state.decisions
+        return await pool.run_write(_officer_act, request, app_id, form)
     return await run_in_threadpool(_officer_act, request, app_id, form)
 
 
@@ -626,7 +636,9 @@ def officer_notice(request: Request, app_id: int) -> Response:
 
 @router.get("/officer/move-outs", response_class=HTMLResponse)
 def move_outs(request: Request, done: str | None = None) -> HTMLResponse:
-    actor = require(request, "officer", "admin")
+    """迁出: one's county's move-out procedures (an admin: all), the newest
+    ``reads.LIST_MAX``; each page shown is audited (``read.move_outs``)."""
+    actor = _reader(request, "read.move_outs", "move_out", "", "officer", "admin")
     registry = registry_of(request)
     today = registry.clock.today()
 
@@ -637,7 +649,8 @@ def move_outs(request: Request, done: str | None = None) -> HTMLResponse:
         if actor.role == "officer":
             stmt = stmt.where(MoveOutProcedure.county == actor.jurisdiction)
         out = []
-        for p, person in s.execute(stmt.order_by(MoveOutProcedure.id.desc())).all():
+        rows = s.execute(stmt.order_by(MoveOutProcedure.id.desc()).limit(reads.LIST_MAX))
+        for p, person in rows.all():
             name, _ = _shown_person(actor, p.county, person.name, person.id_number)
             out.append(
                 {
@@ -656,14 +669,17 @@ def move_outs(request: Request, done: str | None = None) -> HTMLResponse:
             )
         return out
 
-    return render(
+    procs = registry.read(query)
+    response = render(
         request,
         "move_outs.html",
         actor=actor,
-        procs=registry.read(query),
+        procs=procs,
         reasons=("land_expropriation", "demolition", "ownership_transfer", "divorce", "other"),
         done=done or "",
     )
+    _shown(request, actor, "read.move_outs", "move_out", "", shown=[p["id"] for p in procs])
+    return response
 
 
 @router.post("/officer/move-outs", response_model=None)
@@ -675,7 +691,7 @@ async def move_out_request(request: Request) -> Response:
 
 
 def _move_out_request(request: Request, form: FormData) -> Response:
-    actor = require(request, "officer", "admin")
+    actor = _reader(request, "read.person", "person", "", "officer", "admin")
     registry = registry_of(request)
     number = _form_text(form, "id_number", 18).upper()
 
@@ -689,6 +705,8 @@ def _move_out_request(request: Request, form: FormData) -> Response:
         return None if row is None else (int(row[0]), row[1])
 
     found = registry.read(query)
+    # a look-up by ID number: audited whether or not it found someone
+    reads.looked_up(registry, actor, number, [found[0]] if found else [], "page", "move_out")
     if found is None or found[1] is None:
         raise NotFound(
             "登记簿中无此人，或其户口不在住所上",
@@ -732,7 +750,7 @@ async def attach(request: Request) -> Response:
 
 
 def _attach(request: Request, form: FormData) -> Response:
-    actor = require(request, "officer", "admin")
+    actor = _reader(request, "read.person", "person", "", "officer", "admin")
     registry = registry_of(request)
     number = _form_text(form, "id_number", 18).upper()
     person_id = registry.read(
@@ -740,6 +758,9 @@ def _attach(request: Request, form: FormData) -> Response:
             select(Person.id).where(Person.id_number == number)
         ).scalar_one_or_none()
     )
+    # a look-up by ID number: audited whether or not it found someone
+    found = [int(person_id)] if person_id is not None else []
+    reads.looked_up(registry, actor, number, found, "page", "attach")
     if person_id is None:
         raise NotFound("登记簿中无此人", "no such person in the register", "id_number")
     registry.attach_to_community(actor, int(person_id), _form_text(form, "reason", 32))
@@ -752,8 +773,9 @@ def _attach(request: Request, form: FormData) -> Response:
 @router.get("/officer/moves", response_class=HTMLResponse)
 def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
     """迁移: the notices other stations sent this one (a hukou moved away), and the move-in
-    permits this station issued, with those about to run out marked."""
-    actor = require(request, "officer", "admin")
+    permits this station issued, with those about to run out marked (the newest
+    ``reads.LIST_MAX`` of each; each page shown audited: ``read.moves``)."""
+    actor = _reader(request, "read.moves", "move", "", "officer", "admin")
     registry = registry_of(request)
     today = registry.clock.today()
     due = {p.id for p in registry.due_permits(actor)}
@@ -776,7 +798,9 @@ def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
                     "to": n.from_county,
                     "moved_on": n.moved_on.isoformat(),
                 }
-                for n, p in s.execute(notices.order_by(StationNotice.id.desc()).limit(200)).all()
+                for n, p in s.execute(
+                    notices.order_by(StationNotice.id.desc()).limit(reads.LIST_MAX)
+                ).all()
             ],
             "permits": [
                 {
@@ -790,11 +814,24 @@ def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
                     "due": m.id in due,
                     "lapsed": m.state == "issued" and m.valid_until < today,
                 }
-                for m, a in s.execute(permits.order_by(MoveInPermit.id.desc()).limit(200)).all()
+                for m, a in s.execute(
+                    permits.order_by(MoveInPermit.id.desc()).limit(reads.LIST_MAX)
+                ).all()
             ],
         }
 
-    return render(request, "moves.html", actor=actor, done=done or "", **registry.read(query))
+    data = registry.read(query)
+    response = render(request, "moves.html", actor=actor, done=done or "", **data)
+    _shown(
+        request,
+        actor,
+        "read.moves",
+        "move",
+        "",
+        notices=[n["id"] for n in data["notices"]],
+        permits=[m["id"] for m in data["permits"]],
+    )
+    return response
 
 
 @router.post("/officer/moves/notice/{notice_id}", response_model=None)
