@@ -398,6 +398,52 @@ def test_health_answers_while_an_interview_step_is_being_decided(
     asyncio.run(_health_while_held(app, held, step))
 
 
+@pytest.mark.parametrize("fast_check", [True, False])
+def test_health_answers_while_a_maximal_check_runs_and_a_huge_body_is_refused(
+    local: Registry, monkeypatch: pytest.MonkeyPatch, fast_check: bool
+) -> None:
+    """The issue's load, as an order of events (no clock): the largest valid case is being
+    decided (held in its decision) while a 10 MB body streams in and is refused; a health
+    check sent after both started is answered before the maximal case is — the decision runs
+    off the event loop and the refusal reads no more than the limit. The 100 ms figure is
+    ``bench/health_under_load.py``'s."""
+    body = encodings(maximal_case())["ascii-escaped, indent 2"]  # the largest
+    held = Held(app_module.check_bytes)
+    monkeypatch.setattr(app_module, "check_bytes", held)
+    limits = Limits()
+    app = create_app(
+        local, fast_check, limits=Limits.unlimited(max_body_bytes=limits.max_body_bytes)
+    )
+    streamed = 0
+
+    async def huge() -> AsyncIterator[bytes]:
+        nonlocal streamed
+        chunk = b" " * (256 * 1024)
+        for _ in range(40):  # 10 MB
+            streamed += len(chunk)
+            yield chunk
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+            maximal = asyncio.create_task(client.post("/api/check", content=body))
+            assert await asyncio.to_thread(held.entered.wait, 30)
+            oversized = asyncio.create_task(client.post("/api/check", content=huge()))
+            health = await client.get("/api/health")
+            assert health.status_code == 200 and health.json()["status"] == "ok"
+            refused = await oversized
+            assert refused.status_code == 413
+            assert streamed <= limits.max_body_bytes + 2 * 256 * 1024  # the rest unread
+            assert not maximal.done() and not held.done.is_set()  # still deciding
+            held.release.set()
+            decided = await maximal
+            assert decided.status_code == 200, decided.text[:300]
+            assert len(decided.json()["relatives"]) == f.MAX_RELATIVES
+
+    asyncio.run(main())
+
+
 def test_a_decision_past_its_time_budget_is_503_try_again(
     local: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
