@@ -84,6 +84,33 @@ def test_decisions_are_the_same_with_a_cold_and_a_warm_cache(tmp_path: Path) -> 
     env = {"HUKOU_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     argv = [sys.executable, "-m", "hukou.cli", "check", "--json", "--full", str(case)]
     cold = subprocess.run(argv, capture_output=True, env=env, check=True, timeout=120)
-    assert list(tmp_path.glob("rules-*.marshal"))
+    (written,) = tmp_path.glob("rules-*.marshal")
+    before = written.stat().st_mtime_ns
     warm = subprocess.run(argv, capture_output=True, env=env, check=True, timeout=120)
     assert warm.stdout == cold.stdout and b'"channels"' in cold.stdout
+    assert written.stat().st_mtime_ns == before  # every rule came from the file: no new entry
+
+
+def test_a_file_others_can_write_is_not_executed(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    codecache.compiled("def f():\n    return 1\n", "<rule t>")
+    codecache.save()
+    (written,) = cache.glob("rules-*.marshal")
+    written.chmod(0o664)  # a group member could have put other code there
+    _fresh_process_state(monkeypatch)
+    codecache.compiled("def f():\n    return 1\n", "<rule t>")
+    assert codecache._new  # compiled, not read
+
+
+def test_no_home_folder_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HUKOU_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    _fresh_process_state(monkeypatch)
+    assert _run(codecache.compiled("def f():\n    return 5\n", "<rule t>"))["f"]() == 5  # type: ignore[operator]
+    codecache.save()  # nowhere to write: nothing happens

@@ -37,7 +37,7 @@ def test_the_map_is_stdnums_table(fresh: Path) -> None:
 
 def test_a_cache_file_is_written_and_read_back(fresh: Path) -> None:
     first = regions.address_codes()
-    (written,) = fresh.glob("stdnum-*-cn-loc-*.json")
+    (written,) = fresh.glob("stdnum-cn-loc-*.json")
     assert json.loads(written.read_text("utf-8")) == first
     # the next process reads the file: a planted entry shows it was read, not rebuilt
     written.write_text(json.dumps({**first, "999999": "[2020-]test"}), "utf-8")
@@ -45,7 +45,9 @@ def test_a_cache_file_is_written_and_read_back(fresh: Path) -> None:
     assert regions.county_entry("999999") == "[2020-]test"
 
 
-@pytest.mark.parametrize("content", ["", "{", "[]", "{}", "\x00\x01"])
+@pytest.mark.parametrize(
+    "content", ["", "{", "[]", "{}", "\x00\x01", '{"330481": 1}', '{"3304": "x"}', '{"330481": ""}']
+)
 def test_a_damaged_cache_file_is_rebuilt(fresh: Path, content: str) -> None:
     regions.address_codes()
     (written,) = fresh.glob("*.json")
@@ -61,6 +63,33 @@ def test_an_unwritable_cache_folder_is_not_used(
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("HUKOU_CACHE_DIR", str(blocker / "cache"))
+    regions.address_codes.cache_clear()
+    try:
+        assert regions.county_entry("330402") == _stdnum("330402")
+    finally:
+        regions.address_codes.cache_clear()
+
+
+def test_a_file_others_can_write_is_not_read(fresh: Path) -> None:
+    first = regions.address_codes()
+    (written,) = fresh.glob("*.json")
+    written.write_text(json.dumps({**first, "999999": "[2020-]planted"}), "utf-8")
+    written.chmod(0o666)  # anyone could have planted that
+    regions.address_codes.cache_clear()
+    assert regions.county_entry("999999") == ""
+    assert fresh.stat().st_mode & 0o777 == 0o700 and written.stat().st_mode & 0o022 == 0
+
+
+def test_no_home_folder_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare container: no HOME, no passwd entry. The table still works."""
+    for name in ("HUKOU_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    assert regions.cache_dir() is None
     regions.address_codes.cache_clear()
     try:
         assert regions.county_entry("330402") == _stdnum("330402")

@@ -240,6 +240,15 @@ def test_permits_from_a_population() -> None:
     }
 
 
+def test_every_count_column_is_suppressed() -> None:
+    """A new count column (a §5.1 flag, say) is suppressed in files, pages and the API only
+    if it is in COUNT_COLUMNS: every integer column of every indicator table must be."""
+    for schema in (ind.SETTLEMENTS, ind.PERMITS, ind.ELIGIBLE, ind.SUMMARY):
+        for field in schema:
+            if pa.types.is_integer(field.type):
+                assert field.name in ind.COUNT_COLUMNS, field.name
+
+
 def test_small_counts_are_suppressed_in_a_table() -> None:
     table = pa.table(
         {

@@ -28,7 +28,10 @@ def _served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> uvic
         seen.append(uvicorn.Config(app_ref, **kwargs))
 
     monkeypatch.setattr(uvicorn, "run", run)
-    monkeypatch.delenv("HUKOU_DATABASE_URL", raising=False)  # restored after the test
+    # set, then removed: monkeypatch then restores the variable (or its absence) after the
+    # test, whatever ``serve`` writes into the environment for its workers
+    monkeypatch.setenv("HUKOU_DATABASE_URL", url)
+    monkeypatch.delenv("HUKOU_DATABASE_URL")
     result = runner.invoke(app, ["serve", "--url", url, "--port", "1", *args])
     assert result.exit_code == 0, result.output
     [config] = seen
@@ -38,10 +41,14 @@ def _served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str) -> uvic
 def test_forwarded_allow_ips_reaches_uvicorn(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)  # restored after the test
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")  # recorded, so restored after the test
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS")
     config = _served(monkeypatch, tmp_path, "--forwarded-allow-ips", "10.0.0.5,10.0.0.6")
     assert config.forwarded_allow_ips == "10.0.0.5,10.0.0.6"
     assert config.proxy_headers
+    import os
+
+    assert "FORWARDED_ALLOW_IPS" not in os.environ  # passed to uvicorn, not into the env
 
 
 def test_without_it_uvicorns_default_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

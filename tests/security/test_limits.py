@@ -430,6 +430,11 @@ def test_health_answers_while_a_maximal_check_runs_and_a_huge_body_is_refused(
             maximal = asyncio.create_task(client.post("/api/check", content=body))
             assert await asyncio.to_thread(held.entered.wait, 30)
             oversized = asyncio.create_task(client.post("/api/check", content=huge()))
+            for _ in range(30_000):  # the huge body is on its way before health is asked
+                if streamed:
+                    break
+                await asyncio.sleep(0.001)
+            assert streamed
             health = await client.get("/api/health")
             assert health.status_code == 200 and health.json()["status"] == "ok"
             refused = await oversized
@@ -919,7 +924,7 @@ def test_an_approval_past_its_time_budget_is_503_and_writes_nothing(
             assert held.entered.is_set() and not held.done.is_set()  # still deciding
             held.release.set()
             assert await asyncio.to_thread(held.done.wait, 30)
-            for _ in range(1000):  # its place comes back once its transaction has ended
+            for _ in range(30_000):  # its place comes back once its transaction has ended
                 if pool.limiter.borrowed_tokens == 0:
                     break
                 await asyncio.sleep(0.001)
@@ -940,3 +945,46 @@ def test_an_approval_past_its_time_budget_is_503_and_writes_nothing(
         r = client.post(f"/api/applications/{case.id}:approve", headers=headers)
         assert r.status_code == 200, r.text[:300]
     assert registry.read(lambda s: s.get_one(Application, case.id).state) == "approved"
+
+
+def test_an_approval_committed_before_its_budget_ran_out_is_answered(
+    registry: Registry, officer: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the budget ran out after the approval had committed (here: while its
+    audit records were being sealed, after the commit) and the officer was told "try again,
+    nothing written" — and a retry got 409. A write that is in the register is waited for
+    and answered."""
+    import hukou.registry.service as service_module
+    from hukou.registry.demo import settle_materials
+    from hukou.registry.models import Application
+
+    from ..registry.conftest import NANHU
+
+    case = registry.create_application(officer, "s1_1", NANHU, owner_case())
+    for action in ("submit", "review"):
+        registry.act(officer, case.id, action)
+    settle_materials(registry, officer, case.id)
+    app = create_app(registry, limits=Limits.unlimited(decision_seconds=0.3))
+    client = _pages(app)
+    headers = _api_login(client)
+    # the seal commits after the approval's commit, in the same thread: held there
+    held = Held(service_module.Registry.seal_audit)
+    monkeypatch.setattr(registry, "seal_audit", lambda wait=True: held(registry, wait))
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+            pending = asyncio.create_task(
+                c.post(f"/api/applications/{case.id}:approve", headers=headers)
+            )
+            assert await asyncio.to_thread(held.entered.wait, 30)  # committed, now sealing
+            await asyncio.sleep(0.5)  # past the 0.3 s budget (an order, not a deadline)
+            assert not pending.done()  # waiting for the write's own answer, not a 503
+            held.release.set()
+            r = await pending
+            assert r.status_code == 200, r.text[:300]
+
+    asyncio.run(main())
+    assert registry.read(lambda s: s.get_one(Application, case.id).state) == "approved"
+    registry.seal_audit()
+    assert registry.verify_audit() == []  # the records the late seal wrote are chained

@@ -286,6 +286,7 @@ def test_a_flood_gets_busy_not_failures(engine: Any, clock: FixedClock) -> None:
     )
     _users(registry)
     held = [access._hash_slots.acquire(timeout=5) for _ in range(2)]
+    assert all(held)  # both slots taken: nothing else hashes now
     try:
         with pytest.raises(Busy):
             registry.login("alice", PASSWORD, "10.0.0.1")
@@ -388,13 +389,19 @@ def test_a_login_flood_holds_no_worker_threads(
                 return r.status_code
 
             held = [access._hash_slots.acquire(timeout=5) for _ in range(2)]
+            assert all(held)
             try:
                 flood = [asyncio.create_task(attempt()) for _ in range(n)]
-                while count["now"] < 1:  # the flood has reached the password check
+                for _ in range(30_000):  # until the flood reaches the password check
+                    if count["now"] >= 1:
+                        break
                     await asyncio.sleep(0.001)
+                assert count["now"] >= 1
                 other = await client.get("/login")  # a synchronous route (def)
                 assert other.status_code == 200
-                while sum(t.done() for t in flood) < n - limits.login_slots:
+                for _ in range(30_000):
+                    if sum(t.done() for t in flood) >= n - limits.login_slots:
+                        break
                     await asyncio.sleep(0.001)
                 # all this while every password check still waited for a hashing slot
                 refused = [t.result() for t in flood if t.done()]

@@ -265,6 +265,13 @@ def test_the_api_gives_the_tables_to_analysts(client: TestClient, demo_populatio
     ]
     assert None in values  # suppressed
     assert all(v is None or v == 0 or v >= 5 for v in values)
+    # every count of every table, the §5.1 flags' counts included
+    from hukou.analytics.indicators import COUNT_COLUMNS
+
+    for rows in body["tables"].values():
+        for row in rows:
+            for c in COUNT_COLUMNS & row.keys():
+                assert row[c] is None or row[c] == 0 or row[c] >= 5, (c, row)
     admin = client.get(
         "/api/indicators?period=year&from=2024-01-01&to=2024-12-31",
         headers=token(client, "admin"),

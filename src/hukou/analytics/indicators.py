@@ -580,5 +580,6 @@ def write_outputs(
         ("生成时间 generated", dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()),
     ]
     sheets = {INDICATOR_SHEETS.get(n, n): t for n, t in shown.items()}
-    written.append(write_workbook(out / "indicators.xlsx", readme, sheets, null_as=f"<{k}"))
+    marker = (f"<{k}", COUNT_COLUMNS) if k > 1 else None
+    written.append(write_workbook(out / "indicators.xlsx", readme, sheets, null_as=marker))
     return written

@@ -53,10 +53,11 @@ def write_workbook(
     path: Path,
     readme: Sequence[tuple[str, Any]],
     sheets: Mapping[str, pa.Table],
-    null_as: str | None = None,
+    null_as: tuple[str, frozenset[str]] | None = None,
 ) -> Path:
-    """README (key, value rows) and one sheet per table, header bold and frozen; a null
-    cell is written ``null_as`` when given (a suppressed count: ``<5``), else left empty."""
+    """README (key, value rows) and one sheet per table, header bold and frozen; with
+    ``null_as=(text, columns)`` a null cell of those columns is written ``text`` (a
+    suppressed count: ``<5``); any other null is left empty."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
@@ -82,7 +83,9 @@ def write_workbook(
         for row in table.to_pylist():
             sheet.append(
                 [
-                    null_as if row[n] is None and null_as is not None else _cell(row[n])
+                    null_as[0]
+                    if null_as is not None and row[n] is None and n in null_as[1]
+                    else _cell(row[n])
                     for n in names
                 ]
             )

@@ -281,39 +281,10 @@ def clauses(
     Console().print(t)
 
 
-def serve(
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", help="进程数 / worker processes")] = 1,
-    url: Annotated[
-        str | None, typer.Option("--url", help="默认 HUKOU_DATABASE_URL / default")
-    ] = None,
-    forwarded_allow_ips: Annotated[
-        str | None,
-        typer.Option(
-            "--forwarded-allow-ips",
-            help="信任其 X-Forwarded-For 的代理地址（逗号分隔，* 为全部） / the reverse "
-            "proxies whose X-Forwarded-For is trusted (comma-separated, * for all); default: "
-            "uvicorn's (FORWARDED_ALLOW_IPS, else 127.0.0.1)",
-        ),
-    ] = None,
-) -> None:
-    """启动服务 / serve the API (OpenAPI at /openapi.json, docs at /docs)."""
-    import os
-
-    from hukou.cli import registry_cmds
-
-    if forwarded_allow_ips is not None:
-        # uvicorn's own setting: read by its Config in this process and in every worker
-        os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
-    registry_cmds.serve(host=host, port=port, workers=workers, url=url)
-
-
-# ``serve`` is above (its options are uvicorn's; the work is ``registry_cmds.serve``)
-lazy("serve", "hukou.cli", "serve", "启动服务 / serve the API (OpenAPI at /openapi.json)")
 # The other commands, imported when they run (their modules load the register, SQLAlchemy,
 # Alembic, Arrow …); the short help is what ``hukou --help`` lists.
 for _name, _module, _attr, _help in (
+    ("serve", "registry_cmds", "serve", "启动服务 / serve the API (OpenAPI at /openapi.json)"),
     ("synth", "synth_cmd", "synth", "生成可复现的嘉兴合成人口 / write a synthetic population"),
     ("batch", "batch_cmd", "batch", "对人口中每个人审查 / decide every person of a population"),
     ("reform", "analytics_cmds", "reform", "改革测算：谁获益、谁受损 / what-if reform"),

@@ -765,6 +765,15 @@ def serve(
     port: Annotated[int, typer.Option("--port")] = 8000,
     workers: Annotated[int, typer.Option("--workers", help="进程数 / worker processes")] = 1,
     url: Url = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="信任其 X-Forwarded-For 的代理地址（逗号分隔，* 为全部） / the reverse "
+            "proxies whose X-Forwarded-For is trusted (comma-separated, * for all); default: "
+            "uvicorn's (FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+        ),
+    ] = None,
 ) -> None:
     """启动服务 / serve the API (OpenAPI at /openapi.json, docs at /docs)."""
     import os
@@ -795,6 +804,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        forwarded_allow_ips=forwarded_allow_ips,  # None: uvicorn's (FORWARDED_ALLOW_IPS)
     )
 
 

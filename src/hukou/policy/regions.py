@@ -4,28 +4,78 @@ An ID number's first six digits and a county outside Jiaxing are checked against
 table. stdnum parses the whole file (6,885 codes) on first use, about 50 ms — a sixth of
 the command line's start-up budget — so the flat map it yields (code → stdnum's county
 entry, e.g. ``"[1983-1992]城区,[1993-2004]秀城区,[2005-]南湖区"``) is kept as JSON in the
-user's cache folder, one file per stdnum version and table size. Nothing else is
-cached: a missing, unreadable or stale file is rebuilt from stdnum; a folder that cannot
-be written is simply not used.
+user's cache folder, keyed by a digest of stdnum's table and this module's format.
+
+The cache is an optimisation only, and never trusted further than the user's own files:
+the folder is made private (0700), a file is read only if it belongs to this user and
+nobody else may write it, and its content is checked (six-digit codes to strings). Any
+doubt — no home folder, an unwritable folder, a foreign or damaged file — and the table is
+read from stdnum as if there were no cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import stat
 import tempfile
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+FORMAT = 1  # of the JSON written here; a new format is a new file
 
-def cache_dir() -> Path:
-    """``$HUKOU_CACHE_DIR``, else ``$XDG_CACHE_HOME/hukou``, else ``~/.cache/hukou``."""
+
+def cache_dir() -> Path | None:
+    """``$HUKOU_CACHE_DIR``, else ``$XDG_CACHE_HOME/hukou``, else ``~/.cache/hukou``;
+    None when there is no home folder to put it in (a bare container)."""
     found = os.environ.get("HUKOU_CACHE_DIR")
     if found:
         return Path(found)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):
+            return None
     return Path(base) / "hukou"
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a cache file if it is this user's own and nobody else can write it;
+    None otherwise (missing, foreign, group- or world-writable, unreadable)."""
+    try:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                return None
+            geteuid = getattr(os, "geteuid", None)  # POSIX; elsewhere the mode check only
+            if geteuid is not None and st.st_uid != geteuid():
+                return None
+            return f.read()
+    except OSError:
+        return None
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all (a temporary file renamed over it), in a
+    private folder, mode 0600; nothing on any error (the cache is only an optimisation)."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as f:
+            tmp = f.name
+            f.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def _from_stdnum() -> dict[str, str]:
@@ -40,33 +90,39 @@ def _from_stdnum() -> dict[str, str]:
     return codes
 
 
+def _valid(loaded: object) -> bool:
+    return (
+        isinstance(loaded, dict)
+        and bool(loaded)
+        and all(
+            isinstance(k, str) and len(k) == 6 and k.isdigit() and isinstance(v, str) and v
+            for k, v in loaded.items()
+        )
+    )
+
+
 @cache
 def address_codes() -> dict[str, str]:
     """Every six-digit code stdnum's table knows at county level, with its dated names."""
-    import stdnum
-
-    table = resources.files("stdnum") / "cn" / "loc.dat"
+    folder = cache_dir()
+    if folder is None:
+        return _from_stdnum()
     try:
-        size = len(table.read_bytes())
+        table = (resources.files("stdnum") / "cn" / "loc.dat").read_bytes()
     except OSError:
-        size = 0
-    path = cache_dir() / f"stdnum-{stdnum.__version__}-cn-loc-{size}.json"
-    try:
-        loaded = json.loads(path.read_text("utf-8"))
-        if isinstance(loaded, dict) and loaded:
-            return loaded
-    except (OSError, ValueError):
-        pass
+        return _from_stdnum()
+    digest = hashlib.sha256(table + f"\0format {FORMAT}".encode()).hexdigest()[:16]
+    path = folder / f"stdnum-cn-loc-{digest}.json"
+    blob = read_private(path)
+    if blob is not None:
+        try:
+            loaded = json.loads(blob)
+        except ValueError:
+            loaded = None
+        if _valid(loaded):
+            return loaded  # type: ignore[no-any-return]
     codes = _from_stdnum()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, delete=False, suffix=".tmp"
-        ) as tmp:
-            json.dump(codes, tmp, ensure_ascii=False, separators=(",", ":"))
-        os.replace(tmp.name, path)  # whole or not at all: readers never see half a file
-    except OSError:
-        pass
+    write_private(path, json.dumps(codes, ensure_ascii=False, separators=(",", ":")).encode())
     return codes
 
 

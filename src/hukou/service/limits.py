@@ -463,6 +463,8 @@ class _Budget:
         self.lock = threading.Lock()
         self.given_up = False
         self.committing = False
+        self.flushed = False  # the transaction being committed has written something
+        self.committed = False  # a change is in the register: the answer must be waited for
 
 
 _writing = threading.local()  # the _Budget of the write this worker thread runs
@@ -482,18 +484,36 @@ def commit_within_budget(_session: Any) -> None:
 
 
 def commit_ended(_session: Any, *_args: Any) -> None:
-    """``after_commit`` / ``after_rollback``: the commit ``commit_within_budget`` let
-    through has ended (a write may commit more than once: reading the session, then the
-    change)."""
+    """``after_rollback``: the commit ``commit_within_budget`` let through did not happen
+    (a write may commit more than once: reading the session, then the change)."""
     budget: _Budget | None = getattr(_writing, "budget", None)
     if budget is not None:
         with budget.lock:
-            budget.committing = False
+            budget.committing = budget.flushed = False
+
+
+def flushed(_session: Any, _context: Any) -> None:
+    """``after_flush``: the transaction has written rows (a read-only one commits too)."""
+    budget: _Budget | None = getattr(_writing, "budget", None)
+    if budget is not None:
+        with budget.lock:
+            budget.flushed = True
+
+
+def commit_done(_session: Any) -> None:
+    """``after_commit``: something is in the register now, so the request waits for the
+    write's own answer rather than being told that nothing was written."""
+    budget: _Budget | None = getattr(_writing, "budget", None)
+    if budget is not None:
+        with budget.lock:
+            budget.committed = budget.committed or budget.flushed
+            budget.committing = budget.flushed = False
 
 
 BUDGET_EVENTS = (
     ("before_commit", commit_within_budget),
-    ("after_commit", commit_ended),
+    ("after_flush", flushed),
+    ("after_commit", commit_done),
     ("after_rollback", commit_ended),
 )
 
@@ -555,7 +575,7 @@ class DecisionPool:
         done, _ = await asyncio.wait({task}, timeout=self.seconds)
         if not done:
             with budget.lock:
-                budget.given_up = not budget.committing
+                budget.given_up = not (budget.committing or budget.committed)
             if budget.given_up:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, DecisionBusy):

@@ -419,15 +419,10 @@ def per_county(rows: Sequence[Mapping[str, Any]], measure: str) -> list[tuple[st
 
 
 def api_tables(data: Indicators, k: int) -> dict[str, list[dict[str, Any]]]:
-    """The tables with every count below ``k`` (and above 0) replaced by null."""
-    counts = {
-        "applications",
-        "persons",
-        "permits",
-        "eligible_not_settled",
-        "settled_persons",
-        "settlement_applications",
-    }
+    """The tables with every count below ``k`` (and above 0) replaced by null: the count
+    columns are the indicator module's own list, the one its files use."""
+    from hukou.analytics.indicators import COUNT_COLUMNS as counts
+
     out: dict[str, list[dict[str, Any]]] = {}
     for name, rows in data.tables().items():
         out[name] = [
