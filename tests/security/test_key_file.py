@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from hukou.cli import app
 from hukou.registry.access import SYSTEM
-from hukou.registry.db import make_engine, session_factory
+from hukou.registry.db import make_engine, session_factory, upgrade
 from hukou.registry.errors import RegistryError
 from hukou.registry.keys import KeyRing
 from hukou.registry.models import AuditRecord, User
@@ -162,3 +162,32 @@ def test_a_fresh_register_gets_its_key_file_private(
         monkeypatch.chdir(elsewhere)
         assert _add("second", db_url).exit_code == 0
         assert "intact" in _cli("audit", "verify", "--url", db_url).output
+
+
+def test_a_key_problem_during_service_names_no_path_to_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key file vanishing under a running service: the client gets a plain 503, the
+    path and the advice go to the server's log only."""
+    from fastapi.testclient import TestClient
+
+    from hukou.registry.keys import missing_for_chain
+    from hukou.service.app import create_app
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    registry = Registry(session_factory(make_engine(url)), keys=KeyRing(tmp_path / "k.keys"))
+    app = create_app(registry)
+    secret = tmp_path / "somewhere" / "hukou.keys"
+
+    def vanished(*_a: object, **_k: object) -> None:
+        raise missing_for_chain(secret)
+
+    monkeypatch.setattr(registry, "login_session", vanished)
+    client = TestClient(app, raise_server_exceptions=False)
+    with caplog.at_level("ERROR"):
+        r = client.post("/api/login", json={"username": "a", "password": "b"})
+    assert r.status_code == 503, r.text
+    assert str(secret) not in r.text and "HUKOU_KEY_FILE" not in r.text
+    assert r.json()["errors"][0]["field"] == "(service)"
+    assert str(secret) in caplog.text

@@ -43,6 +43,7 @@ from hukou.privacy import mask_id, mask_name
 from hukou.registry import logmask
 from hukou.registry.access import Actor
 from hukou.registry.errors import NotFound, RegistryError
+from hukou.registry.keys import KeyError_
 from hukou.registry.models import (
     Application,
     Household,
@@ -185,6 +186,26 @@ def _login_rate_limited(registry: Registry) -> Callable[[str, str, int], Awaitab
             log.exception("could not audit a refused log-in")
 
     return refused
+
+
+class ServiceMisconfigured(RegistryError):
+    """What a client is told of a key-file problem (503): the path and the advice are the
+    operator's, and go to the server's log (``public_error``)."""
+
+    status = 503
+
+
+def public_error(exc: RegistryError) -> RegistryError:
+    """``exc`` as a client may see it: a key-file problem (``registry.keys.KeyError_``)
+    names a path on the server, so it is logged and the client gets a plain 503."""
+    if isinstance(exc, KeyError_):
+        log.error("the service's keys: %s", exc.en)
+        return ServiceMisconfigured(
+            "服务暂时无法办理，请联系系统管理员",
+            "the service cannot work at the moment; please contact its administrator",
+            "(service)",
+        )
+    return exc
 
 
 def _problem(status: int, problems: list[dict[str, Any]]) -> JSONResponse:
@@ -484,6 +505,7 @@ def create_app(
 
     @app.exception_handler(RegistryError)
     async def _registry_error(_req: Request, exc: RegistryError) -> JSONResponse:
+        exc = public_error(exc)
         return _problem(exc.status, [exc.as_dict()])
 
     @app.exception_handler(InputError)

@@ -129,7 +129,10 @@ def install(app: FastAPI) -> None:
     async def _registry_error(request: Request, exc: Exception) -> Response:
         if not is_page(request.url.path) and api_registry_error is not None:
             return await api_registry_error(request, exc)
+        from hukou.service.app import public_error
+
         assert isinstance(exc, RegistryError)
+        exc = public_error(exc)
         # the page looks up the session in the database: not on the event loop
         return await run_in_threadpool(error_page, request, exc.status, exc.zh, exc.en)
 
