@@ -506,7 +506,10 @@ def create_app(
     @app.exception_handler(RegistryError)
     async def _registry_error(_req: Request, exc: RegistryError) -> JSONResponse:
         exc = public_error(exc)
-        return _problem(exc.status, [exc.as_dict()])
+        answer = _problem(exc.status, [exc.as_dict()])
+        if exc.status == 503:  # busy (a log-in flood) or misconfigured: say when to retry
+            answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.exception_handler(InputError)
     async def _input_error(_req: Request, exc: InputError) -> JSONResponse:
