@@ -223,7 +223,7 @@ def parsed_population(batch_cases: list[dict[str, Any]]) -> Tables:
 
 
 @settings(
-    max_examples=examples(50),  # make test-deep: 250
+    max_examples=examples(40),  # make test-deep: 200
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -235,7 +235,7 @@ def test_duckdb_matches_the_engine(population: tuple[dt.date, list[dict[str, Any
 
 
 @settings(
-    max_examples=examples(12),
+    max_examples=examples(10),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -45,3 +45,6 @@ def test_an_address_with_markup_prints_as_typed(tmp_path: Path, detail: str) -> 
     # whole, brackets and colons kept: in the verdict and in the channel table
     assert done.output.count(detail) >= 2, done.output
     assert "😄" not in done.output
+    # while the report's own marks are still styled, never printed as markup
+    rest = done.output.replace(detail, "")
+    assert "[/]" not in rest and "[green]" not in rest and "✔" in rest

@@ -224,9 +224,10 @@ def _channel_row(c: ChannelResult, lang: str) -> list[Text]:
         notes.append(f"{w['missing']}: " + "; ".join(field_label(f, lang) for f in c.missing_facts))
     if c.registration_place and c.status == "eligible":
         notes.append(f"{w['place']}: {_place(c.registration_place, lang)}")
-    # Text, not markup: a note may quote the case (an address), which must print as typed
+    # the marks are our markup; the notes are plain Text: a note may quote the case (an
+    # address), which must print as typed
     return [
-        Text(f"{MARK[c.status]} {c.clause}"),
+        Text.from_markup(f"{MARK[c.status]} {c.clause}"),
         Text(_label(c.zh, c.en, lang) + (f" ({w['self_only']})" if c.self_only else "")),
         Text(w[c.status]),
         Text("\n".join(notes)),
@@ -312,9 +313,9 @@ def render(d: Decision, lang: str = "zh", full: bool = False) -> Group:
                 if r.status == "not_eligible":
                     routes = [_label(zh, en, lang) for zh, en in r.notes]
             rel.add_row(
-                Text(f"{w[r.relation]} {name}"),
-                Text(f"{mark} {verdict_word}"),
-                Text("\n".join(routes)),
+                Text(f"{w[r.relation]} {name}"),  # a name: as typed (masked)
+                Text.from_markup(f"{mark} {verdict_word}"),
+                Text.from_markup("\n".join(routes)),  # the rules' own words and marks
             )
         parts.append(rel)
 
