@@ -16,6 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
+import orjson
+
 from hukou.engine.decide import decide
 from hukou.engine.report import decision_json
 from hukou.policy.facts import parse_case
@@ -46,7 +48,10 @@ def main() -> None:
 
     runs = {
         "parse + decide (with explanation tree)": lambda b: decide(parse_case(b)),
-        "parse + decide + JSON report": lambda b: json.dumps(decision_json(decide(parse_case(b)))),
+        # serialised as POST /api/check does (orjson)
+        "parse + decide + JSON report": lambda b: orjson.dumps(
+            decision_json(decide(parse_case(b)))
+        ),
         "parse only": parse_case,
     }
     print(

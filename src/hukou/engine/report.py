@@ -23,6 +23,18 @@ def _iso(d: dt.date | None) -> str | None:
     return d.isoformat() if d else None
 
 
+_LEAVES: dict[str, str] = {}  # a fact's source path -> its name (``a.b.name`` -> ``name``)
+
+
+def _leaf(path: str) -> str:
+    found = _LEAVES.get(path)
+    if found is None:
+        found = _LEAVES[path] = path.rsplit(".", 1)[-1]
+        if len(_LEAVES) > 65_536:  # paths are few; a bound all the same
+            _LEAVES.clear()
+    return found
+
+
 def _trace(t: Trace, day: int, cited: set[str]) -> dict[str, Any]:
     """One explained node, and its subtree; the clauses met are added to ``cited`` on the
     way (one walk of the tree, not two)."""
@@ -45,7 +57,7 @@ def _trace(t: Trace, day: int, cited: set[str]) -> dict[str, Any]:
         if nxt is not None and nxt < POS:
             out["earliest_date"] = dt.date.fromordinal(nxt).isoformat()
     if t.facts:
-        out["facts"] = {k: display_value(k.rsplit(".", 1)[-1], v) for k, v in t.facts.items()}
+        out["facts"] = {k: display_value(_leaf(k), v) for k, v in t.facts.items()}
     if t.children:
         out["children"] = [_trace(c, day, cited) for c in t.children]
     return out

@@ -626,6 +626,7 @@ def parse_case(data: bytes | str | dict[str, Any], decision_date: dt.date | None
     return case
 
 
+@lru_cache(maxsize=8192)  # a pure function of two short strings; reports call it often
 def field_label(path: str, lang: str = "zh") -> str:
     """A person-readable name for a case field path, e.g.
     ``relatives[1].hukou.kind`` -> ``亲属2·现户口·户别`` (en: ``relative 2 · current hukou · kind of household``).
