@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from argon2 import PasswordHasher
 
@@ -23,3 +25,15 @@ def _key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("HUKOU_KEY_FILE", str(tmp_path_factory.mktemp("keys") / "hukou.keys"))
     monkeypatch.delenv("HUKOU_SECRET_KEY", raising=False)
     monkeypatch.delenv("HUKOU_AUDIT_KEY", raising=False)
+
+
+@pytest.fixture
+def no_home_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare container: no HOME, no passwd entry, no cache folder configured."""
+    for name in ("HUKOU_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))

@@ -103,14 +103,8 @@ def test_a_file_others_can_write_is_not_executed(
     assert codecache._new  # compiled, not read
 
 
+@pytest.mark.usefixtures("no_home_folder")
 def test_no_home_folder_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HUKOU_CACHE_DIR", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(name, raising=False)
-
-    def nowhere() -> Path:
-        raise RuntimeError("Could not determine home directory.")
-
-    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
     _fresh_process_state(monkeypatch)
     assert _run(codecache.compiled("def f():\n    return 5\n", "<rule t>"))["f"]() == 5  # type: ignore[operator]
     codecache.save()  # nowhere to write: nothing happens

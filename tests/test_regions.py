@@ -80,15 +80,9 @@ def test_a_file_others_can_write_is_not_read(fresh: Path) -> None:
     assert fresh.stat().st_mode & 0o777 == 0o700 and written.stat().st_mode & 0o022 == 0
 
 
-def test_no_home_folder_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_home_folder")
+def test_no_home_folder_no_cache() -> None:
     """A bare container: no HOME, no passwd entry. The table still works."""
-    for name in ("HUKOU_CACHE_DIR", "XDG_CACHE_HOME"):
-        monkeypatch.delenv(name, raising=False)
-
-    def nowhere() -> Path:
-        raise RuntimeError("Could not determine home directory.")
-
-    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
     assert regions.cache_dir() is None
     regions.address_codes.cache_clear()
     try:

@@ -19,15 +19,15 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
 
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.db import make_engine, session_factory, upgrade
-from hukou.registry.models import Base
 from hukou.registry.service import Registry
 from hukou.service.app import create_app
 from hukou.service.limits import Limits
+
+from ..registry.conftest import emptied
 
 CONTROL = ("\x00", "\x00\x00", "\x01", "\x07", "\x0b", "\x1b", "\x7f", "\x85", "\u202e", "\ufeff")
 
@@ -83,13 +83,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'r.db'}"
         upgrade(url)
         return _target(url)
-    url = request.getfixturevalue("pg_url")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return _target(url)
+    return _target(emptied(request.getfixturevalue("pg_url")))
 
 
 # the schema (the OpenAPI document only: each case is sent to ``target.app``)

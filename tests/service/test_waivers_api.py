@@ -11,30 +11,18 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hukou.registry.access import SYSTEM
 from hukou.registry.models import AuditRecord
 from hukou.registry.service import Registry
-from hukou.service.app import create_app
 
-from ..registry.conftest import NANHU, XIUZHOU
+from ..registry.conftest import NANHU
 from ..registry.helpers import owner_case
+from . import test_api
 
-PASSWORD = "a long enough secret"
 REASON = "原件已在窗口当场核验，复印件随卷"
 
-
-@pytest.fixture
-def client(registry: Registry) -> TestClient:
-    registry.add_user(SYSTEM, "nanhu", PASSWORD, "officer", NANHU)
-    registry.add_user(SYSTEM, "xiuzhou", PASSWORD, "officer", XIUZHOU)
-    registry.add_user(SYSTEM, "analyst", PASSWORD, "analyst")
-    return TestClient(create_app(registry))
-
-
-def _login(client: TestClient, username: str) -> dict[str, str]:
-    r = client.post("/api/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+# the users and the log-in of the API's own tests (two officers, an analyst)
+client = test_api.client
+_login = test_api._login
 
 
 def _under_review(client: TestClient, officer: dict[str, str]) -> dict[str, Any]:

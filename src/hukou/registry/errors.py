@@ -38,3 +38,11 @@ class Busy(RegistryError):
     """The service is too busy to do this now; try again shortly (503)."""
 
     status = 503
+
+    def __init__(
+        self,
+        zh: str = "系统繁忙，请稍后再试",
+        en: str = "the service is busy; try again shortly",
+        field: str | None = None,
+    ):
+        super().__init__(zh, en, field)

@@ -474,7 +474,7 @@ class Registry:
             with self.factory() as s, s.begin():
                 throttle.give_back(s, acct)
                 throttle.give_back(s, addr)
-            raise Busy("系统繁忙，请稍后再试", "the service is busy; try again shortly")
+            raise Busy()
         with self._tx() as s:
             if user is not None:  # again, locked: what changed while the hash ran wins
                 user = s.execute(

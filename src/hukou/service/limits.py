@@ -428,16 +428,12 @@ class LoginSlots:
     async def slot(self) -> AsyncIterator[None]:
         from hukou.registry.errors import Busy
 
-        got = True
-        try:
-            self.limiter.acquire_nowait()
-        except anyio.WouldBlock:
-            got = False
-            with anyio.move_on_after(self.wait):
-                await self.limiter.acquire()
-                got = True
+        got = False
+        with anyio.move_on_after(self.wait):  # a free slot is taken at once
+            await self.limiter.acquire()
+            got = True
         if not got:
-            raise Busy("系统繁忙，请稍后再试", "the service is busy; try again shortly")
+            raise Busy()
         try:
             yield
         finally:
