@@ -252,7 +252,26 @@ def build(model: str, on: dt.date, partial: bool) -> st.SearchStrategy[dict[str,
             required[name] = strategy
         else:
             optional[name] = strategy
-    return st.fixed_dictionaries(required, optional=optional)
+    built = st.fixed_dictionaries(required, optional=optional)
+    return built.map(consistent_hukou) if model == "hukou" else built
+
+
+def consistent_hukou(hukou: dict[str, Any]) -> dict[str, Any]:
+    """A household outside Jiaxing has its address outside Jiaxing (the model refuses
+    the contradiction): the address moves to a county elsewhere."""
+    address = hukou.get("address")
+    if (
+        hukou.get("kind") == "outside_jiaxing"
+        and address is not None
+        and address.get("county") in JIAXING_COUNTIES
+    ):
+        hukou["address"] = {
+            **address,
+            "county": OUTSIDE_COUNTIES[
+                JIAXING_COUNTIES.index(address["county"]) % len(OUTSIDE_COUNTIES)
+            ],
+        }
+    return hukou
 
 
 def value(spec: Leaf | Sub, on: dt.date, partial: bool) -> st.SearchStrategy[Any]:
@@ -296,6 +315,7 @@ def canonical(case: dict[str, Any]) -> dict[str, Any]:
 def _complete_obj(draw: st.DrawFn, obj: dict[str, Any], model: str, on: dt.date) -> None:
     if model in WHOLE:
         return  # built whole: nothing in it is unknown
+    kind_unknown = model == "hukou" and obj.get("kind") is None
     for name, spec in MODELS[model].items():
         if name not in obj or obj[name] is None:
             obj[name] = draw(value(spec, on, partial=False))
@@ -303,6 +323,13 @@ def _complete_obj(draw: st.DrawFn, obj: dict[str, Any], model: str, on: dt.date)
             items = obj[name] if spec.max_items is not None else [obj[name]]
             for item in items:
                 _complete_obj(draw, item, spec.model, on)
+    if kind_unknown and obj["kind"] == "outside_jiaxing":
+        # only what was unknown is filled in: the kind yields to a given Jiaxing address
+        county = (obj.get("address") or {}).get("county")
+        if county in JIAXING_COUNTIES:
+            obj["kind"] = draw(st.sampled_from([k for k in HUKOU_KINDS if k != "outside_jiaxing"]))
+    elif model == "hukou":
+        consistent_hukou(obj)
 
 
 def complete(draw: st.DrawFn, case: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +399,17 @@ def set_path(draw: st.DrawFn, case: dict[str, Any], path: str) -> None:
     name = rest[0]
     assert isinstance(name, str), path
     obj[name] = draw(value(MODELS[model][name], on, partial=False))
+    if "hukou" in tokens:  # the answer yields to what was known: no 嘉兴市外 in Jiaxing
+        person = case["applicant"] if head == "applicant" else case["relatives"][tokens[1]]
+        hukou = person["hukou"]
+        if name == "kind" and model == "hukou":
+            county = (hukou.get("address") or {}).get("county")
+            if hukou["kind"] == "outside_jiaxing" and county in JIAXING_COUNTIES:
+                hukou["kind"] = draw(
+                    st.sampled_from([k for k in HUKOU_KINDS if k != "outside_jiaxing"])
+                )
+        else:
+            consistent_hukou(hukou)
 
 
 def raise_levels(draw: st.DrawFn, person: dict[str, Any]) -> list[tuple[str, str, str]]:

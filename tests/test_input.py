@@ -50,6 +50,14 @@ BAD: list[tuple[str, str, str]] = [
         ),
         "applicant.residence_registration_county",
     ),
+    (
+        # 嘉兴市外 with a registered address in Nanhu contradicts itself
+        "outside_jiaxing_with_a_jiaxing_address",
+        json.dumps(
+            _case({"hukou": {"kind": "outside_jiaxing", "address": {"county": "330402"}}})
+        ),
+        "applicant.hukou.kind",
+    ),
     ("malformed_json", '{"decision_date": "2024-01-01", "applicant": {', "(case)"),
     (
         "wrong_type",

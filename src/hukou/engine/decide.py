@@ -87,6 +87,9 @@ class ChannelResult:
     # False when the open result was not split on its unknown finite facts because
     # there were too many (``exact.MAX_COMPLETIONS``): the Kleene answer is kept
     exact: bool = True
+    # False when only splitting unknown dates decided the status and the earliest date
+    # or last day could not be established for every date (``exact.py``): neither given
+    dates_exact: bool = True
 
 
 @dataclass
@@ -173,15 +176,18 @@ def _result(
 ) -> ChannelResult:
     sets = trace.sets
     missing: list[str] = []
-    is_exact = True
+    is_exact = dates_exact = True
     if truth(sets, ev.day) is None:
         if ev.split:
-            # open under Kleene logic: split on the unknown facts of finite domain
+            # open under Kleene logic: split on the unknown finite facts, then dates
             found = exact(ev, rule, env, sets)
             sets, missing, is_exact = found.sets, found.missing, found.exact
+            dates_exact = found.dates_exact
         else:
             missing = ev.missing(rule, env)
-    value, earliest, until = _dates(sets, ev.day)
+    value, earliest, until = (
+        _dates(sets, ev.day) if dates_exact else (truth(sets, ev.day), None, None)
+    )
     return ChannelResult(
         key,
         rule.clause,
@@ -194,6 +200,7 @@ def _result(
         trace,
         self_only,
         exact=is_exact,
+        dates_exact=dates_exact,
     )
 
 
@@ -584,11 +591,13 @@ def _result_simple(
     # a group's label may quote a parameter ({s4_registration.priority_town_years})
     zh, en = fill_label_cached(cond.zh, values, digest), fill_label_cached(cond.en, values, digest)
     sets = trace.sets
-    is_exact = True
+    is_exact = dates_exact = True
     if ev.split and truth(sets, ev.day) is None:
         found = exact(ev, cond, env, sets)
-        sets, is_exact = found.sets, found.exact
+        sets, is_exact, dates_exact = found.sets, found.exact, found.dates_exact
     value, earliest, _until = _dates(sets, ev.day)
+    if not dates_exact:
+        earliest = None
     return ChannelResult(
         key,
         clause,
@@ -601,6 +610,7 @@ def _result_simple(
         trace,
         True,
         exact=is_exact,
+        dates_exact=dates_exact,
     )
 
 

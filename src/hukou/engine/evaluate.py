@@ -165,11 +165,24 @@ class Trace:
         return f"Trace({self.kind} {self.clause} {self.key})"
 
 
-_SOURCES = {
+_SOURCES: dict[str, dict[str, tuple[Any, str, str, str]]] = {
     "person": PERSON_FACTS,
     "relative": {**PERSON_FACTS, **RELATIVE_FACTS},
     "dwelling": DWELLING_FACTS,
 }
+
+
+def register_kind(kind: str, facts: dict[str, tuple[Any, str, str, str]]) -> None:
+    """Add a kind of scope (another rule set's facts, e.g. the permit rules') whose facts
+    name the fields of the case model that answer them."""
+    known = _SOURCES.setdefault(kind, facts)
+    if known is not facts and known != facts:
+        raise ValueError(f"scope kind {kind!r} is already registered with other facts")
+
+
+def fact_table(kind: str) -> dict[str, tuple[Any, str, str, str]]:
+    """The facts of a kind of scope: name -> (type, zh, en, field that answers it)."""
+    return _SOURCES.get(kind, {})
 
 
 def source_of(scope: dict[str, Any], name: str) -> str:

@@ -14,8 +14,22 @@ split on: the rule is evaluated once per combination of their values (a
   changes the value on the decision date — or, where both values are still open
   because of an unknown date or list, if it lies on an open path of the rule with
   the other finite facts fixed (it may then matter together with that date).
-- The other unknown facts (dates, numbers, lists, county codes) are named when an
-  open completion still hangs on them.
+- The other unknown facts (numbers, lists, county codes, dates derived from a list)
+  are named when an open completion still hangs on them.
+
+Unknown dates (a birth date, a graduation date …) by intervals (区间推理). Every
+comparison a date takes part in (``TODAY ≥ birth + 60 years``, ``birth ≥ 1980-01-01``)
+compares it, shifted by whole years, with something known on the decision date, so
+it flips at one day; between consecutive flip days every comparison — and hence the
+rule — keeps its value. One day from each such interval (its first) is a
+representative, and the dates are split on their representatives like finite facts:
+the status on the decision date and the missing facts are then exact for dates too
+(the parent of 62 with no sex given, whose child's birth date is unknown, is asked
+for the child's birth date only). The day sets of those completions hold only for the
+decision date, so the earliest date and the last day still come from the split over
+finite facts; where only the split over dates decides the status, the earliest date is
+the first day on which every completion is true, verified by the same split on that
+day, and the last day is not claimed (``dates_exact`` false).
 
 The number of completions is bounded by ``MAX_COMPLETIONS``; over it the Kleene
 answer is kept and the result says it is not exact.
@@ -23,6 +37,7 @@ answer is kept and the result says it is not exact.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +46,27 @@ from hukou.engine.evaluate import (
     ALL,
     Days,
     Evaluator,
+    fact_table,
+    first_from,
     intersect,
     source_of,
     truth,
+    union,
 )
-from hukou.policy.expr import And, Condition, Default, Exists, Expr, Fact, Not, Or, walk
+from hukou.policy import calendar
+from hukou.policy.expr import (
+    AddYears,
+    And,
+    Compare,
+    Condition,
+    Default,
+    Exists,
+    Expr,
+    Fact,
+    Not,
+    Or,
+    walk,
+)
 from hukou.policy.facts import HukouKind, LossReason, Relation, Sex, Tenure
 from hukou.policy.scales import SCALES, rank
 
@@ -79,6 +110,9 @@ class Exact:
     sets: tuple[Days, Days]
     missing: list[str]
     exact: bool  # False: over the bound, the Kleene answer kept
+    # False: the status was decided only by splitting unknown dates and the earliest date
+    # or the last day could not be established for every completion (not given)
+    dates_exact: bool = True
 
 
 Slot = tuple[dict[str, Any], str, tuple[Any, ...]]  # (scope, fact name, its domain)
@@ -188,50 +222,192 @@ def finite_slots(rule: Expr, env: dict[str, dict[str, Any]], missing: list[str])
     return list(out.values())
 
 
-def _couple(slots: list[Slot]) -> list[tuple[dict[str, Any], Any]] | None:
+Saved = list[tuple[dict[str, Any], str, Any]]  # (scope, fact, value to restore)
+
+
+def _couple(slots: list[Slot]) -> Saved | None:
     """Make a completion one the case model can produce: a household outside Jiaxing is
-    not in Jiaxing (``scopes._hukou``). Returns the scopes whose ``hukou_in_jiaxing`` was
-    overridden, with the value to restore; None for a completion to skip (the same as
-    another one)."""
+    not in Jiaxing, nor in the county of any of its holder's dwellings (``scopes._hukou``,
+    ``scopes._hukou_here``), and has no registered address in Jiaxing (``facts.Hukou``). Returns the facts overridden, with the values to restore;
+    None for a completion to skip (it contradicts itself)."""
     split = {(id(scope), name) for scope, name, _dom in slots}
-    saved: list[tuple[dict[str, Any], Any]] = []
+    saved: Saved = []
     for scope, name, _dom in slots:
         if name != "hukou_kind" or scope[name] != "outside_jiaxing":
             continue
-        if (id(scope), "hukou_in_jiaxing") in split:
-            if scope["hukou_in_jiaxing"]:
-                for s, v in saved:
-                    s["hukou_in_jiaxing"] = v
+        coupled = [(scope, "hukou_in_jiaxing")]
+        coupled += [(d, "hukou_here") for d in scope.get("dwellings") or () if isinstance(d, dict)]
+        for target, fact in coupled:
+            if target.get(fact) is True:  # split so, or a Jiaxing address (refused by the model)
+                _restore(saved)
                 return None
-        elif scope.get("hukou_in_jiaxing") is not False:
-            saved.append((scope, scope.get("hukou_in_jiaxing")))
-            scope["hukou_in_jiaxing"] = False
+            if (id(target), fact) not in split and target.get(fact) is None:
+                saved.append((target, fact, None))
+                target[fact] = False
     return saved
 
 
-def exact(
+def _restore(saved: Saved) -> None:
+    for scope, fact, v in saved:
+        scope[fact] = v
+
+
+# ---- unknown dates, by intervals --------------------------------------------------
+
+DATE_LOW = dt.date(1900, 1, 1)
+"""The earliest date a completion gives an unknown date (the case model's people live now)."""
+DATE_HIGH = dt.date(2199, 12, 31)
+"""The latest; a birth date is at most the decision date (``facts.parse_case``)."""
+
+# fact name -> [(comparison, the fact is on its left, whole years it is shifted by)]
+Reads = list[tuple[Compare, bool, Expr | None]]
+_DATE_READS: dict[int, dict[str, Reads]] = {}
+
+
+def _shifted(node: Expr) -> tuple[Fact | None, Expr | None]:
+    """``fact`` or ``add_years(fact, years)`` for a date fact read from the case."""
+    if isinstance(node, Fact) and node.type == "date":
+        return node, None
+    if isinstance(node, AddYears) and isinstance(node.date, Fact):
+        return node.date, node.years
+    return None, None
+
+
+def _date_reads(rule: Expr) -> dict[str, Reads]:
+    """The comparisons each date fact of a rule takes part in (cached per rule)."""
+    found = _DATE_READS.get(id(rule))
+    if found is None:
+        found = {}
+        for node in walk(rule):
+            if isinstance(node, Compare) and node.left.type == "date":
+                for side, on_left in ((node.left, True), (node.right, False)):
+                    fact, years = _shifted(side)
+                    if fact is not None:
+                        found.setdefault(fact.name, []).append((node, on_left, years))
+        _DATE_READS[id(rule)] = found
+    return found
+
+
+def _holds(op: str, a: dt.date, b: dt.date) -> bool:
+    if op == ">=":
+        return a >= b
+    if op == ">":
+        return a > b
+    if op == "<=":
+        return a <= b
+    if op == "<":
+        return a < b
+    if op == "==":
+        return a == b
+    return a != b
+
+
+def representatives(
+    ev: Evaluator, name: str, reads: Reads, env: dict[str, dict[str, Any]]
+) -> tuple[dt.date, ...] | None:
+    """One date from each interval on which every comparison reading the date fact
+    ``name`` keeps its value on the decision date (the first day of each interval), or
+    None if one of them compares it with something unknown."""
+    high = ev.today if name == "birth_date" else DATE_HIGH
+    flips: set[dt.date] = set()
+    one = dt.timedelta(days=1)
+    for cmp, on_left, years_expr in reads:
+        try:
+            years = 0 if years_expr is None else int(ev.value(years_expr, env))
+            if cmp.is_temporal:
+                target, op, fact_left = ev.today, cmp.today_op, False
+            else:
+                target = ev.value(cmp.right if on_left else cmp.left, env)
+                op, fact_left = cmp.op, on_left
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(target, dt.date):
+            return None
+
+        def holds(
+            d: dt.date,
+            years: int = years,
+            target: dt.date = target,
+            op: str = op,
+            fact_left: bool = fact_left,
+        ) -> bool:
+            x = calendar.add_years(d, years, ev.leap) if years else d
+            return _holds(op, x, target) if fact_left else _holds(op, target, x)
+
+        try:
+            # the flip lies within a few days of the target moved back by the years (29 Feb)
+            near = calendar.add_years(target, -years, ev.leap)
+            window = [near + k * one for k in range(-3, 4)]
+            before = holds(window[0] - one)
+        except (OverflowError, ValueError):
+            continue  # a target beyond the calendar: no flip within it
+        for d in window:
+            now = holds(d)
+            if now != before:
+                flips.add(d)
+            before = now
+    return (DATE_LOW, *sorted(f for f in flips if DATE_LOW < f <= high))
+
+
+def date_slots(
+    ev: Evaluator, rule: Expr, env: dict[str, dict[str, Any]], missing: list[str]
+) -> list[Slot] | None:
+    """The unknown dates among ``missing`` that the case states (not those derived from a
+    list), each with its representatives; None if one of them cannot be split."""
+    reads = _date_reads(rule)
+    if not reads:
+        return []
+    wanted = set(missing)
+    out: dict[tuple[int, str], Slot] = {}
+    seen: set[int] = set()
+    for scope in _scopes(env):
+        if id(scope) in seen:
+            continue
+        seen.add(id(scope))
+        for name, its in reads.items():
+            if name not in scope or scope[name] is not None:
+                continue
+            try:
+                src = source_of(scope, name)
+            except KeyError:
+                continue
+            if src not in wanted or _derived(scope, name):
+                continue
+            reps = representatives(ev, name, its, env)
+            if reps is None:
+                return None
+            out.setdefault((id(scope), name), (scope, name, reps))
+    return list(out.values())
+
+
+def _derived(scope: dict[str, Any], name: str) -> bool:
+    table = fact_table(scope["__kind__"])
+    return name not in table or table[name][3].startswith("^")
+
+
+@dataclass
+class _Split:
+    ts: Days
+    fs: Days
+    outcome: dict[tuple[Any, ...], bool | None]
+    missing: list[str]  # named finite (or date) facts, then what open completions hang on
+
+
+def _split(
     ev: Evaluator,
     rule: Expr,
     env: dict[str, dict[str, Any]],
-    kleene: tuple[Days, Days],
-) -> Exact:
-    """``rule``, open on the decision date under Kleene logic, split on its finite facts."""
-    kleene_missing = ev.missing(rule, env)
-    slots = finite_slots(rule, env, kleene_missing)
-    if not slots:
-        return Exact(kleene, kleene_missing, True)
-    count = 1
-    for _scope, _name, dom in slots:
-        count *= len(dom)
-    if count > MAX_COMPLETIONS:
-        return Exact(kleene, kleene_missing, False)
-
+    slots: list[Slot],
+    kleene_missing: list[str],
+) -> _Split:
+    """Evaluate ``rule`` once per completion of ``slots`` (each still Kleene in the rest)."""
     day = ev.day
     ts: Days = ALL
     fs: Days = ALL
     outcome: dict[tuple[Any, ...], bool | None] = {}
-    others: dict[str, None] = {}  # non-finite facts an open completion hangs on
+    others: dict[str, None] = {}  # facts an open completion hangs on
     names = [source_of(scope, name) for scope, name, _dom in slots]
+    split = set(names)
 
     def fresh() -> Evaluator:
         return Evaluator(ev.params, ev.today, ev.generated)
@@ -250,9 +426,8 @@ def exact(
             ts = intersect(ts, sets[0])
             fs = intersect(fs, sets[1])
             if value is None:
-                others.update(dict.fromkeys(sub.missing(rule, env)))
-            for scope, v in saved:
-                scope["hukou_in_jiaxing"] = v
+                others.update(dict.fromkeys(m for m in sub.missing(rule, env) if m not in split))
+            _restore(saved)
         named: dict[str, None] = {}
         for i, (scope, name, dom) in enumerate(slots):
             if names[i] in named:
@@ -271,26 +446,87 @@ def exact(
                 if names[i] in named:
                     break
             else:
-                # open either way: f may still matter together with an unknown date or list
+                # open either way: f may still matter together with an unknown list
                 for combo in both_open:
                     for (s2, n2, _d), v in zip(slots, combo, strict=True):
                         s2[n2] = v
                     scope[name] = None
                     saved = _couple(slots) or []
                     hangs = names[i] in fresh().missing(rule, env)
-                    for s2, v in saved:
-                        s2["hukou_in_jiaxing"] = v
+                    _restore(saved)
                     if hangs:
                         named[names[i]] = None
                         break
     finally:
         for scope, name, _dom in slots:
             scope[name] = None
-    if not outcome:  # no consistent completion: keep what Kleene says
-        return Exact(kleene, kleene_missing, True)
-    if truth((ts, fs), day) is not None:
-        return Exact((ts, fs), [], True)
     keep = {**named, **others}
     ordered = [m for m in kleene_missing if m in keep]
     ordered += [m for m in keep if m not in ordered]
-    return Exact((ts, fs), ordered, True)
+    return _Split(ts, fs, outcome, ordered)
+
+
+def _count(slots: list[Slot]) -> int:
+    count = 1
+    for _scope, _name, dom in slots:
+        count *= len(dom)
+    return count
+
+
+def exact(
+    ev: Evaluator,
+    rule: Expr,
+    env: dict[str, dict[str, Any]],
+    kleene: tuple[Days, Days],
+) -> Exact:
+    """``rule``, open on the decision date under Kleene logic, split on its finite facts
+    and then, if still open, on its unknown dates too."""
+    day = ev.day
+    kleene_missing = ev.missing(rule, env)
+    slots = finite_slots(rule, env, kleene_missing)
+    dates = date_slots(ev, rule, env, kleene_missing)
+    sets, missing = kleene, kleene_missing
+    if slots:
+        if _count(slots) > MAX_COMPLETIONS:
+            return Exact(kleene, kleene_missing, False)
+        a = _split(ev, rule, env, slots, kleene_missing)
+        if not a.outcome:  # no consistent completion: keep what Kleene says
+            return Exact(kleene, kleene_missing, True)
+        sets = (a.ts, a.fs)
+        if truth(sets, day) is not None:
+            return Exact(sets, [], True)
+        missing = a.missing
+    if not dates:
+        # an unknown date that cannot be split is named like a list (still exact for the
+        # finite facts, as documented)
+        return Exact(sets, missing, True)
+    both = slots + dates
+    if _count(both) > MAX_COMPLETIONS:
+        return Exact(sets, missing, False)
+    b = _split(ev, rule, env, both, kleene_missing)
+    values = set(b.outcome.values())
+    if not values or None in values or len(values) > 1:
+        return Exact(sets, b.missing if values else missing, True)
+    ts, fs = sets
+    if values == {True}:
+        # true today in every completion; the last day is not claimed (each completion's
+        # days hold only for its own dates)
+        return Exact((union(ts, ((day, day),)), fs), [], True, dates_exact=False)
+    fs = union(fs, ((day, day),))
+    # false today in every completion: the earliest date is the first later day on which
+    # every completion is true — if that holds for every date, not just the representatives
+    first = first_from(b.ts, day + 1)
+    if first is None:
+        return Exact((ts, fs), [], True)  # no later day is true in every completion
+    if _true_on(ev, rule, env, first):
+        return Exact((union(ts, ((first, first),)), fs), [], True)
+    return Exact((ts, fs), [], True, dates_exact=False)
+
+
+def _true_on(ev: Evaluator, rule: Expr, env: dict[str, dict[str, Any]], day: int) -> bool:
+    """Whether ``rule`` is true on ``day`` for every completion (split as on a decision date)."""
+    other = Evaluator(ev.params, dt.date.fromordinal(day), ev.generated)
+    sets = other.quiet_sets(rule, env)
+    if truth(sets, day) is None:
+        sets = exact(other, rule, env, sets).sets
+    return truth(sets, day) is True

@@ -93,6 +93,7 @@ def channel_json(c: ChannelResult, day: int, cited: set[str] | None = None) -> d
         "self_only": c.self_only,
         "missing_facts": c.missing_facts,
         "exact": c.exact,
+        "dates_exact": c.dates_exact,
         "missing_labels": [
             {"zh": field_label(f, "zh"), "en": field_label(f, "en")} for f in c.missing_facts
         ],

@@ -294,6 +294,21 @@ class Hukou(_Model):
         None, description="主管部门同意 / consent of the competent department"
     )
 
+    @model_validator(mode="after")
+    def _kind_agrees_with_address(self) -> Hukou:
+        # 嘉兴市外 with a registered address in a Jiaxing county contradicts itself; the rules
+        # read either fact for the other (``scopes._hukou``), so the case is refused
+        if (
+            self.kind is HukouKind.outside_jiaxing
+            and self.address is not None
+            and places.in_jiaxing(self.address.county)
+        ):
+            raise ValueError(
+                "kind::户别为“嘉兴市外”，但户口登记地址在嘉兴 / the kind of household is "
+                "'outside Jiaxing' but the registered address is in Jiaxing"
+            )
+        return self
+
 
 class LandRights(_Model):
     """§5.3 农村土地权利 — recorded, and by law never a condition of settling."""
@@ -348,6 +363,11 @@ class Person(_Model):
     )
     local_business: bool | None = Field(
         None, description="在本地经商办企业 / runs a local business"
+    )
+    continuous_study: bool | None = Field(
+        None,
+        description="连续就读（在嘉兴的全日制学校取得学籍并就读） / studying continuously "
+        "(enrolled full-time at a school in Jiaxing)",
     )
     lives_in: County | None = Field(None, description="现居住地县级代码 / county lived in")
     residence_registration: bool | None = Field(
