@@ -295,6 +295,7 @@ for _name, _module, _attr, _help in (
     ("cases", "registry_cmds", "cases_app", "案件 / procedures"),
     ("demo", "registry_cmds", "demo_app", "演示数据 / demonstration data"),
     ("keys", "security_cmds", "keys_app", "密钥 / the service's keys (outside the database)"),
+    ("permit", "permit_cmd", "permit_app", "居住证申领条件 / residence-permit eligibility"),
 ):
     lazy(_name, f"hukou.cli.{_module}", _attr, _help)
 

@@ -96,6 +96,37 @@ PLACEMENT_REASONS = (
     "authority_order",  # 法院判决或上级机关决定
     "data_correction",  # 更正登记错误
 )
+# 居住登记: where the person lives (国务院令第663号 art. 2, 9): a dwelling in the register, or
+# housing an employer or a school provides (described by text)
+RESIDENCE_HOUSING = ("dwelling", "employer", "school")
+# why a residence registration ended
+RESIDENCE_END_REASONS = (
+    "address_change",  # 变更居住地址（同一县内，当日另立新登记）
+    "moved_away",  # 迁往本市另一县（市、区）居住：新居住地派出所登记时结束
+    "left",  # 离开居住地
+    "settled",  # 户口迁入本县（市、区）：居住登记随落户结束
+)
+# 居住证 (国务院令第663号): an application and, once issued, the permit itself; lapse (逾期未签注，
+# 使用功能中止) is computed by date from ``valid_until``, never stored
+RESIDENCE_PERMIT_STATES = (
+    "applied",  # 已受理
+    "under_review",  # 审核中
+    "issued",  # 已签发（有效或逾期未签注，按日期判断）
+    "refused",  # 不予签发
+    "withdrawn",  # 申请人撤回（或已在本县落户）
+    "void",  # 挂失补领、换领后原证作废
+    "cancelled",  # 注销：落户本县、离开居住地、签发有误
+)
+LIVE_RESIDENCE_PERMIT_STATES = ("applied", "under_review", "issued")
+RESIDENCE_PERMIT_GROUNDS = ("employment", "dwelling", "study")  # 663 art. 2
+RESIDENCE_PERMIT_CLOSE_REASONS = (
+    "lost",  # 丢失补领 (art. 12)
+    "damaged",  # 损坏换领 (art. 12)
+    "settled",  # 户口迁入本县（市、区）
+    "left",  # 离开居住地
+    "moved_away",  # 迁往本市另一县（市、区）居住
+    "issued_in_error",  # 签发有误
+)
 # a background job (the analyst's reform run): queued → running → done | failed; a job
 # whose process died while it ran is ``interrupted`` (its heartbeat stopped)
 JOB_STATES = ("queued", "running", "done", "failed", "interrupted")
@@ -300,7 +331,9 @@ class Membership(Base):
 
 
 class ResidenceRecord(Base):
-    """居住登记 / 居住证 records: the evidence of §1.2's continuous residence."""
+    """居住登记 / 居住证 records loaded from elsewhere (the register does not write them):
+    read by the analytics' population view and §7 count. The register's own records are
+    ``ResidenceRegistration`` and ``ResidencePermit``."""
 
     __tablename__ = "residence_records"
     __table_args__ = (
@@ -314,6 +347,137 @@ class ResidenceRecord(Base):
     county: Mapped[str] = mapped_column(String(6))
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class ResidenceRegistration(Base):
+    """居住登记: a person living in a Jiaxing county away from their hukou's place, at one
+    address, from ``start_date`` to ``end_date`` (inclusive; NULL: still living there).
+
+    History is never overwritten: a change of address ends the record (``address_change``)
+    and opens a new one the same day (``previous_id``); moving to another county ends it
+    (``moved_away``) when the new county's station registers the person. At most one open
+    registration per person, city-wide (``uq_residence_registrations_open_person``), so no
+    two counties hold the same person at once. §1.2's continuous residence is read from
+    these records (``registry.permits``)."""
+
+    __tablename__ = "residence_registrations"
+    __table_args__ = (
+        CheckConstraint(_in("housing", RESIDENCE_HOUSING), name="housing"),
+        CheckConstraint(
+            "(housing = 'dwelling') = (dwelling_id IS NOT NULL)", name="dwelling_housing"
+        ),
+        CheckConstraint("housing = 'dwelling' OR provider IS NOT NULL", name="provider"),
+        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
+        CheckConstraint("(end_date IS NULL) = (end_reason IS NULL)", name="end_reason"),
+        CheckConstraint(
+            f"end_reason IS NULL OR {_in('end_reason', RESIDENCE_END_REASONS)}",
+            name="end_reason_known",
+        ),
+        Index(
+            "uq_residence_registrations_open_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("end_date IS NULL"),
+            postgresql_where=text("end_date IS NULL"),
+        ),
+        Index("ix_residence_registrations_person_county", "person_id", "county"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    county: Mapped[str] = mapped_column(String(6), index=True)  # the station's jurisdiction
+    housing: Mapped[str] = mapped_column(String(16))
+    dwelling_id: Mapped[int | None] = mapped_column(ForeignKey("dwellings.id"))
+    address: Mapped[str] = mapped_column(String(255))  # the dwelling's, or the text given
+    provider: Mapped[str | None] = mapped_column(String(128))  # the employer or school
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("residence_registrations.id"))
+    registered_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ResidencePermit(Base):
+    """居住证: the application (受理 → 审核 → 签发 or 不予签发) and, once issued, the permit
+    with its number, issue date and the last day it is valid (``valid_until``, moved on a
+    year by each yearly endorsement). A permit not endorsed by ``valid_until`` has lapsed
+    (使用功能中止, art. 13): computed by date, not stored. A late endorsement restores it
+    and restarts the count of residence years (``residence_since``). Loss or damage: the
+    old row becomes ``void`` and a new one (``replaces_id``) carries a new number.
+
+    At most one live application or permit per person, city-wide
+    (``uq_residence_permits_live_person``)."""
+
+    __tablename__ = "residence_permits"
+    __table_args__ = (
+        CheckConstraint(_in("state", RESIDENCE_PERMIT_STATES), name="state"),
+        CheckConstraint(_in("ground", RESIDENCE_PERMIT_GROUNDS), name="ground"),
+        CheckConstraint(
+            "state NOT IN ('issued', 'void', 'cancelled') OR (number IS NOT NULL "
+            "AND issued_on IS NOT NULL AND valid_until IS NOT NULL "
+            "AND residence_since IS NOT NULL)",
+            name="issued_has_number",
+        ),
+        CheckConstraint("valid_until IS NULL OR valid_until >= issued_on", name="dates"),
+        CheckConstraint(
+            f"close_reason IS NULL OR {_in('close_reason', RESIDENCE_PERMIT_CLOSE_REASONS)}",
+            name="close_reason",
+        ),
+        Index(
+            "uq_residence_permits_live_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text(_in("state", LIVE_RESIDENCE_PERMIT_STATES)),
+            postgresql_where=text(_in("state", LIVE_RESIDENCE_PERMIT_STATES)),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)  # 受理编号
+    number: Mapped[str | None] = mapped_column(String(32), unique=True)  # 居住证号, at issue
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)  # the issuing station
+    ground: Mapped[str] = mapped_column(String(16))  # employment / dwelling / study
+    facts: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the ground's evidence
+    state: Mapped[str] = mapped_column(String(16), default="applied")
+    applied_on: Mapped[dt.date] = mapped_column(Date)
+    reviewed_on: Mapped[dt.date | None] = mapped_column(Date)
+    review_note: Mapped[str | None] = mapped_column(Text)  # the officer's finding
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the rules' decision
+    rule_version: Mapped[str | None] = mapped_column(String(96))
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    reasons: Mapped[str | None] = mapped_column(Text)  # 不予签发的理由
+    issued_on: Mapped[dt.date | None] = mapped_column(Date)
+    valid_until: Mapped[dt.date | None] = mapped_column(Date)  # last day before 签注 is due
+    residence_since: Mapped[dt.date | None] = mapped_column(Date)  # 居住年限起算日
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("residence_permits.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ResidencePermitEndorsement(Base):
+    """签注: one yearly endorsement of a residence permit — on time (in the window before
+    the anniversary) or late (补办, after a lapse: the residence years count again from
+    that day)."""
+
+    __tablename__ = "residence_permit_endorsements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    permit_id: Mapped[int] = mapped_column(ForeignKey("residence_permits.id"), index=True)
+    county: Mapped[str] = mapped_column(String(6), index=True)
+    endorsed_on: Mapped[dt.date] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(default=False)
+    valid_until: Mapped[dt.date] = mapped_column(Date)  # the new last day
+    endorsed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Application(Base):

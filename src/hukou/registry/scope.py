@@ -16,6 +16,16 @@ by row id (an application names people by ID number, checked by ``identity``).
 The one exception — closing a person's membership in another county when a registration
 this officer approved moves them here — is not a resolution: ``Registry._move`` does it,
 called by ``Registry.register`` after the identity check, and notifies that station.
+Residence registration has its counterpart (``registry.permits``): registering a person's
+residence in this county ends their open residence registration in another county (and
+that county's live permit) — the person lives here now; no object of the other county is
+named by the request.
+
+A residence registration and a residence permit belong to the county of the station that
+keeps them (``residence_registration``, ``residence_permit``). A migrant named by ID number
+(``resident``) has no county of their own here — their hukou is elsewhere — so the number
+is checked (GB 11643) and the person loaded, and the write is authorised through the
+county of the record it makes or names.
 """
 
 from __future__ import annotations
@@ -25,8 +35,9 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hukou.policy.facts import check_id_number
 from hukou.registry.access import Actor
-from hukou.registry.errors import Forbidden, NotFound
+from hukou.registry.errors import Forbidden, NotFound, RegistryError
 from hukou.registry.models import (
     Application,
     Community,
@@ -36,6 +47,8 @@ from hukou.registry.models import (
     MoveInPermit,
     MoveOutProcedure,
     Person,
+    ResidencePermit,
+    ResidenceRegistration,
     StationNotice,
 )
 
@@ -51,6 +64,8 @@ _WORDS: dict[type, tuple[str, str]] = {
     MoveInPermit: ("准予迁入证明", "move-in permit"),
     MoveOutProcedure: ("迁出程序", "procedure"),
     Person: ("人员", "person"),
+    ResidencePermit: ("居住证", "residence permit"),
+    ResidenceRegistration: ("居住登记", "residence registration"),
     StationNotice: ("迁出通知", "notice"),
 }
 
@@ -141,6 +156,36 @@ class Named:
         n = self._load(StationNotice, row_id, field)
         self.authorise(n.county, field, StationNotice)
         return n
+
+    def residence_registration(
+        self, row_id: int | None, field: str = "registration_id"
+    ) -> ResidenceRegistration:
+        r = self._load(ResidenceRegistration, row_id, field)
+        self.authorise(r.county, field, ResidenceRegistration)
+        return r
+
+    def residence_permit(
+        self, row_id: int | None, field: str = "residence_permit_id"
+    ) -> ResidencePermit:
+        p = self._load(ResidencePermit, row_id, field)
+        self.authorise(p.county, field, ResidencePermit)
+        return p
+
+    def resident(
+        self, id_number: str | None, field: str = "id_number"
+    ) -> tuple[str, Person | None]:
+        """A person named by ID number in a residence write: the number checked (GB 11643,
+        422 naming the field) and the register's person, if any. No county rule here: the
+        caller authorises the county of the record it writes (``authorise``)."""
+        try:
+            number = check_id_number(str(id_number or ""))
+        except ValueError as exc:
+            zh, _, en = str(exc).partition(" / ")
+            raise RegistryError(zh, en or zh, field) from None
+        person = self.s.execute(
+            select(Person).where(Person.id_number == number)
+        ).scalar_one_or_none()
+        return number, person
 
 
 OPEN_STATES = ("draft", "submitted", "under_review", "approved")

@@ -87,6 +87,7 @@ from hukou.registry.models import (
     User,
     UserSession,
 )
+from hukou.registry.permits import ResidenceOffice
 from hukou.registry.scope import Named
 
 T = TypeVar("T")
@@ -270,7 +271,7 @@ def current_members(s: Session, household_id: int) -> list[tuple[Person, Members
     return [(p, m) for p, m in rows]
 
 
-class Registry:
+class Registry(ResidenceOffice):
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -1816,6 +1817,8 @@ class Registry:
             None,
             audit.snapshot(m, MEMBERSHIP_FIELDS),
         )
+        # the hukou is here now: a residence registration and permit in this county end
+        self.settled_in(s, actor, person, household.county, day)
         if (
             application is not None
             and sending is not None

@@ -1,0 +1,1270 @@
+"""Residence registration (居住登记) and residence permits (居住证), 国务院令第663号.
+
+**Residence registration.** A station registers that a person lives in its county away from
+their hukou's place (a person whose hukou the register holds in that county is refused:
+they are residents, not migrants), at a dwelling of the register or in housing an employer
+or a school provides (described by text), from a start date. A change of address ends the
+record (``address_change``) and opens a new one the same day in the same county, linked by
+``previous_id``; the end (``left``) closes it. Records run from ``start_date`` to
+``end_date`` inclusive, so the day of a change counts in both. One open registration per
+person, city-wide (a partial unique index): **registering in another county ends the open
+registration where the person lived before** (``moved_away``, on the new start date, which
+may not precede that record's start) together with that county's live permit — the person
+has moved; the new station does it in its own transaction, audited under its officer, the
+way a registration closes a hukou membership in another county (``Registry._move``). The
+person may be new to the register: created from the ID number (GB 11643: sex and birth date
+from the number), as an applicant is; a name differing from the register's is refused.
+
+**Residence permit.** The state machine (``PERMIT_TRANSITIONS``; anything else is refused)::
+
+    applied ──review──▶ under_review ──issue──▶ issued ──endorse (yearly)──▶ issued
+       │                    │                      ├──replace (lost, damaged)──▶ void, and a
+       └──withdraw──┬───────┘──refuse──▶ refused   │      new permit (new number) issued
+                    ▼                              └──cancel──▶ cancelled
+                withdrawn
+
+An application needs the person's open residence registration in the county, and one live
+application or permit per person, city-wide. Review records the officer's finding and, when
+the rules for permits are installed (``hukou.engine.permit.decide_permit``), their decision
+(status, grounds, rule version) with the application; a permit the rules find
+``not_eligible`` is not issued. Issue gives the number (``permit_number``: ``JZ``, the
+county code, the issue date ``YYYYMMDD`` and 8 random hexadecimal digits — 24 characters),
+the issue date and ``valid_until``: the day before the first full year
+(``r663_register.endorsement_period_months``) — art. 10: 每年签注1次. The residence years
+count from ``residence_since``: the start of the person's unbroken chain of registrations in
+the county (address changes do not break it).
+
+**Endorsement (签注, art. 10).** Within the ``r663_register.endorsement_window_months``
+before each full year (from ``valid_until`` + 1 day back by the window, to ``valid_until``)
+an endorsement moves ``valid_until`` on a year; earlier is refused, naming the day the window
+opens. After ``valid_until`` the permit has **lapsed** (使用功能中止) — computed by date
+(``permit_status``), nothing is written. A late endorsement (补办签注) restores it: valid for
+a year from that day, and the residence years count again from that day (``residence_since``).
+Months are calendar months; a day the shorter month lacks becomes its last day (a permit
+issued on 31 January is endorsed from 28 or 29 February). The last day is not moved off a
+rest day (the permit states it; unlike the §4.5 notice, the holder is not asked to act on a
+day the station chose).
+
+**Loss, damage (art. 11).** The old permit becomes ``void`` (its number dead) and a new one
+with a new number carries the validity and the residence years on; a lapsed permit is
+endorsed (late) first.
+
+**Cancellation.** When the person's hukou is registered in the permit's county (settlement:
+``settled_in``, called by ``Registry._move`` in the registration's own transaction — if the
+registration fails, nothing is cancelled), when the person leaves (``left``: ending the
+registration cancels the permit, and cancelling for ``left`` ends the registration), when
+the person moves to another county (``moved_away``), or when it was issued in error. An
+open application in the county is withdrawn with them.
+
+Jurisdiction: only an officer of the record's county acts on it; every object a write names
+(registration, permit, dwelling) is resolved through ``scope.Named`` in the write's
+transaction, before anything is written. Every change is audited.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import secrets
+import unicodedata
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hukou.engine.permit import decide_permit, permit_json
+from hukou.policy.facts import (
+    CONTROL_MESSAGE,
+    InputError,
+    bad_text,
+    id_birth_date,
+    id_sex,
+    parse_case,
+)
+from hukou.policy.permit import load_parameters
+from hukou.policy.places import in_jiaxing
+from hukou.registry import audit
+from hukou.registry.access import Actor
+from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, RegistryError
+from hukou.registry.models import (
+    RESIDENCE_HOUSING,
+    RESIDENCE_PERMIT_GROUNDS,
+    Dwelling,
+    Household,
+    Membership,
+    Person,
+    ResidencePermit,
+    ResidencePermitEndorsement,
+    ResidenceRegistration,
+)
+from hukou.registry.scope import Named, county_of_person
+
+if TYPE_CHECKING:
+    from hukou.policy.params import ParameterSet, ResolvedParameters
+    from hukou.registry.clock import Clock
+
+T = TypeVar("T")
+
+REGISTRATION_FIELDS = (
+    "person_id",
+    "county",
+    "housing",
+    "dwelling_id",
+    "address",
+    "provider",
+    "start_date",
+    "end_date",
+    "end_reason",
+    "previous_id",
+    "version",
+)
+PERMIT_FIELDS = (
+    "reference",
+    "number",
+    "person_id",
+    "county",
+    "ground",
+    "state",
+    "applied_on",
+    "reviewed_on",
+    "decided_on",
+    "rule_version",
+    "issued_on",
+    "valid_until",
+    "residence_since",
+    "closed_on",
+    "close_reason",
+    "replaces_id",
+    "version",
+)
+
+# 居住登记: (state, action) -> new state; the state is ``open`` until ``end_date`` is set
+REGISTRATION_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("open", "change_address"): "ended",  # and a new open record, the same day
+    ("open", "end"): "ended",
+}
+# 居住证: (state, action) -> new state. Anything else is refused (409, naming the state).
+PERMIT_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("applied", "review"): "under_review",  # 审核（记录民警意见、规则结论）
+    ("applied", "withdraw"): "withdrawn",
+    ("under_review", "issue"): "issued",  # 签发：编号、签发日期、有效期
+    ("under_review", "refuse"): "refused",  # 不予签发，说明理由
+    ("under_review", "withdraw"): "withdrawn",
+    ("issued", "endorse"): "issued",  # 签注（按时或逾期补办）
+    ("issued", "replace"): "void",  # 挂失补领、损坏换领：原证作废，另发新证
+    ("issued", "cancel"): "cancelled",  # 注销
+}
+ACTION_WORDS = {
+    "review": "审核",
+    "withdraw": "撤回",
+    "issue": "签发",
+    "refuse": "不予签发",
+    "endorse": "签注",
+    "replace": "补领换领",
+    "cancel": "注销",
+    "change_address": "变更居住地址",
+    "end": "注销居住登记",
+}
+END_REASONS = ("left",)  # an officer's; address_change, moved_away, settled are the register's
+CANCEL_REASONS = ("left", "issued_in_error")  # an officer's; settled, moved_away the register's
+REPLACE_REASONS = ("lost", "damaged")
+ADDRESS_MAX, PROVIDER_MAX, TEXT_MAX = 255, 128, 2000
+
+
+# ---- dates ---------------------------------------------------------------------------
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole calendar months; a day the month lacks becomes its last."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def valid_for_a_period(start: dt.date, params: ResolvedParameters) -> dt.date:
+    """The last day of one period of validity begun on ``start`` (art. 10: yearly)."""
+    months = params["r663_register.endorsement_period_months"]
+    return add_months(start, months) - dt.timedelta(days=1)
+
+
+def endorsement_window(
+    permit: ResidencePermit, params: ResolvedParameters
+) -> tuple[dt.date, dt.date]:
+    """(first, last day) of the on-time endorsement window: the
+    ``r663_register.endorsement_window_months`` before the full year (art. 10 ¶2)."""
+    assert permit.valid_until is not None
+    anniversary = permit.valid_until + dt.timedelta(days=1)
+    months = params["r663_register.endorsement_window_months"]
+    return add_months(anniversary, -months), permit.valid_until
+
+
+def permit_status(permit: ResidencePermit, day: dt.date) -> str:
+    """The state on ``day``: an issued permit is ``valid`` through ``valid_until`` and
+    ``lapsed`` (使用功能中止, art. 10 ¶3) after it; any other state as stored."""
+    if permit.state != "issued":
+        return permit.state
+    assert permit.valid_until is not None
+    return "valid" if day <= permit.valid_until else "lapsed"
+
+
+def residence_years(permit: ResidencePermit, day: dt.date) -> int:
+    """Full years of residence counted on the permit on ``day`` (0 unless it is valid)."""
+    if permit_status(permit, day) != "valid" or permit.residence_since is None:
+        return 0
+    since = permit.residence_since
+    years = day.year - since.year
+    if add_months(since, 12 * years) > day:
+        years -= 1
+    return max(years, 0)
+
+
+def permit_number(county: str, day: dt.date) -> str:
+    """居住证号: ``JZ``, the county code, the issue date, 8 random hex digits (24 characters)."""
+    return f"JZ{county}{day:%Y%m%d}{secrets.token_hex(4).upper()}"
+
+
+def _reference(day: dt.date) -> str:
+    """受理编号 of a permit application: ``JZ-YYYYMMDD-`` and 40 random bits."""
+    return f"JZ-{day:%Y%m%d}-{secrets.token_hex(5).upper()}"
+
+
+# ---- input ---------------------------------------------------------------------------
+
+
+def _text(value: str | None, field: str, limit: int, zh: str, en: str) -> str:
+    """Free text as kept: NFC, stripped, no control character, within ``limit``."""
+    text = unicodedata.normalize("NFC", value or "").strip()
+    if not text:
+        raise RegistryError(f"须填写{zh}", f"the {en} is required", field)
+    if len(text) > limit:
+        raise RegistryError(
+            f"{zh}过长（至多{limit}字）", f"the {en} is too long (at most {limit:,})", field
+        )
+    if bad_text(text) is not None:
+        czh, _, cen = CONTROL_MESSAGE.partition(" / ")
+        raise RegistryError(czh, cen, field)
+    return text
+
+
+def _county(county: str, field: str = "county") -> str:
+    if not isinstance(county, str) or not in_jiaxing(county):
+        raise RegistryError(
+            "县（市、区）代码无效：须为嘉兴市所辖县级代码（如 330402）",
+            "unknown county: a Jiaxing county-level code is needed (e.g. 330402)",
+            field,
+        )
+    return county
+
+
+def _housing(
+    housing: str, dwelling_id: int | None, address: str | None, provider: str | None
+) -> tuple[str | None, str | None]:
+    """(address, provider) checked for the kind of housing; a dwelling's come from its row."""
+    if housing not in RESIDENCE_HOUSING:
+        raise RegistryError(
+            "住所类别无效", f"housing is one of {', '.join(RESIDENCE_HOUSING)}", "housing"
+        )
+    if housing == "dwelling":
+        if dwelling_id is None:
+            raise RegistryError("须指定住所", "the dwelling is required", "dwelling_id")
+        return None, None
+    if dwelling_id is not None:
+        raise RegistryError(
+            "单位、学校提供的住所以文字登记，不指定登记簿住所",
+            "housing an employer or school provides is described by text, not a dwelling",
+            "dwelling_id",
+        )
+    who = ("单位", "employer") if housing == "employer" else ("学校", "school")
+    return (
+        _text(address, "address", ADDRESS_MAX, "居住地址", "address"),
+        _text(provider, "provider", PROVIDER_MAX, f"提供住所的{who[0]}", who[1]),
+    )
+
+
+def _day(value: dt.date | None, today: dt.date, field: str) -> dt.date:
+    day = value or today
+    if day > today:
+        raise RegistryError("日期不能晚于今日", "the date cannot be after today", field)
+    return day
+
+
+def _version(row: ResidencePermit | ResidenceRegistration, version: int | None) -> None:
+    if version is not None and row.version != version:
+        raise Conflict(
+            "记录已被他人修改，请刷新后重试",
+            "the record was changed by someone else; reload and retry",
+            "version",
+        )
+
+
+def _step(state: str, action: str, table: dict[tuple[str, str], str], what: str) -> str:
+    new = table.get((state, action))
+    if new is None:
+        raise InvalidTransition(
+            f"{'居住登记' if what == 'registration' else '居住证'}状态为「{state}」，"
+            f"不能{ACTION_WORDS.get(action, action)}",
+            f"a residence {what} in state {state} cannot take the step {action!r}",
+            "state",
+        )
+    return new
+
+
+def registration_state(r: ResidenceRegistration) -> str:
+    return "open" if r.end_date is None else "ended"
+
+
+class ResidenceOffice:
+    """The residence-registration and residence-permit operations of ``Registry`` (a mixin:
+    each public method is one transaction of ``Registry._tx``, checked and audited)."""
+
+    if TYPE_CHECKING:
+        clock: Clock
+        parameters: ParameterSet
+
+        def _tx(self) -> AbstractContextManager[Session]: ...
+
+        def _audit(
+            self,
+            s: Session,
+            actor: Actor,
+            action: str,
+            entity: str,
+            entity_id: object,
+            before: dict[str, Any] | None,
+            after: dict[str, Any] | None,
+        ) -> None: ...
+
+        def _add_person(
+            self,
+            s: Session,
+            actor: Actor,
+            number: str,
+            name: str,
+            sex: str,
+            birth_date: dt.date,
+            **noted: str,
+        ) -> Person: ...
+
+        def read(self, fn: Callable[[Session], T]) -> T: ...
+
+    # ---- residence registration --------------------------------------------------------
+    def register_residence(
+        self,
+        actor: Actor,
+        id_number: str,
+        county: str,
+        *,
+        name: str | None = None,
+        housing: str = "dwelling",
+        dwelling_id: int | None = None,
+        address: str | None = None,
+        provider: str | None = None,
+        since: dt.date | None = None,
+    ) -> ResidenceRegistration:
+        """居住登记: the person (by ID number; created when new, ``name`` then required)
+        lives in ``county`` from ``since`` (default today) at a dwelling of the register
+        (``dwelling_id``, in the county) or in housing an employer or school provides
+        (``housing`` ``employer``/``school`` with ``address`` and ``provider``). Refused when
+        the person's hukou is in ``county``, or they are registered in it already (change
+        the address instead). An open registration in another county ends (``moved_away``)."""
+        actor.require_role("officer")
+        county = _county(county)
+        given_address, given_provider = _housing(housing, dwelling_id, address, provider)
+        today = self.clock.today()
+        start = _day(since, today, "start_date")
+        given_name = _text(name, "name", 64, "姓名", "name") if name is not None else None
+        with self._tx() as s:
+            named = Named(s, actor)
+            named.authorise(county, "county", ResidenceRegistration)
+            number, person = named.resident(id_number)
+            if person is None:
+                if given_name is None:
+                    raise RegistryError(
+                        "登记簿中无此人，须填写姓名",
+                        "the register does not hold this person: the name is needed",
+                        "name",
+                    )
+                person = self._add_person(
+                    s, actor, number, given_name, id_sex(number).value, id_birth_date(number)
+                )
+            elif given_name is not None and given_name != person.name:
+                raise RegistryError(
+                    "姓名与登记簿中该身份证号码的记录不符（更正姓名须另行办理）",
+                    "the name differs from the register's record for this ID number "
+                    "(correcting a registered name is a separate procedure)",
+                    "name",
+                )
+            if start < person.birth_date:
+                raise RegistryError(
+                    "居住起始日不能早于出生日期",
+                    "the start date cannot precede the birth date",
+                    "start_date",
+                )
+            if county_of_person(s, person) == county:
+                raise RegistryError(
+                    "此人户口在本县（市、区），无须办理居住登记",
+                    "this person's hukou is in this county: residence registration is for "
+                    "people living away from their hukou's place",
+                    "county",
+                )
+            where, detail = self._place(named, county, housing, dwelling_id)
+            current = self._open_registration(s, person.id)
+            if current is not None:
+                if current.county == county:
+                    raise Conflict(
+                        "此人已在本县（市、区）办理居住登记；地址变化请办理变更",
+                        "this person is registered as living in this county already; a new "
+                        "address is a change of address",
+                        "id_number",
+                    )
+                if start < current.start_date:
+                    raise RegistryError(
+                        "居住起始日早于此人在原居住地登记的起始日",
+                        "the start date precedes the start of the person's registration "
+                        "where they lived before",
+                        "start_date",
+                    )
+                self._end_registration(s, actor, current, start, "moved_away", moved_to=county)
+            reg = ResidenceRegistration(
+                person_id=person.id,
+                county=county,
+                housing=housing,
+                dwelling_id=dwelling_id if housing == "dwelling" else None,
+                address=where or given_address or "",
+                provider=detail or given_provider,
+                start_date=start,
+                registered_by=actor.user_id,
+                created_at=self.clock.now(),
+            )
+            s.add(reg)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_registration.start",
+                "residence_registration",
+                reg.id,
+                None,
+                audit.snapshot(reg, REGISTRATION_FIELDS),
+            )
+            return reg
+
+    def change_residence_address(
+        self,
+        actor: Actor,
+        registration_id: int,
+        *,
+        housing: str = "dwelling",
+        dwelling_id: int | None = None,
+        address: str | None = None,
+        provider: str | None = None,
+        on: dt.date | None = None,
+        version: int | None = None,
+    ) -> ResidenceRegistration:
+        """变更居住地址 within the county: the record ends (``address_change``) on ``on``
+        (default today) and a new one opens that day; the new one is returned."""
+        actor.require_role("officer")
+        given_address, given_provider = _housing(housing, dwelling_id, address, provider)
+        today = self.clock.today()
+        day = _day(on, today, "on")
+        with self._tx() as s:
+            named = Named(s, actor)
+            old = named.residence_registration(registration_id)
+            _version(old, version)
+            _step(
+                registration_state(old), "change_address", REGISTRATION_TRANSITIONS, "registration"
+            )
+            if day < old.start_date:
+                raise RegistryError(
+                    "变更日期不能早于原登记的起始日",
+                    "the change cannot precede the registration's start",
+                    "on",
+                )
+            where, detail = self._place(named, old.county, housing, dwelling_id)
+            new_address = where or given_address or ""
+            if (housing, dwelling_id, new_address) == (old.housing, old.dwelling_id, old.address):
+                raise RegistryError(
+                    "居住地址未变化",
+                    "the address is the same",
+                    "dwelling_id" if dwelling_id else "address",
+                )
+            self._end_registration(s, actor, old, day, "address_change", action="change_address")
+            reg = ResidenceRegistration(
+                person_id=old.person_id,
+                county=old.county,
+                housing=housing,
+                dwelling_id=dwelling_id if housing == "dwelling" else None,
+                address=new_address,
+                provider=detail or given_provider,
+                start_date=day,
+                previous_id=old.id,
+                registered_by=actor.user_id,
+                created_at=self.clock.now(),
+            )
+            s.add(reg)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_registration.start",
+                "residence_registration",
+                reg.id,
+                None,
+                audit.snapshot(reg, REGISTRATION_FIELDS),
+            )
+            return reg
+
+    def end_residence(
+        self,
+        actor: Actor,
+        registration_id: int,
+        reason: str = "left",
+        *,
+        on: dt.date | None = None,
+        version: int | None = None,
+    ) -> ResidenceRegistration:
+        """注销居住登记: the person has left the county (``left``) on ``on`` (default today).
+        The county's live permit is cancelled and an open application withdrawn with it."""
+        if reason not in END_REASONS:
+            raise RegistryError(
+                "注销原因无效", f"the reason is one of {', '.join(END_REASONS)}", "reason"
+            )
+        actor.require_role("officer")
+        day = _day(on, self.clock.today(), "on")
+        with self._tx() as s:
+            reg = Named(s, actor).residence_registration(registration_id)
+            _version(reg, version)
+            _step(registration_state(reg), "end", REGISTRATION_TRANSITIONS, "registration")
+            if day < reg.start_date:
+                raise RegistryError(
+                    "注销日期不能早于登记的起始日",
+                    "the end cannot precede the registration's start",
+                    "on",
+                )
+            self._end_registration(s, actor, reg, day, reason)
+            return reg
+
+    def residence_history(
+        self, actor: Actor, id_number: str, county: str | None = None
+    ) -> list[ResidenceRegistration]:
+        """A person's residence registrations, oldest first: an officer sees those of their
+        county (asking for another county is refused), an admin all of them."""
+        actor.require_role("officer", "admin")
+        if county is not None:
+            _county(county)
+            if actor.role == "officer" and county != actor.jurisdiction:
+                raise Forbidden(
+                    "仅可查看本辖区的居住登记",
+                    "only your county's residence registrations",
+                    "county",
+                )
+        where = county if actor.role == "admin" else actor.jurisdiction
+
+        def query(s: Session) -> list[ResidenceRegistration]:
+            _number, person = Named(s, actor).resident(id_number)
+            if person is None:
+                return []
+            stmt = select(ResidenceRegistration).where(ResidenceRegistration.person_id == person.id)
+            if where is not None:
+                stmt = stmt.where(ResidenceRegistration.county == where)
+            order = (ResidenceRegistration.start_date, ResidenceRegistration.id)
+            return list(s.execute(stmt.order_by(*order)).scalars())
+
+        return self.read(query)
+
+    # ---- residence permits -----------------------------------------------------------
+    def apply_for_residence_permit(
+        self,
+        actor: Actor,
+        id_number: str,
+        county: str,
+        ground: str,
+        *,
+        facts: dict[str, Any] | None = None,
+    ) -> ResidencePermit:
+        """申领居住证 (受理): on one ground of art. 2 (``employment``, ``dwelling``, ``study``),
+        with the ground's evidence (``facts``, kept as given, NFC). The person must hold an
+        open residence registration in ``county``; one live application or permit each."""
+        actor.require_role("officer")
+        county = _county(county)
+        if ground not in RESIDENCE_PERMIT_GROUNDS:
+            raise RegistryError(
+                "申领依据无效：合法稳定就业、合法稳定住所或连续就读",
+                f"the ground is one of {', '.join(RESIDENCE_PERMIT_GROUNDS)}",
+                "ground",
+            )
+        if facts is not None:
+            bad = bad_text(facts, "facts")
+            if bad is not None:
+                czh, _, cen = CONTROL_MESSAGE.partition(" / ")
+                raise RegistryError(czh, cen, bad)
+            facts = _nfc(facts)
+            unknown = sorted(set(facts) - set(GROUND_FACTS))
+            if unknown:
+                raise RegistryError(
+                    "申领依据的事实无此项",
+                    f"the facts of a ground are {', '.join(GROUND_FACTS)}",
+                    f"facts.{unknown[0]}",
+                )
+        today = self.clock.today()
+        with self._tx() as s:
+            named = Named(s, actor)
+            named.authorise(county, "county", ResidencePermit)
+            _number, person = named.resident(id_number)
+            current = self._open_registration(s, person.id) if person is not None else None
+            if person is None or current is None or current.county != county:
+                raise RegistryError(
+                    "申领居住证须先在本县（市、区）办理居住登记",
+                    "a residence permit needs the person's residence registration in this "
+                    "county first",
+                    "id_number",
+                )
+            if county_of_person(s, person) == county:
+                raise RegistryError(
+                    "此人户口在本县（市、区），不能申领居住证",
+                    "this person's hukou is in this county: no residence permit",
+                    "county",
+                )
+            live = s.execute(
+                select(ResidencePermit.id).where(
+                    ResidencePermit.person_id == person.id,
+                    ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
+                )
+            ).first()
+            if live is not None:
+                raise Conflict(
+                    "此人已有居住证或未办结的申领",
+                    "this person already holds a residence permit or has an open application",
+                    "id_number",
+                )
+            check_permit_case(permit_case(s, person, county, facts, today))
+            permit = ResidencePermit(
+                reference=_reference(today),
+                person_id=person.id,
+                county=county,
+                ground=ground,
+                facts=facts,
+                state="applied",
+                applied_on=today,
+                created_by=actor.user_id,
+                created_at=self.clock.now(),
+            )
+            s.add(permit)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.apply",
+                "residence_permit",
+                permit.id,
+                None,
+                audit.snapshot(permit, PERMIT_FIELDS),
+            )
+            return permit
+
+    def review_residence_permit(
+        self,
+        actor: Actor,
+        permit_id: int,
+        *,
+        note: str | None = None,
+        version: int | None = None,
+    ) -> ResidencePermit:
+        """审核: the officer's finding (``note``) and, when the rules for permits are
+        installed, their decision on the person's registered residence, kept with the
+        application."""
+        given = _text(note, "note", TEXT_MAX, "审核意见", "note") if note is not None else None
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            new = _step(permit.state, "review", PERMIT_TRANSITIONS, "permit")
+            before = audit.snapshot(permit, PERMIT_FIELDS)
+            today = self.clock.today()
+            permit.state = new
+            permit.reviewed_on = today
+            permit.review_note = given
+            permit.decision, permit.rule_version = permit_decision(
+                s, permit, self._person_of(s, permit), today
+            )
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.review",
+                "residence_permit",
+                permit.id,
+                before,
+                {
+                    **audit.snapshot(permit, PERMIT_FIELDS),
+                    "note": given,
+                    "decision": _decision_summary(permit.decision),
+                },
+            )
+            return permit
+
+    def issue_residence_permit(
+        self, actor: Actor, permit_id: int, *, version: int | None = None
+    ) -> ResidencePermit:
+        """签发: the number, the issue date (today), ``valid_until`` a period on, the residence
+        years counted from the start of the person's registrations in the county. Refused
+        when the rules found the person not eligible, or the registration has ended."""
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            new = _step(permit.state, "issue", PERMIT_TRANSITIONS, "permit")
+            refused = _not_eligible(permit.decision)
+            if refused is not None:
+                raise InvalidTransition(
+                    f"按居住证规则审查结论为「不符合」，不能签发：{refused[0]}",
+                    f"the rules for residence permits found the person not eligible, so it "
+                    f"cannot be issued: {refused[1]}",
+                    "decision",
+                )
+            current = self._open_registration(s, permit.person_id)
+            if current is None or current.county != permit.county:
+                raise InvalidTransition(
+                    "此人在本县（市、区）的居住登记已结束，不能签发",
+                    "the person's residence registration in this county has ended; the permit "
+                    "cannot be issued",
+                    "registration",
+                )
+            today = self.clock.today()
+            before = audit.snapshot(permit, PERMIT_FIELDS)
+            permit.state = new
+            permit.number = permit_number(permit.county, today)
+            permit.issued_on = today
+            permit.decided_on = today
+            permit.valid_until = valid_for_a_period(today, load_parameters().at(today))
+            permit.residence_since = self._chain_start(s, current)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.issue",
+                "residence_permit",
+                permit.id,
+                before,
+                audit.snapshot(permit, PERMIT_FIELDS),
+            )
+            return permit
+
+    def refuse_residence_permit(
+        self, actor: Actor, permit_id: int, reasons: str, *, version: int | None = None
+    ) -> ResidencePermit:
+        """不予签发, with the reasons."""
+        text = _text(reasons, "reasons", TEXT_MAX, "不予签发的理由", "reasons")
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            new = _step(permit.state, "refuse", PERMIT_TRANSITIONS, "permit")
+            before = audit.snapshot(permit, PERMIT_FIELDS)
+            permit.state = new
+            permit.reasons = text
+            permit.decided_on = self.clock.today()
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.refuse",
+                "residence_permit",
+                permit.id,
+                before,
+                {**audit.snapshot(permit, PERMIT_FIELDS), "reasons": text},
+            )
+            return permit
+
+    def withdraw_residence_permit(
+        self, actor: Actor, permit_id: int, *, version: int | None = None
+    ) -> ResidencePermit:
+        """The applicant withdraws an application not yet decided."""
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            self._permit_step(s, actor, permit, "withdraw", self.clock.today(), None)
+            return permit
+
+    def endorse_residence_permit(
+        self, actor: Actor, permit_id: int, *, version: int | None = None
+    ) -> ResidencePermit:
+        """签注 (art. 10): in the window before the full year, valid a period more; after
+        ``valid_until`` (lapsed), a late endorsement (补办): valid a period from today, and
+        the residence years count again from today. Before the window: refused. The person
+        must still be registered as living in the county."""
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            new = _step(permit.state, "endorse", PERMIT_TRANSITIONS, "permit")
+            today = self.clock.today()
+            params = load_parameters().at(today)
+            opens, last = endorsement_window(permit, params)
+            if today < opens:
+                raise InvalidTransition(
+                    f"签注期自 {opens} 起至 {last} 止，尚未开始",
+                    f"the endorsement window runs from {opens} to {last}; it has not opened",
+                    "valid_until",
+                )
+            current = self._open_registration(s, permit.person_id)
+            if current is None or current.county != permit.county:
+                raise InvalidTransition(
+                    "此人在本县（市、区）的居住登记已结束，不能签注",
+                    "the person's residence registration in this county has ended; no endorsement",
+                    "registration",
+                )
+            before = audit.snapshot(permit, PERMIT_FIELDS)
+            late = today > last
+            if late:
+                permit.valid_until = valid_for_a_period(today, params)
+                permit.residence_since = today  # art. 10 ¶3: counted again from today
+            else:
+                permit.valid_until = valid_for_a_period(last + dt.timedelta(days=1), params)
+            permit.state = new
+            endorsement = ResidencePermitEndorsement(
+                permit_id=permit.id,
+                county=permit.county,
+                endorsed_on=today,
+                late=late,
+                valid_until=permit.valid_until,
+                endorsed_by=actor.user_id,
+            )
+            s.add(endorsement)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.endorse",
+                "residence_permit",
+                permit.id,
+                before,
+                {**audit.snapshot(permit, PERMIT_FIELDS), "late": late},
+            )
+            return permit
+
+    def replace_residence_permit(
+        self, actor: Actor, permit_id: int, reason: str, *, version: int | None = None
+    ) -> ResidencePermit:
+        """补领 (``lost``) or 换领 (``damaged``), art. 11: the permit becomes ``void`` and a
+        new one with a new number is issued today, carrying the validity and the residence
+        years on; returned. A lapsed permit is endorsed (late) first."""
+        if reason not in REPLACE_REASONS:
+            raise RegistryError(
+                "补领换领原因无效", f"the reason is one of {', '.join(REPLACE_REASONS)}", "reason"
+            )
+        with self._tx() as s:
+            old = self._load_permit(s, actor, permit_id, version)
+            _step(old.state, "replace", PERMIT_TRANSITIONS, "permit")
+            today = self.clock.today()
+            if permit_status(old, today) == "lapsed":
+                raise InvalidTransition(
+                    f"居住证已于 {old.valid_until} 后逾期未签注，须先补办签注再补领换领",
+                    f"the permit lapsed after {old.valid_until}; endorse it (late) before it is "
+                    "replaced",
+                    "valid_until",
+                )
+            self._permit_step(s, actor, old, "replace", today, reason)
+            new = ResidencePermit(
+                reference=_reference(today),
+                number=permit_number(old.county, today),
+                person_id=old.person_id,
+                county=old.county,
+                ground=old.ground,
+                facts=old.facts,
+                state="issued",
+                applied_on=today,
+                reviewed_on=old.reviewed_on,
+                review_note=old.review_note,
+                decision=old.decision,
+                rule_version=old.rule_version,
+                decided_on=today,
+                issued_on=today,
+                valid_until=old.valid_until,
+                residence_since=old.residence_since,
+                replaces_id=old.id,
+                created_by=actor.user_id,
+                created_at=self.clock.now(),
+            )
+            s.add(new)
+            self._flush(s)
+            self._audit(
+                s,
+                actor,
+                "residence_permit.reissue",
+                "residence_permit",
+                new.id,
+                None,
+                {**audit.snapshot(new, PERMIT_FIELDS), "reason": reason},
+            )
+            return new
+
+    def cancel_residence_permit(
+        self, actor: Actor, permit_id: int, reason: str, *, version: int | None = None
+    ) -> ResidencePermit:
+        """注销: the person has left the county (``left``: their residence registration
+        there ends today too) or the permit was issued in error (``issued_in_error``).
+        Settlement cancels a permit by itself (``settled_in``)."""
+        if reason not in CANCEL_REASONS:
+            raise RegistryError(
+                "注销原因无效", f"the reason is one of {', '.join(CANCEL_REASONS)}", "reason"
+            )
+        with self._tx() as s:
+            permit = self._load_permit(s, actor, permit_id, version)
+            _step(permit.state, "cancel", PERMIT_TRANSITIONS, "permit")
+            today = self.clock.today()
+            if reason == "left":
+                current = self._open_registration(s, permit.person_id)
+                if current is not None and current.county == permit.county:
+                    # ends the registration and, with it, this permit
+                    self._end_registration(s, actor, current, today, "left")
+                    return permit
+            self._permit_step(s, actor, permit, "cancel", today, reason)
+            return permit
+
+    def residence_permits(self, actor: Actor, id_number: str) -> list[ResidencePermit]:
+        """A person's permits and applications, oldest first: an officer's county only."""
+        actor.require_role("officer", "admin")
+
+        def query(s: Session) -> list[ResidencePermit]:
+            _number, person = Named(s, actor).resident(id_number)
+            if person is None:
+                return []
+            stmt = select(ResidencePermit).where(ResidencePermit.person_id == person.id)
+            if actor.role == "officer":
+                stmt = stmt.where(ResidencePermit.county == actor.jurisdiction)
+            return list(s.execute(stmt.order_by(ResidencePermit.id)).scalars())
+
+        return self.read(query)
+
+    def endorsements_due(self, actor: Actor, on: dt.date | None = None) -> list[ResidencePermit]:
+        """Issued permits of the officer's county (all, for an admin) whose endorsement
+        window is open on ``on`` (default today), or that have lapsed, by ``valid_until``."""
+        actor.require_role("officer", "admin")
+        day = on or self.clock.today()
+        params = load_parameters().at(day)
+
+        def query(s: Session) -> list[ResidencePermit]:
+            stmt = select(ResidencePermit).where(ResidencePermit.state == "issued")
+            if actor.role == "officer":
+                stmt = stmt.where(ResidencePermit.county == actor.jurisdiction)
+            rows = s.execute(stmt.order_by(ResidencePermit.valid_until)).scalars()
+            return [p for p in rows if endorsement_window(p, params)[0] <= day]
+
+        return self.read(query)
+
+    def overdue_permit_applications(
+        self, actor: Actor, on: dt.date | None = None
+    ) -> list[ResidencePermit]:
+        """Applications of the officer's county (all, for an admin) still undecided more
+        than ``r663_register.issue_within_days`` after they were taken (art. 9: 15 days)."""
+        actor.require_role("officer", "admin")
+        day = on or self.clock.today()
+        days = load_parameters().at(day)["r663_register.issue_within_days"]
+        last = day - dt.timedelta(days=days)
+
+        def query(s: Session) -> list[ResidencePermit]:
+            stmt = select(ResidencePermit).where(
+                ResidencePermit.state.in_(("applied", "under_review")),
+                ResidencePermit.applied_on < last,
+            )
+            if actor.role == "officer":
+                stmt = stmt.where(ResidencePermit.county == actor.jurisdiction)
+            return list(s.execute(stmt.order_by(ResidencePermit.applied_on)).scalars())
+
+        return self.read(query)
+
+    # ---- settlement: the hook of ``Registry._move`` ------------------------------------
+    def settled_in(
+        self, s: Session, actor: Actor, person: Person, county: str, day: dt.date
+    ) -> None:
+        """The person's hukou is registered in ``county`` now (in the caller's transaction):
+        their residence registration there ends (``settled``), the county's live permit is
+        cancelled and an open application withdrawn. A registration or permit in another
+        county is left as it is (the person may live there still)."""
+        current = self._open_registration(s, person.id)
+        if current is not None and current.county == county:
+            self._end_registration(s, actor, current, max(day, current.start_date), "settled")
+        else:
+            self._close_permits(s, actor, person.id, county, day, "settled")
+
+    # ---- internals ---------------------------------------------------------------------
+    def _place(
+        self, named: Named, county: str, housing: str, dwelling_id: int | None
+    ) -> tuple[str | None, str | None]:
+        """(address, provider) of a dwelling named (resolved and authorised), which must lie
+        in ``county``; (None, None) for housing described by text."""
+        if housing != "dwelling":
+            return None, None
+        dwelling: Dwelling = named.dwelling(dwelling_id)
+        if dwelling.county != county:
+            raise RegistryError(
+                "住所不在该县（市、区）", "the dwelling is not in that county", "dwelling_id"
+            )
+        return dwelling.address, None
+
+    @staticmethod
+    def _open_registration(s: Session, person_id: int) -> ResidenceRegistration | None:
+        return s.execute(
+            select(ResidenceRegistration)
+            .where(
+                ResidenceRegistration.person_id == person_id,
+                ResidenceRegistration.end_date.is_(None),
+            )
+            .with_for_update()
+        ).scalar_one_or_none()
+
+    @staticmethod
+    def _chain_start(s: Session, reg: ResidenceRegistration) -> dt.date:
+        """The start of the unbroken chain of address changes ending with ``reg``."""
+        start, previous = reg.start_date, reg.previous_id
+        while previous is not None:
+            row = s.execute(
+                select(ResidenceRegistration.start_date, ResidenceRegistration.previous_id).where(
+                    ResidenceRegistration.id == previous
+                )
+            ).one()
+            start, previous = row.start_date, row.previous_id
+        return start
+
+    def _end_registration(
+        self,
+        s: Session,
+        actor: Actor,
+        reg: ResidenceRegistration,
+        day: dt.date,
+        reason: str,
+        *,
+        action: str = "end",
+        moved_to: str | None = None,
+    ) -> None:
+        """End an open registration on ``day`` (audited); unless it is an address change,
+        the county's live permit and open application end with it."""
+        before = audit.snapshot(reg, REGISTRATION_FIELDS)
+        reg.end_date = day
+        reg.end_reason = reason
+        self._flush(s)
+        after = audit.snapshot(reg, REGISTRATION_FIELDS)
+        if moved_to is not None:
+            after["moved_to"] = moved_to
+        self._audit(
+            s,
+            actor,
+            f"residence_registration.{action}",
+            "residence_registration",
+            reg.id,
+            before,
+            after,
+        )
+        if reason != "address_change":
+            self._close_permits(s, actor, reg.person_id, reg.county, day, reason)
+
+    def _close_permits(
+        self, s: Session, actor: Actor, person_id: int, county: str, day: dt.date, reason: str
+    ) -> None:
+        """The person's live permit in ``county`` is cancelled (``reason``), an open
+        application there withdrawn."""
+        live = s.execute(
+            select(ResidencePermit)
+            .where(
+                ResidencePermit.person_id == person_id,
+                ResidencePermit.county == county,
+                ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
+            )
+            .with_for_update()
+        ).scalars()
+        for permit in list(live):
+            action = "cancel" if permit.state == "issued" else "withdraw"
+            self._permit_step(s, actor, permit, action, day, reason)
+
+    def _permit_step(
+        self,
+        s: Session,
+        actor: Actor,
+        permit: ResidencePermit,
+        action: str,
+        day: dt.date,
+        reason: str | None,
+    ) -> None:
+        """A step that closes a permit or application: state, ``closed_on`` and the reason."""
+        new = _step(permit.state, action, PERMIT_TRANSITIONS, "permit")
+        before = audit.snapshot(permit, PERMIT_FIELDS)
+        permit.state = new
+        permit.closed_on = day
+        permit.close_reason = reason if action in ("cancel", "replace") else None
+        if action == "withdraw":
+            permit.decided_on = day
+            permit.reasons = reason
+        self._flush(s)
+        self._audit(
+            s,
+            actor,
+            f"residence_permit.{action}",
+            "residence_permit",
+            permit.id,
+            before,
+            {**audit.snapshot(permit, PERMIT_FIELDS), "reason": reason},
+        )
+
+    @staticmethod
+    def _load_permit(
+        s: Session, actor: Actor, permit_id: int, version: int | None
+    ) -> ResidencePermit:
+        """The permit a step is about: only an officer of its county takes a step."""
+        actor.require_role("officer")
+        permit = Named(s, actor).residence_permit(permit_id)
+        _version(permit, version)
+        return permit
+
+    @staticmethod
+    def _person_of(s: Session, permit: ResidencePermit) -> Person:
+        """The person of a permit resolved through ``Named`` (read only)."""
+        person = s.get(Person, permit.person_id)
+        assert person is not None
+        return person
+
+    @staticmethod
+    def _flush(s: Session) -> None:
+        try:
+            s.flush()
+        except IntegrityError as exc:
+            text = str(exc.orig)
+            if "uq_residence_registrations_open_person" in text:
+                raise Conflict(
+                    "此人刚在他处办理了居住登记，请刷新后重试",
+                    "this person was just registered elsewhere; reload and retry",
+                    "id_number",
+                ) from None
+            if "uq_residence_permits_live_person" in text:
+                raise Conflict(
+                    "此人已有居住证或未办结的申领",
+                    "this person already holds a residence permit or has an open application",
+                    "id_number",
+                ) from None
+            raise
+
+
+PERMIT_LIVE = frozenset({"applied", "under_review", "issued"})
+
+
+def _nfc(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
+
+
+# the facts an application may give for its ground (case fields of the applicant); the
+# register gives the rest — who, where they live, their registration and hukou
+GROUND_FACTS = (
+    "local_labour_contract",
+    "local_business",
+    "continuous_study",
+    "dwellings",
+    "hukou",
+)
+_CASE_HUKOU_KIND = {
+    "family": "own_family_household",
+    "unit_collective": "unit_collective",
+    "talent_service_collective": "talent_service_collective",
+    "community_collective": "community_collective",
+}
+
+
+def permit_case(
+    s: Session,
+    person: Person,
+    county: str,
+    given: dict[str, Any] | None,
+    day: dt.date,
+) -> dict[str, Any]:
+    """The case the rules for permits decide: the application's facts for its ground,
+    then what the register holds — the person, the county lived in, the open residence
+    registration there (and its chain's start), the dwelling registered, the hukou."""
+    applicant: dict[str, Any] = {k: v for k, v in (given or {}).items() if k in GROUND_FACTS}
+    applicant.update(id_number=person.id_number, name=person.name, lives_in=county)
+    reg = s.execute(
+        select(ResidenceRegistration).where(
+            ResidenceRegistration.person_id == person.id,
+            ResidenceRegistration.end_date.is_(None),
+        )
+    ).scalar_one_or_none()
+    if reg is not None and reg.county == county:
+        applicant["residence_registration"] = True
+        applicant["residence_registration_county"] = county
+        since = ResidenceOffice._chain_start(s, reg)
+        applicant["residence_registration_since"] = since.isoformat()
+        if reg.housing == "dwelling" and "dwellings" not in applicant:
+            # the dwelling of a registration whose permit (or itself) was resolved by Named
+            dwelling = s.get(Dwelling, reg.dwelling_id)
+            if dwelling is not None:
+                applicant["dwellings"] = [
+                    {
+                        "tenure": dwelling.tenure,
+                        "commercial_housing": dwelling.commercial_housing,
+                        "address": {
+                            "county": dwelling.county,
+                            "urban_rural_code": dwelling.urban_rural_code,
+                        },
+                    }
+                ]
+    else:
+        applicant["residence_registration"] = False
+    hukou = s.execute(
+        select(Household.kind, Household.county)
+        .join(Membership, Membership.household_id == Household.id)
+        .where(Membership.person_id == person.id, Membership.end_date.is_(None))
+    ).first()
+    if hukou is not None:  # the register's record, not what was typed
+        applicant["hukou"] = {
+            "kind": _CASE_HUKOU_KIND.get(hukou.kind, "own_family_household"),
+            "address": {"county": hukou.county},
+        }
+    elif "hukou" not in applicant:
+        applicant["hukou"] = {"kind": "outside_jiaxing"}
+    return {"decision_date": day.isoformat(), "applicant": applicant, "relatives": []}
+
+
+def check_permit_case(case: dict[str, Any]) -> None:
+    """The case parses (the application's facts are well formed), else 422 naming
+    ``facts.<field>``."""
+    try:
+        parse_case(case)
+    except InputError as exc:
+        p = exc.problems[0]
+        field = str(p["field"]).removeprefix("applicant.")
+        raise RegistryError(p["zh"], p["en"], f"facts.{field}") from None
+
+
+def permit_decision(
+    s: Session, permit: ResidencePermit, person: Person, day: dt.date
+) -> tuple[dict[str, Any], str]:
+    """The rules' decision (``hukou.engine.permit``) on the application: its JSON form
+    (names and numbers masked) and the rule version."""
+    case = parse_case(permit_case(s, person, permit.county, permit.facts, day))
+    decision = decide_permit(case, day)
+    v = decision.rule_version
+    return permit_json(decision), f"{v.ruleset}/{v.code}/{v.parameters_as_of}/{v.digest}"
+
+
+def _decision_summary(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not decision:
+        return None
+    return {"status": decision.get("status"), "grounds": decision.get("grounds")}
+
+
+def _not_eligible(decision: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(zh, en) of the rules' reasons when they found the person not eligible: the
+    conditions that do not hold, and the earliest date when there is one."""
+    if not decision or decision.get("status") != "not_eligible":
+        return None
+    failed = [
+        c.get("text") or {}
+        for c in (decision.get("explanation") or {}).get("children") or []
+        if c.get("value") is False
+    ]
+    zh = "；".join(str(t.get("zh")) for t in failed if t.get("zh")) or "不符合申领条件"
+    en = "; ".join(str(t.get("en")) for t in failed if t.get("en")) or "not eligible"
+    earliest = decision.get("earliest_date")
+    if earliest:
+        zh += f"（最早可于 {earliest}）"
+        en += f" (from {earliest} at the earliest)"
+    return zh, en
