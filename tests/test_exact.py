@@ -15,7 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hukou.engine import exact as exact_mod
@@ -32,6 +32,7 @@ from .strategies import (
     TITLE,
     VOCATIONAL,
     cases,
+    favourable_cases,
     parse,
     parse_path,
 )
@@ -100,9 +101,12 @@ def _statuses(case: dict[str, Any]) -> dict[str, str]:
 
 
 @st.composite
-def hidden_cases(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
-    """A case with every fact given, then one to three finite facts hidden."""
-    case = draw(cases(partial=False, max_relatives=2))
+def hidden_cases(
+    draw: st.DrawFn, favourable: bool = False
+) -> tuple[dict[str, Any], dict[str, tuple[Any, ...]]]:
+    """A case with every fact given (``favourable``: lined up near the anniversaries that
+    matter), then one to three finite facts hidden."""
+    case = draw(favourable_cases() if favourable else cases(partial=False, max_relatives=2))
     case = parse(case).model_dump(mode="json", exclude_none=True)  # canonical form
     finite = _finite_paths(case)
     # sex more often than not: the fact of E1
@@ -183,6 +187,51 @@ def test_split_is_sound_complete_and_minimal(
                 if (other := (*combo[:i], v, *combo[i + 1 :])) in completions
             )
             assert not matters or fact in c.missing_facts, (c.key, fact, c.missing_facts)
+
+
+def _filled(case: dict[str, Any], names: list[str], combo: tuple[Any, ...]) -> dict[str, Any]:
+    filled = copy.deepcopy(case)
+    for path, v in zip(names, combo, strict=True):
+        _set(filled, path, v)
+    return filled
+
+
+def _status_on(case: dict[str, Any], key: str, day: dt.date) -> str:
+    return next(c.status for c in decide(parse(case), on=day).channels if c.key == key)
+
+
+@PROPS
+@given(hidden_cases(favourable=True))
+def test_earliest_and_last_days_hold_for_every_completion(
+    generated: tuple[dict[str, Any], dict[str, tuple[Any, ...]]],
+) -> None:
+    """The earliest date (not eligible, or open, today) is the first later day on which
+    every completion is eligible: all are on it, and not all are the day before (unless
+    that is the decision date). The last day (eligible today) is the last day on which
+    every completion is: all are on it, and not all are the day after."""
+    case, hidden = generated
+    total = 1
+    for dom in hidden.values():
+        total *= len(dom)
+    assume(total <= MAX_DECISIONS)
+    names = list(hidden)
+    combos = list(_completions(case, hidden))
+    day = dt.date.fromisoformat(case["decision_date"])
+    one = dt.timedelta(days=1)
+    for c in decide(parse(case)).channels:
+        if c.earliest_date is not None:
+            e = c.earliest_date
+            on_e = {_status_on(_filled(case, names, k), c.key, e) for k in combos}
+            assert on_e == {"eligible"}, (c.key, e, on_e, names)
+            if e - one > day:
+                before = {_status_on(_filled(case, names, k), c.key, e - one) for k in combos}
+                assert before != {"eligible"}, (c.key, e, names)
+        if c.status == "eligible" and c.eligible_until is not None:
+            u = c.eligible_until
+            on_u = {_status_on(_filled(case, names, k), c.key, u) for k in combos}
+            assert on_u == {"eligible"}, (c.key, u, on_u, names)
+            after = {_status_on(_filled(case, names, k), c.key, u + one) for k in combos}
+            assert after != {"eligible"}, (c.key, u, names)
 
 
 # ---- E1 ---------------------------------------------------------------------------

@@ -53,9 +53,7 @@ BAD: list[tuple[str, str, str]] = [
     (
         # 嘉兴市外 with a registered address in Nanhu contradicts itself
         "outside_jiaxing_with_a_jiaxing_address",
-        json.dumps(
-            _case({"hukou": {"kind": "outside_jiaxing", "address": {"county": "330402"}}})
-        ),
+        json.dumps(_case({"hukou": {"kind": "outside_jiaxing", "address": {"county": "330402"}}})),
         "applicant.hukou.kind",
     ),
     ("malformed_json", '{"decision_date": "2024-01-01", "applicant": {', "(case)"),

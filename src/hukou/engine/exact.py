@@ -164,20 +164,22 @@ def open_finite_facts(ev: Evaluator, node: Expr, env: dict[str, dict[str, Any]])
     return list(out.values())
 
 
-_FINITE: dict[int, dict[str, tuple[Any, ...]]] = {}
+# per rule, by id; the rule is kept with its entry so that its id cannot be reused
+_FINITE: dict[int, tuple[Expr, dict[str, tuple[Any, ...]]]] = {}
 
 
 def _finite_facts(rule: Expr) -> dict[str, tuple[Any, ...]]:
     """The finite-domain facts a rule reads anywhere, by name (cached per rule)."""
-    found = _FINITE.get(id(rule))
-    if found is None:
-        found = {}
-        for f in walk(rule):
-            if isinstance(f, Fact):
-                dom = domain(f)
-                if dom is not None:
-                    found.setdefault(f.name, dom)
-        _FINITE[id(rule)] = found
+    hit = _FINITE.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    found: dict[str, tuple[Any, ...]] = {}
+    for f in walk(rule):
+        if isinstance(f, Fact):
+            dom = domain(f)
+            if dom is not None:
+                found.setdefault(f.name, dom)
+    _FINITE[id(rule)] = (rule, found)
     return found
 
 
@@ -261,7 +263,8 @@ DATE_HIGH = dt.date(2199, 12, 31)
 
 # fact name -> [(comparison, the fact is on its left, whole years it is shifted by)]
 Reads = list[tuple[Compare, bool, Expr | None]]
-_DATE_READS: dict[int, dict[str, Reads]] = {}
+# per rule, by id (the rule kept with its entry); None: a date read otherwise (not split)
+_DATE_READS: dict[int, tuple[Expr, dict[str, Reads | None]]] = {}
 
 
 def _shifted(node: Expr) -> tuple[Fact | None, Expr | None]:
@@ -273,18 +276,32 @@ def _shifted(node: Expr) -> tuple[Fact | None, Expr | None]:
     return None, None
 
 
-def _date_reads(rule: Expr) -> dict[str, Reads]:
-    """The comparisons each date fact of a rule takes part in (cached per rule)."""
-    found = _DATE_READS.get(id(rule))
-    if found is None:
-        found = {}
-        for node in walk(rule):
-            if isinstance(node, Compare) and node.left.type == "date":
-                for side, on_left in ((node.left, True), (node.right, False)):
-                    fact, years = _shifted(side)
-                    if fact is not None:
-                        found.setdefault(fact.name, []).append((node, on_left, years))
-        _DATE_READS[id(rule)] = found
+def _date_reads(rule: Expr) -> dict[str, Reads | None]:
+    """The comparisons each date fact of a rule takes part in (cached per rule); None for
+    a date fact read any other way (shifted twice, compared with another unknown), whose
+    flips this module cannot place: it is not split."""
+    hit = _DATE_READS.get(id(rule))
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    found: dict[str, Reads | None] = {}
+    captured: dict[str, int] = {}  # occurrences of each date fact inside a comparison read
+    for node in walk(rule):
+        if isinstance(node, Compare) and node.left.type == "date":
+            for side, on_left in ((node.left, True), (node.right, False)):
+                fact, years = _shifted(side)
+                if fact is not None:
+                    captured[fact.name] = captured.get(fact.name, 0) + 1
+                    reads = found.setdefault(fact.name, [])
+                    if reads is not None:
+                        reads.append((node, on_left, years))
+    seen: dict[str, int] = {}
+    for node in walk(rule):
+        if isinstance(node, Fact) and node.type == "date":
+            seen[node.name] = seen.get(node.name, 0) + 1
+    for name, count in seen.items():
+        if count != captured.get(name, 0):
+            found[name] = None
+    _DATE_READS[id(rule)] = (rule, found)
     return found
 
 
@@ -303,12 +320,17 @@ def _holds(op: str, a: dt.date, b: dt.date) -> bool:
 
 
 def representatives(
-    ev: Evaluator, name: str, reads: Reads, env: dict[str, dict[str, Any]]
+    ev: Evaluator,
+    name: str,
+    reads: Reads,
+    env: dict[str, dict[str, Any]],
+    born_by: dt.date | None = None,
 ) -> tuple[dt.date, ...] | None:
     """One date from each interval on which every comparison reading the date fact
     ``name`` keeps its value on the decision date (the first day of each interval), or
-    None if one of them compares it with something unknown."""
-    high = ev.today if name == "birth_date" else DATE_HIGH
+    None if one of them compares it with something unknown. A birth date is at most
+    ``born_by`` (default: the decision date)."""
+    high = (born_by or ev.today) if name == "birth_date" else DATE_HIGH
     flips: set[dt.date] = set()
     one = dt.timedelta(days=1)
     for cmp, on_left, years_expr in reads:
@@ -339,18 +361,22 @@ def representatives(
             near = calendar.add_years(target, -years, ev.leap)
             window = [near + k * one for k in range(-3, 4)]
             before = holds(window[0] - one)
+            for d in window:
+                now = holds(d)
+                if now != before:
+                    flips.add(d)
+                before = now
         except (OverflowError, ValueError):
             continue  # a target beyond the calendar: no flip within it
-        for d in window:
-            now = holds(d)
-            if now != before:
-                flips.add(d)
-            before = now
     return (DATE_LOW, *sorted(f for f in flips if DATE_LOW < f <= high))
 
 
 def date_slots(
-    ev: Evaluator, rule: Expr, env: dict[str, dict[str, Any]], missing: list[str]
+    ev: Evaluator,
+    rule: Expr,
+    env: dict[str, dict[str, Any]],
+    missing: list[str],
+    born_by: dt.date | None = None,
 ) -> list[Slot] | None:
     """The unknown dates among ``missing`` that the case states (not those derived from a
     list), each with its representatives; None if one of them cannot be split."""
@@ -373,7 +399,7 @@ def date_slots(
                 continue
             if src not in wanted or _derived(scope, name):
                 continue
-            reps = representatives(ev, name, its, env)
+            reps = None if its is None else representatives(ev, name, its, env, born_by)
             if reps is None:
                 return None
             out.setdefault((id(scope), name), (scope, name, reps))
@@ -473,18 +499,25 @@ def _count(slots: list[Slot]) -> int:
     return count
 
 
+EARLIEST_TRIES = 3
+"""Candidate earliest dates verified, at most, before the earliest date is left unknown."""
+
+
 def exact(
     ev: Evaluator,
     rule: Expr,
     env: dict[str, dict[str, Any]],
     kleene: tuple[Days, Days],
+    born_by: dt.date | None = None,
+    find_earliest: bool = True,
 ) -> Exact:
     """``rule``, open on the decision date under Kleene logic, split on its finite facts
-    and then, if still open, on its unknown dates too."""
+    and then, if still open, on its unknown dates too (a birth date at most ``born_by``,
+    default the decision date)."""
     day = ev.day
     kleene_missing = ev.missing(rule, env)
     slots = finite_slots(rule, env, kleene_missing)
-    dates = date_slots(ev, rule, env, kleene_missing)
+    dates = date_slots(ev, rule, env, kleene_missing, born_by)
     sets, missing = kleene, kleene_missing
     if slots:
         if _count(slots) > MAX_COMPLETIONS:
@@ -513,20 +546,28 @@ def exact(
         # days hold only for its own dates)
         return Exact((union(ts, ((day, day),)), fs), [], True, dates_exact=False)
     fs = union(fs, ((day, day),))
+    if not find_earliest:  # only the status was asked for (``_true_on``)
+        return Exact((ts, fs), [], True, dates_exact=False)
     # false today in every completion: the earliest date is the first later day on which
     # every completion is true — if that holds for every date, not just the representatives
+    # (a day before the first of those is false for some representative: not earlier)
     first = first_from(b.ts, day + 1)
-    if first is None:
-        return Exact((ts, fs), [], True)  # no later day is true in every completion
-    if _true_on(ev, rule, env, first):
-        return Exact((union(ts, ((first, first),)), fs), [], True)
+    for _try in range(EARLIEST_TRIES):
+        if first is None:
+            return Exact((ts, fs), [], True)  # no later day is true in every completion
+        if _true_on(ev, rule, env, first, born_by or ev.today):
+            return Exact((union(ts, ((first, first),)), fs), [], True)
+        first = first_from(b.ts, first + 1)
     return Exact((ts, fs), [], True, dates_exact=False)
 
 
-def _true_on(ev: Evaluator, rule: Expr, env: dict[str, dict[str, Any]], day: int) -> bool:
-    """Whether ``rule`` is true on ``day`` for every completion (split as on a decision date)."""
+def _true_on(
+    ev: Evaluator, rule: Expr, env: dict[str, dict[str, Any]], day: int, born_by: dt.date
+) -> bool:
+    """Whether ``rule`` is true on ``day`` for every completion (split as on a decision
+    date; nobody born after ``born_by``, the decision date of the case)."""
     other = Evaluator(ev.params, dt.date.fromordinal(day), ev.generated)
     sets = other.quiet_sets(rule, env)
     if truth(sets, day) is None:
-        sets = exact(other, rule, env, sets).sets
+        sets = exact(other, rule, env, sets, born_by, find_earliest=False).sets
     return truth(sets, day) is True
