@@ -1,4 +1,4 @@
-"""§5.1 reporting flags: small-town settlement and registered-poor people, computed with
+"""§5.1 reporting flags: small-town and central-town settlement and registered-poor people, computed with
 each decision, never a condition of any channel."""
 
 from __future__ import annotations
@@ -60,5 +60,32 @@ def test_the_flags_never_change_a_channel(code: str | None) -> None:
     results = set()
     for poor in (True, False, None):
         d = decide(parse_case(_case(code, poor)), ON)
+        results.add(tuple((c.key, c.status, c.earliest_date) for c in d.channels))
+    assert len(results) == 1
+
+
+def _central(code: str, central: bool | None) -> dict[str, Any]:
+    case = _case(code, None)
+    if central is not None:
+        case["applicant"]["dwellings"][0]["central_town"] = central
+    return case
+
+
+@pytest.mark.parametrize("central", [True, False, None])
+def test_a_settlement_in_a_central_town_is_flagged_as_the_case_says(central: bool | None) -> None:
+    # no official list of 中心镇 ships: the case says whether the dwelling lies in one
+    assert _flags(_central("121", central))["central_town_settlement"] is central
+
+
+def test_a_central_town_village_house_is_no_settlement_there() -> None:
+    # 210 (rural): not a dwelling §1.1 accepts, whatever the list says
+    assert _flags(_central("210", True))["central_town_settlement"] is False
+
+
+@pytest.mark.parametrize("code", ["111", "121"])
+def test_the_central_town_fact_never_changes_a_channel(code: str) -> None:
+    results = set()
+    for central in (True, False, None):
+        d = decide(parse_case(_central(code, central)), ON)
         results.add(tuple((c.key, c.status, c.earliest_date) for c in d.channels))
     assert len(results) == 1

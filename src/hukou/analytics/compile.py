@@ -278,6 +278,8 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
         "in_jiaxing": _cases([(j.county.isnull(), _null("boolean"))], j.county.isin(_jiaxing())),
         "urban": _cases([(j.county.isnull(), _null("boolean"))], _urban(j.urban_rural_code)),
         "town": _cases([(j.county.isnull(), _null("boolean"))], _town(j.urban_rural_code)),
+        # §5.1 reporting only; the population layout has no such column (no list ships)
+        "central_town": _null("boolean"),
         "hukou_here": _cases(
             [
                 (j.county.isnull(), _null("boolean")),

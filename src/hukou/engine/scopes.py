@@ -124,6 +124,7 @@ _DWELLING: Scope = dict.fromkeys(
         "in_jiaxing",
         "urban",
         "town",
+        "central_town",
         "hukou_here",
         "stretch_exists",
         "stretch_start",
@@ -184,6 +185,7 @@ def _dwelling_scope(
     if tenure:
         scope["tenure"] = tenure._value_
     scope["commercial"] = d.commercial_housing
+    scope["central_town"] = d.central_town
     if county is not None:
         scope["in_jiaxing"] = county in places.jiaxing_counties()
     if address is not None:

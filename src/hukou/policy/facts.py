@@ -252,6 +252,13 @@ class Dwelling(_Model):
     tenure: Tenure | None = Field(None, description="权属 / tenure")
     commercial_housing: bool | None = Field(None, description="是否商品住房 / commercial housing")
     address: Address | None = Field(None, description="地址 / address")
+    central_town: bool | None = Field(
+        None,
+        description=(
+            "位于中心镇或小城市培育试点镇（按本地名单填写，§5.1，仅作统计） / in a central town "
+            "or small-city pilot town (from the local list; §5.1, reported only)"
+        ),
+    )
 
 
 class ResidencePeriod(_Model):

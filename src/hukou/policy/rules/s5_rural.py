@@ -13,7 +13,9 @@ it sets no condition, so its two groups are *reporting flags* (``REPORTING_FLAGS
 computed with every decision and counted in the §7 indicators. A small town is a
 建制镇: a dwelling whose urban–rural code is a town's (121 镇中心区, 122 镇乡结合区;
 ``policy/data/urban_rural_codes.yaml``). Jiaxing's list of 中心镇 and 小城市培育试点
-is not part of the notice and is not shipped; the flag counts every town.
+is not part of the notice and no official code list of it is shipped: the case says
+whether a dwelling lies in one (``Dwelling.central_town``, filled in from the local
+list), and ``central_town_settlement`` flags a settlement on such a dwelling.
 """
 
 from hukou.policy.expr import Condition
@@ -27,6 +29,13 @@ REPORTING_FLAGS = (
         "在小城镇（建制镇）合法住所落户",
         "settles on a dwelling in a small town (a designated town)",
         APPLICANT.any_dwelling(lambda d: qualifying_dwelling(d) & d.town),
+    ),
+    Condition(
+        "central_town_settlement",
+        "§5.1",
+        "在中心镇（小城市培育试点）合法住所落户",
+        "settles on a dwelling in a central town (a small-city pilot)",
+        APPLICANT.any_dwelling(lambda d: qualifying_dwelling(d) & d.central_town),
     ),
     Condition(
         "registered_poor",

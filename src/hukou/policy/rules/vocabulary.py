@@ -146,6 +146,13 @@ DWELLING_FACTS: dict[str, tuple[Type, str, str, str]] = {
     "in_jiaxing": ("bool", "住所在嘉兴", "in Jiaxing", "address.county"),
     "urban": ("bool", "住所在城区（城镇）", "in an urban area", "address.urban_rural_code"),
     "town": ("bool", "住所在建制镇", "in a designated town", "address.urban_rural_code"),
+    # §5.1's 中心镇 / 小城市培育试点: no official code list ships, so the case says it
+    "central_town": (
+        "bool",
+        "住所在中心镇（小城市培育试点）",
+        "in a central town (small-city pilot)",
+        "central_town",
+    ),
     # Derived from the owner's hukou: the dwelling lies in the county (市本级 counted
     # as one) where the owner's hukou already is — a residence permit or registration,
     # which is for people living away from their hukou, cannot be had there (R2a).
