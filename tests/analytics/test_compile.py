@@ -582,3 +582,57 @@ def test_shapes_of_the_rules() -> None:
         with pytest.raises(NotConvex):
             c.shape(node)
         assert not c.spannable(node)
+
+
+@pytest.mark.parametrize("parameters", ["law", "reform"])
+def test_s3_1_places_the_parent_by_the_collectives_consent(parameters: str) -> None:
+    """R28 in the query as in ``decide._place``: a parent of 65 joins an adult son whose
+    hukou is in a unit's collective household — there with the unit's consent, in the
+    community collective without it, open while unknown; the son's own family household
+    takes him in."""
+    on = dt.date(2024, 6, 1)
+
+    def family(kind: str | None, consent: bool | None) -> dict[str, Any]:
+        hukou: dict[str, Any] = {"address": {"county": "330402", "urban_rural_code": "111"}}
+        if kind is not None:
+            hukou["kind"] = kind
+        if consent is not None:
+            hukou["owner_consent"] = consent
+        return {
+            "decision_date": on.isoformat(),
+            "applicant": {"sex": "male", "birth_date": "1959-01-01", "dwellings": []},
+            "relatives": [
+                {
+                    "relation": "child",
+                    "birth_date": "1990-01-01",
+                    "hukou": hukou,
+                    "dwellings": [
+                        {
+                            "tenure": "owned",
+                            "commercial_housing": True,
+                            "address": {"county": "330402", "urban_rural_code": "111"},
+                        }
+                    ],
+                }
+            ],
+        }
+
+    batch_cases = [
+        family("unit_collective", True),
+        family("unit_collective", False),
+        family("unit_collective", None),
+        family("own_family_household", None),
+        family(None, None),
+    ]
+    tables = parsed_population(batch_cases)
+    expected = reference_results(tables, on, parameter_sets()[parameters])
+    assert_same(expected, run_duckdb(tables, on, parameters), tables)
+    applicants = {r["person_id"]: r for r in expected[0].to_pylist()}
+    kinds = [applicants[pid]["place_kind"] for pid in sorted(applicants)][::2]
+    assert kinds == [
+        "anchor_household",
+        "community_collective",
+        None,
+        "anchor_household",
+        None,
+    ], kinds

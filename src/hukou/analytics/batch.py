@@ -37,8 +37,15 @@ from hukou.analytics.compile import (
     status_of,
 )
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES, require_population
+from hukou.policy.expr import Exists
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
-from hukou.policy.rules import CHANNELS, IN_FORCE, REGISTRATION_PLACE, RELATIVE_ROUTES
+from hukou.policy.rules import (
+    ANCHOR_CONSENT,
+    CHANNELS,
+    IN_FORCE,
+    REGISTRATION_PLACE,
+    RELATIVE_ROUTES,
+)
 from hukou.policy.rules.vocabulary import RELATIVE
 
 Engine = Literal["duckdb", "postgres", "spark"]
@@ -88,6 +95,24 @@ def evaluate(
     # every channel, and §4.3 where the hukou goes (on the decision date)
     j = decide_rules(c, a0, {ch.key: ch.rule for ch in CHANNELS}, {"_place": REGISTRATION_PLACE})
 
+    # R28 (decide._place): §3.1 registers the parent in the household of the first child
+    # (in the case's order, relative_id) for whom it holds — a collective household only
+    # with its holder's consent, else the community collective; open while unknown
+    r0 = c.pair_frame()
+    join_child = next(ch.rule.expr for ch in CHANNELS if ch.key == "s3_1")
+    assert isinstance(join_child, Exists) and join_child.item_scope == "relative"
+    pairs = decide_rules(c, r0, {}, {"_item": join_child.where, "_consent": ANCHOR_CONSENT})
+    held = pairs.filter(pairs._item.fill_null(False))
+    first = held.group_by(_a_id=held.applicant__id).aggregate(_a_rel=held.relative__id.min())
+    anchor = first.join(
+        pairs, [first._a_id == pairs.applicant__id, first._a_rel == pairs.relative__id]
+    ).select(first._a_id, _a_consent=pairs._consent)
+    j = j.left_join(anchor, j.applicant__id == anchor._a_id)
+    consent = j._a_consent
+    anchor_kind = ibis.cases(
+        (consent.isnull(), null_str), (consent, "anchor_household"), else_="community_collective"
+    )
+
     cols: dict[str, Any] = {}
     nows: list[ir.Value] = []
     earliest: list[ir.Value] = []
@@ -101,7 +126,12 @@ def evaluate(
         cols[f"{ch.key}_earliest"] = ibis.ifelse(in_force, first, null_date)
         cols[f"{ch.key}_until"] = ibis.ifelse(in_force, until, null_date)
         best.append((now == TRUE, ch.key))
-        kind = j._place if ch.placement == "first_of" else _PLACE_OF[ch.placement]
+        if ch.placement == "first_of":
+            kind = j._place
+        elif ch.key == "s3_1":
+            kind = anchor_kind
+        else:
+            kind = _PLACE_OF[ch.placement]
         kinds.append((now == TRUE, kind))
     overall = ibis.greatest(*nows)
     results = j.select(
@@ -123,7 +153,6 @@ def evaluate(
     )
 
     # each relative: may they come along (§1.1) or join the applicant (§3.1, §3.3)
-    r0 = c.pair_frame()
     ragg = decide_rules(
         c, r0, {route.key: route.rule for route in RELATIVE_ROUTES}, {"_relation": RELATION}
     )
