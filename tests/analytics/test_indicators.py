@@ -25,7 +25,6 @@ from hukou.cli import app
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.demo import settle_materials
-from hukou.registry.models import ResidenceRecord
 from hukou.registry.service import Registry
 
 from ..registry.conftest import (  # noqa: F401  (fixtures: the register on both databases)
@@ -37,7 +36,7 @@ from ..registry.conftest import (  # noqa: F401  (fixtures: the register on both
     pg_url,
     registry,
 )
-from ..registry.helpers import owner_case
+from ..registry.helpers import id_number, owner_case
 
 pytestmark = pytest.mark.clause("§7")
 
@@ -70,17 +69,57 @@ def _settle(
 def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # noqa: F811
     """Nanhu: 2025-03-01 §1.1 with spouse (2 persons), 2025-04-10 §1.1 alone and §2.1 (the
     spouse stays: §2.1 is for the applicant only). Xiuzhou: 2025-04-10 §1.1 with spouse.
-    Not settled: one approved and one rejected application. Permits: 2 + 1, and one
-    residence registration that is no permit."""
+    Not settled: one approved and one rejected application.
+
+    Residence permits, through the register's own steps (``registry.permits``): Nanhu
+    issues 2 in January 2025 (one lost and replaced in June: a new permit, counted then
+    too) and endorses one on time in December; Xiuzhou issues 1 in February 2025 and
+    endorses it late in February 2026. One residence registration has no permit."""
     nanhu_id = registry.add_user(SYSTEM, "o_nanhu", "correct horse battery", "officer", NANHU)
     nanhu = Actor(nanhu_id, "o_nanhu", "officer", NANHU)
     xz_id = registry.add_user(SYSTEM, "o_xiuzhou", "correct horse battery", "officer", XIUZHOU)
     xiuzhou = Actor(xz_id, "o_xiuzhou", "officer", XIUZHOU)
 
+    def issue(officer: Actor, seq: int, day: dt.date) -> int:
+        clock.day = day
+        number = id_number("341221", "19930303", seq, True)
+        county = officer.jurisdiction or ""
+        registry.register_residence(
+            officer,
+            number,
+            county,
+            name=f"迁{seq}",
+            since=dt.date(2024, 6, 1),
+            housing="employer",
+            address="宿舍1幢",
+            provider="嘉兴某厂",
+        )
+        applied = registry.apply_for_residence_permit(
+            officer, number, county, "employment", facts={"local_labour_contract": True}
+        )
+        registry.review_residence_permit(officer, applied.id)
+        return registry.issue_residence_permit(officer, applied.id).id
+
+    first = issue(nanhu, 1, dt.date(2025, 1, 5))
+    registry.register_residence(  # a registration and no permit: not counted
+        nanhu,
+        id_number("341221", "19930303", 9, True),
+        NANHU,
+        name="迁9",
+        since=dt.date(2024, 6, 1),
+        housing="school",
+        address="学生公寓",
+        provider="嘉兴某学院",
+    )
+    second = issue(nanhu, 2, dt.date(2025, 1, 20))
+    third = issue(xiuzhou, 3, dt.date(2025, 2, 3))
+
+    clock.day = dt.date(2025, 3, 1)
     _settle(registry, nanhu, "s1_1", NANHU, owner_case("李一", seq=1))
     clock.advance(40)  # 2025-04-10
     in_town = owner_case("李二", with_spouse=False, seq=2)  # §5.1: a flat in a town (121)
     in_town["applicant"]["dwellings"][0]["address"]["urban_rural_code"] = "121"
+    in_town["applicant"]["dwellings"][0]["central_town"] = True  # §5.1 中心镇, from the list
     _settle(registry, nanhu, "s1_1", NANHU, in_town)
     talent = owner_case("李三", seq=3)
     talent["applicant"]["education"] = "bachelor"
@@ -99,14 +138,12 @@ def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # n
         registry.act(nanhu, refused.id, action)
     registry.reject(nanhu, refused.id, "材料不全")
 
-    with Session(engine) as s, s.begin():
-        for county, day, kind in (
-            (NANHU, dt.date(2025, 1, 5), "permit"),
-            (NANHU, dt.date(2025, 1, 20), "permit"),
-            (XIUZHOU, dt.date(2025, 2, 3), "permit"),
-            (NANHU, dt.date(2025, 1, 7), "registration"),
-        ):
-            s.add(ResidenceRecord(person_id=1, kind=kind, county=county, start_date=day))
+    clock.day = dt.date(2025, 6, 15)
+    registry.replace_residence_permit(nanhu, second, "lost")
+    clock.day = dt.date(2025, 12, 20)  # in the month before the full year: on time
+    registry.endorse_residence_permit(nanhu, first)
+    clock.day = dt.date(2026, 2, 10)  # lapsed after 2026-02-02: a late endorsement
+    registry.endorse_residence_permit(xiuzhou, third)
     return engine
 
 
@@ -146,11 +183,11 @@ def test_settlements_per_county_period_and_channel(built: Engine) -> None:
         (XIUZHOU, "2025", "s1_1"): (1,),
     }
     # §5.1: the reporting flags of the decisions registered, counted beside them
-    assert _counts(monthly, "small_town", "registered_poor") == {
-        (NANHU, "2025-03", "s1_1"): (0, 0),
-        (NANHU, "2025-04", "s1_1"): (1, 0),
-        (NANHU, "2025-04", "s2_1"): (0, 0),
-        (XIUZHOU, "2025-04", "s1_1"): (0, 1),
+    assert _counts(monthly, "small_town", "central_town", "registered_poor") == {
+        (NANHU, "2025-03", "s1_1"): (0, 0, 0),
+        (NANHU, "2025-04", "s1_1"): (1, 1, 0),
+        (NANHU, "2025-04", "s2_1"): (0, 0, 0),
+        (XIUZHOU, "2025-04", "s1_1"): (0, 0, 1),
     }
     # a window, and a session instead of an engine
     with Session(built) as s:
@@ -159,24 +196,61 @@ def test_settlements_per_county_period_and_channel(built: Engine) -> None:
 
 
 def test_permits_from_the_register(built: Engine) -> None:
+    """Permits issued by issue day and county (a replacement is a permit issued), the
+    endorsements apart by endorsement day — exact, from the register built step by step."""
     permits = ind.permits_from_registry(built, "month")
-    assert _counts(permits, "permits", "source") == {
-        (NANHU, "2025-01"): (2, "registry.residence_records"),
-        (XIUZHOU, "2025-02"): (1, "registry.residence_records"),
+    assert permits.schema == ind.PERMITS
+    source = "registry.residence_permits"
+    assert _counts(permits, "permits", "endorsements", "source") == {
+        (NANHU, "2025-01"): (2, 0, source),
+        (XIUZHOU, "2025-02"): (1, 0, source),
+        (NANHU, "2025-06"): (1, 0, source),
+        (NANHU, "2025-12"): (0, 1, source),
+        (XIUZHOU, "2026-02"): (0, 1, source),
+    }
+    assert _counts(ind.permits_from_registry(built, "year"), "permits", "endorsements") == {
+        (NANHU, "2025"): (3, 1),
+        (XIUZHOU, "2025"): (1, 0),
+        (XIUZHOU, "2026"): (0, 1),
+    }
+    # a window: from the replacement to the end of 2025
+    with Session(built) as s:
+        window = ind.permits_from_registry(
+            s, "quarter", start=dt.date(2025, 6, 15), end=dt.date(2025, 12, 31)
+        )
+    assert _counts(window, "permits", "endorsements") == {
+        (NANHU, "2025-Q2"): (1, 0),
+        (NANHU, "2025-Q4"): (0, 1),
+    }
+    # the population has no endorsements to count: null, not 0
+    assert {r["endorsements"] for r in ind.permits_from_population(_persons()).to_pylist()} == {
+        None
     }
 
 
 def test_the_summary_puts_the_figures_side_by_side(built: Engine) -> None:
     s = ind.summary(ind.settlements(built, "quarter"), ind.permits_from_registry(built, "quarter"))
     assert [
-        (r["county"], r["period"], r["settled_persons"], r["settlement_applications"], r["permits"])
+        (
+            r["county"],
+            r["period"],
+            r["settled_persons"],
+            r["settlement_applications"],
+            r["permits"],
+            r["endorsements"],
+        )
         for r in s.to_pylist()
     ] == [
-        (NANHU, "2025-Q1", 2, 1, 2),
-        (XIUZHOU, "2025-Q1", 0, 0, 1),
-        (NANHU, "2025-Q2", 2, 2, 0),
-        (XIUZHOU, "2025-Q2", 2, 1, 0),
+        (NANHU, "2025-Q1", 2, 1, 2, 0),
+        (XIUZHOU, "2025-Q1", 0, 0, 1, 0),
+        (NANHU, "2025-Q2", 2, 2, 1, 0),
+        (XIUZHOU, "2025-Q2", 2, 1, 0, 0),
+        (NANHU, "2025-Q4", 0, 0, 0, 1),
+        (XIUZHOU, "2026-Q1", 0, 0, 0, 1),
     ]
+    # small counts are suppressed in the endorsements column too
+    shown = ind.suppressed(s, 5).to_pylist()
+    assert {r["endorsements"] for r in shown} == {0, None}
 
 
 def test_the_register_day_is_beijing_time() -> None:
@@ -289,7 +363,7 @@ def test_the_indicators_command(built: Engine, db_url: str, tmp_path: Path) -> N
     assert done.exit_code == 0, done.output
     assert "南湖区" in done.output and "2025-Q2" in done.output
     # the register holds permits, so they come from there, not from the population
-    assert "registry.residence_records" in done.output
+    assert "registry.residence_permits" in done.output
     for name in ("summary.csv", "settlements.parquet", "eligible.csv", "permits.csv"):
         assert (out / name).is_file(), name
     assert (out / "indicators.png").read_bytes()[:4] == b"\x89PNG"

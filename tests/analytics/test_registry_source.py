@@ -4,8 +4,9 @@ A small register is built through the service (``Registry``) on SQLite and on
 PostgreSQL (the registry fixtures): a family registered on its flat (head, spouse,
 child, parent), a talent registered in the community collective household, a person
 whose membership was closed (moved out of Jiaxing), residence registrations and
-permits (the register has no operation writing them yet: added to the table), and
-a later application whose facts must win over the earlier one's. Then:
+permits (written into their tables by hand, so that the dates can lie in the past: a
+lapsed permit, a replaced one, a chain of address changes, a registration not yet
+begun), and a later application whose facts must win over the earlier one's. Then:
 
 * the layout tables read from the register have exactly the layout's schemas and
   the values the mapping promises for each of these people;
@@ -34,7 +35,12 @@ from hukou.analytics.registry_source import fetch_tables, registry_tables, run_r
 from hukou.cli import app
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.demo import settle_materials
-from hukou.registry.models import Membership, Person, ResidenceRecord
+from hukou.registry.models import (
+    Membership,
+    Person,
+    ResidencePermit,
+    ResidenceRegistration,
+)
 from hukou.registry.service import Registry
 
 from ..registry.conftest import (  # noqa: F401  (fixtures: the register on both databases)
@@ -143,18 +149,69 @@ def _build(registry: Registry, engine: Engine) -> dict[str, int]:  # noqa: F811
             .where(Membership.person_id == gone)
             .values(end_date=dt.date(2025, 3, 2), reason_out="迁往市外")
         )
-        for person, kind, county, start, end in (
-            (head, "registration", XIUZHOU, dt.date(2019, 1, 1), dt.date(2021, 6, 30)),
-            (head, "registration", NANHU, dt.date(2021, 7, 1), None),
-            (head, "permit", NANHU, dt.date(2020, 1, 1), dt.date(2024, 12, 31)),
-            (member, "permit", NANHU, dt.date(2023, 5, 1), None),
-            (member, "registration", NANHU, dt.date(2026, 1, 1), None),  # not begun on ON
-        ):
-            s.add(
-                ResidenceRecord(
-                    person_id=person, kind=kind, county=county, start_date=start, end_date=end
-                )
+
+        def reside(person: int, county: str, start: dt.date, **more: Any) -> int:
+            reg = ResidenceRegistration(
+                person_id=person,
+                county=county,
+                housing="employer",
+                address="宿舍1幢",
+                provider="嘉兴某厂",
+                start_date=start,
+                **more,
             )
+            s.add(reg)
+            s.flush()
+            return reg.id
+
+        def permit(person: int, issued: dt.date, until: dt.date, **more: Any) -> int:
+            row = ResidencePermit(
+                reference=f"JZ-{person}-{issued:%Y%m%d}",
+                number=f"JZ{NANHU}{issued:%Y%m%d}{person:08d}",
+                person_id=person,
+                county=NANHU,
+                ground="employment",
+                state=more.pop("state", "issued"),
+                applied_on=issued,
+                issued_on=issued,
+                valid_until=until,
+                residence_since=issued,
+                **more,
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+        # the head: moved from 秀洲区 to 南湖区; a permit that lapsed after 2024-12-31
+        reside(
+            head,
+            XIUZHOU,
+            dt.date(2019, 1, 1),
+            end_date=dt.date(2021, 6, 30),
+            end_reason="moved_away",
+        )
+        reside(head, NANHU, dt.date(2021, 7, 1))
+        permit(head, dt.date(2020, 1, 1), dt.date(2024, 12, 31))
+        # the member: an address change in 2024; a permit lost and replaced, valid on ON
+        first = reside(
+            member,
+            NANHU,
+            dt.date(2023, 5, 1),
+            end_date=dt.date(2024, 2, 1),
+            end_reason="address_change",
+        )
+        reside(member, NANHU, dt.date(2024, 2, 1), previous_id=first)
+        lost = permit(
+            member,
+            dt.date(2023, 6, 1),
+            dt.date(2024, 5, 31),
+            state="void",
+            closed_on=dt.date(2024, 3, 1),
+            close_reason="lost",
+        )
+        permit(member, dt.date(2024, 3, 1), dt.date(2026, 5, 31), replaces_id=lost)
+        # the spouse: a registration not begun on ON
+        reside(spouse, XIUZHOU, dt.date(2026, 1, 1))
     return {
         "head": head,
         "spouse": spouse,
@@ -216,13 +273,21 @@ def test_the_register_in_the_layout(
     assert spouse["education"] is None and spouse["rural_origin"] is None
     assert head["owner_consent"] is None and head["lost_registration"] is None
 
-    # registrations and permits on ON: the records win over the facts
+    # registrations and permits on ON: the register's win over the facts
     assert head["residence_registration"] is True
-    assert head["permit_held"] is False  # the facts say held; the permit ran out 2024-12-31
-    assert (head["permit_county"], head["permit_issued_on"]) == (NANHU, dt.date(2020, 1, 1))
+    assert (head["residence_registration_since"], head["residence_registration_county"]) == (
+        dt.date(2021, 7, 1),
+        NANHU,
+    )
+    assert head["permit_held"] is False  # the facts say held; the permit lapsed 2024-12-31
+    assert (head["permit_county"], head["permit_issued_on"]) == (None, None)
     assert head["lives_in"] == NANHU
-    assert member["permit_held"] is True
-    assert member["residence_registration"] is True  # no registration begun: the facts'
+    assert member["permit_held"] is True  # the replacement; first issued 2023-06-01
+    assert (member["permit_county"], member["permit_issued_on"]) == (NANHU, dt.date(2023, 6, 1))
+    assert member["residence_registration"] is True
+    # the address change does not break the registration: since the chain's start
+    assert member["residence_registration_since"] == dt.date(2023, 5, 1)
+    # no registration begun on ON: the facts' (the spouse never applied: unknown)
     assert spouse["permit_held"] is None and spouse["residence_registration"] is None
     assert (head["history_known"], member["history_known"], spouse["history_known"]) == (
         True,
@@ -259,17 +324,18 @@ def test_the_register_in_the_layout(
     assert dwellings[1]["commercial_housing"] is False
     assert tables["dwellings"].num_rows == 2
 
-    # residence periods: both kinds, begun by ON
+    # residence periods: the registrations begun by ON
     periods = sorted(
         (p["person_id"], p["start"], p["end"], p["county"], p["evidence"])
         for p in tables["residence_periods"].to_pylist()
     )
+    e, mem = "residence_registration", ids["member"]
     assert periods == sorted(
         [
-            (h, dt.date(2019, 1, 1), dt.date(2021, 6, 30), XIUZHOU, "residence_registration"),
-            (h, dt.date(2020, 1, 1), dt.date(2024, 12, 31), NANHU, "residence_permit"),
-            (h, dt.date(2021, 7, 1), None, NANHU, "residence_registration"),
-            (ids["member"], dt.date(2023, 5, 1), None, NANHU, "residence_permit"),
+            (h, dt.date(2019, 1, 1), dt.date(2021, 6, 30), XIUZHOU, e),
+            (h, dt.date(2021, 7, 1), None, NANHU, e),
+            (mem, dt.date(2023, 5, 1), dt.date(2024, 2, 1), NANHU, e),
+            (mem, dt.date(2024, 2, 1), None, NANHU, e),
         ]
     )
 

@@ -109,7 +109,8 @@ def test_acknowledged_registrations_survive_sigkill(pg_url: str, tmp_path: Path)
                 "TRUNCATE users, communities, households, applications, "
                 "application_events, memberships, persons, audit_log, audit_head, "
                 "dwellings, documents_received, move_out_procedures, "
-                "residence_records RESTART IDENTITY CASCADE"
+                "residence_registrations, residence_permits, "
+                "residence_permit_endorsements RESTART IDENTITY CASCADE"
             )
         )
     registry = Registry(session_factory(engine))

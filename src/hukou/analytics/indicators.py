@@ -10,11 +10,16 @@ number of migrants settled and of residence permits issued, county by county. So
   Beijing time (the register's day, ``registry.clock``). Persons settled are the
   applicant plus the relatives approved to come along (``approved_relatives``): the
   people ``Registry.register`` moves into the household.
-* **residence permits issued** — from the register's ``residence_records`` (kind
-  ``permit``, by ``start_date`` and ``county``) when it holds them, or from a
-  population's ``persons.permit_issued_on`` / ``permit_county``. Every table says
-  which in its ``source`` column. (Nothing in the register writes permits yet; the
-  demo's figures therefore come from a population.)
+* **residence permits issued** (居住证办理数量) — from the register's
+  ``residence_permits``: every permit issued (``issued_on``) in the county of the station
+  that issued it, a replacement (补领、换领: a new permit, a new number) included; a permit
+  cancelled or replaced since still counts on its issue day. **Endorsements** (签注, the
+  yearly renewal, on time or late) are counted separately, from
+  ``residence_permit_endorsements`` by ``endorsed_on`` and county: the ``endorsements``
+  column beside ``permits``. A register that holds no permit and no endorsement in the
+  window falls back, on the pages, to a population's ``persons.permit_issued_on`` /
+  ``permit_county`` (no endorsements there: null). Every table says which in its
+  ``source`` column.
 * **eligible, not yet settled** — from batch results (``hukou batch``): persons whose
   decision is ``eligible`` and whose hukou is not already in an urban area or town of
   Jiaxing (a rural Jiaxing hukou counts: §7 is about 农业转移人员, rural people moving
@@ -34,11 +39,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from hukou.policy.places import jiaxing_counties
-from hukou.registry.models import Application, ApplicationEvent, ResidenceRecord
+from hukou.registry.models import (
+    Application,
+    ApplicationEvent,
+    ResidencePermit,
+    ResidencePermitEndorsement,
+)
 
 if TYPE_CHECKING:
     import ibis  # type: ignore[import-untyped, unused-ignore]
@@ -81,10 +91,19 @@ SETTLEMENTS = pa.schema(
         # §5.1 reporting flags of the decision registered (a decision made before the
         # flags existed counts in neither)
         ("small_town", pa.int64()),
+        ("central_town", pa.int64()),
         ("registered_poor", pa.int64()),
     ]
 )
-PERMITS = pa.schema([*_WHERE_WHEN, ("permits", pa.int64()), ("source", pa.string())])
+PERMITS = pa.schema(
+    [
+        *_WHERE_WHEN,
+        ("permits", pa.int64()),
+        # 签注, counted apart from the permits issued (null: the source has none to count)
+        ("endorsements", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 ELIGIBLE = pa.schema([*_WHERE_WHEN, *_CHANNEL, ("eligible_not_settled", pa.int64())])
 SUMMARY = pa.schema(
     [
@@ -92,6 +111,7 @@ SUMMARY = pa.schema(
         ("settled_persons", pa.int64()),
         ("settlement_applications", pa.int64()),
         ("permits", pa.int64()),
+        ("endorsements", pa.int64()),
         ("eligible_not_settled", pa.int64()),
     ]
 )
@@ -201,6 +221,7 @@ def settlement_rows(
                 "applications": apps[(county, per, kind)],
                 "persons": persons[(county, per, kind)],
                 "small_town": flagged[(county, per, kind, "small_town_settlement")],
+                "central_town": flagged[(county, per, kind, "central_town_settlement")],
                 "registered_poor": flagged[(county, per, kind, "registered_poor")],
             }
         )
@@ -224,15 +245,24 @@ def permit_count_rows(
     start: dt.date | None,
     end: dt.date | None,
     source: str,
+    endorsed: Iterable[tuple[str | None, dt.date | None, int]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Permits per county and period, as rows, from (county, issue day, how many)."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for county, day, n in counted:
-        if day is None or not _within(day, start, end):
-            continue
-        counts[(county_labels(county)[0], period_of(day, period))] += n
+    """Permits per county and period, as rows, from (county, issue day, how many); and the
+    endorsements from (county, endorsement day, how many) when the source has them
+    (``endorsed``; else the column is null)."""
+
+    def count(pairs: Iterable[tuple[str | None, dt.date | None, int]]) -> Counter[Any]:
+        counts: Counter[tuple[str, str]] = Counter()
+        for county, day, n in pairs:
+            if day is None or not _within(day, start, end):
+                continue
+            counts[(county_labels(county)[0], period_of(day, period))] += n
+        return counts
+
+    permits = count(counted)
+    endorsements = count(endorsed) if endorsed is not None else None
     out = []
-    for county, per in sorted(counts):
+    for county, per in sorted(set(permits) | set(endorsements or ())):
         code, czh, cen = county_labels(county)
         out.append(
             {
@@ -240,7 +270,8 @@ def permit_count_rows(
                 "county_zh": czh,
                 "county_en": cen,
                 "period": per,
-                "permits": counts[(county, per)],
+                "permits": permits[(county, per)],
+                "endorsements": None if endorsements is None else endorsements[(county, per)],
                 "source": source,
             }
         )
@@ -253,7 +284,8 @@ def permits_from_registry(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> pa.Table:
-    """§7 居住证办理数量 from the register's ``residence_records`` (kind ``permit``)."""
+    """§7 居住证办理数量 from the register: permits issued (``residence_permits``) and,
+    apart, endorsements (``residence_permit_endorsements``), per county and period."""
     rows = permit_rows_registry(bind, period, start, end)
     return pa.Table.from_pylist(rows, schema=PERMITS)
 
@@ -264,20 +296,39 @@ def permit_rows_registry(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> list[dict[str, Any]]:
-    """``permits_from_registry`` as rows (no Arrow)."""
+    """``permits_from_registry`` as rows (no Arrow). Counted in the database, per county
+    and day (a register of millions of permits hands back a row per county-day)."""
     period_of(dt.date(2000, 1, 1), period)
-    stmt = select(ResidenceRecord.county, ResidenceRecord.start_date).where(
-        ResidenceRecord.kind == "permit"
-    )
+
+    def per_day(county: Any, day: Any) -> Any:
+        stmt = select(county, day, func.count()).where(day.is_not(None))
+        if start is not None:
+            stmt = stmt.where(day >= start)
+        if end is not None:
+            stmt = stmt.where(day <= end)
+        return stmt.group_by(county, day)
+
     session, owned = _session(bind)
     try:
-        rows = session.execute(stmt).all()
+        issued = session.execute(per_day(ResidencePermit.county, ResidencePermit.issued_on)).all()
+        endorsed = session.execute(
+            per_day(ResidencePermitEndorsement.county, ResidencePermitEndorsement.endorsed_on)
+        ).all()
     finally:
         if owned:
             session.close()
     return permit_count_rows(
-        ((c, d, 1) for c, d in rows), period, start, end, "registry.residence_records"
+        ((c, d, int(n)) for c, d, n in issued),
+        period,
+        start,
+        end,
+        REGISTRY_PERMITS,
+        ((c, d, int(n)) for c, d, n in endorsed),
     )
+
+
+# the ``source`` of the register's permit counts
+REGISTRY_PERMITS = "registry.residence_permits"
 
 
 def permits_from_population(
@@ -408,6 +459,7 @@ def summary_rows(
                 "settled_persons": 0,
                 "settlement_applications": 0,
                 "permits": 0,
+                "endorsements": 0,
                 "eligible_not_settled": 0,
             }
         return rows[(county, per)]
@@ -417,7 +469,9 @@ def summary_rows(
         x["settled_persons"] += r["persons"]
         x["settlement_applications"] += r["applications"]
     for r in permits or []:
-        row(r["county"], r["period"])["permits"] += r["permits"]
+        x = row(r["county"], r["period"])
+        x["permits"] += r["permits"]
+        x["endorsements"] += r.get("endorsements") or 0
     for r in eligible or []:
         row(r["county"], r["period"])["eligible_not_settled"] += r["eligible_not_settled"]
     order = {c: i for i, c in enumerate(jiaxing_counties())}
@@ -465,7 +519,10 @@ def indicator_panels(tables: dict[str, pa.Table], suppress_below: int = 1) -> li
             "residence permits issued",
             czh,
             cen,
-            (Series("居住证", "permits", totals("permits", s)),),
+            (
+                Series("居住证", "permits", totals("permits", s)),
+                Series("签注", "endorsements", totals("endorsements", s)),
+            ),
         )
     )
     panels.append(
@@ -494,8 +551,10 @@ COUNT_COLUMNS = frozenset(
         "applications",
         "persons",
         "small_town",
+        "central_town",
         "registered_poor",
         "permits",
+        "endorsements",
         "eligible_not_settled",
         "settled_persons",
         "settlement_applications",

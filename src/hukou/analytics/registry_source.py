@@ -27,17 +27,20 @@ What the register holds, and where each layout column comes from:
   person without an open membership in a Jiaxing household (moved out) is
   ``outside_jiaxing`` with the address unknown (NULL), or the household's county if
   the household lies outside Jiaxing.
-* residence registrations and permits are the register's ``residence_records``
-  **as of the decision date**: only records begun by then count; a record runs from
-  ``start_date`` to ``end_date`` inclusive (NULL: still valid).
-  ``residence_registration`` is true when a registration record covers the date,
-  false when the person has registration records but none covers it; ``permit_held``
-  likewise from permit records, ``permit_county`` the county of the covering (else
-  the latest) permit, ``permit_issued_on`` the first permit's start;
-  ``residence_registration_since``/``_county`` the start and county of the covering
-  (else the latest) registration. ``lives_in`` is
-  the county of the latest record covering the date. A person without records of a
-  kind falls back to their latest application's facts (below), else NULL.
+* residence registrations and permits are the register's own
+  (``residence_registrations``, ``residence_permits``: ``registry.permits``) **as of the
+  decision date**, by the rules the per-case decision of an application reads them with
+  (``registry.permits.register_residence_facts``). A person with a residence
+  registration begun by the date is the register's: ``residence_registration`` is true
+  when one covers the date (``start_date`` to ``end_date`` inclusive, NULL: open),
+  ``residence_registration_since`` the start of its chain of address changes
+  (``previous_id``) and ``_county`` its county — NULL when none covers it; ``lives_in``
+  that county. ``permit_held`` is true when a permit is valid on the date (state
+  ``issued``, issued by then, ``valid_until`` not passed — a lapsed, void or cancelled
+  permit is not held), with its county and ``permit_issued_on`` the issue date of the
+  first permit of its chain of replacements (``replaces_id``); false otherwise, county
+  and date NULL. A person without a registration begun by the date falls back to their
+  latest application's facts (below), else NULL.
 * facts the register does not hold come from the person's **latest application**
   (highest id; any state; the per-case kinds only, not §5.2's, whose facts have
   another form) whose ``applicant_id_number`` is theirs — the ``facts`` JSON the
@@ -57,7 +60,7 @@ What the register holds, and where each layout column comes from:
   place the hukou is registered at; an application's statements about them describe
   the place *before* the application was registered, so they are NULL (unknown).
 * ``dwellings_known`` is true when the person owns a dwelling in the register;
-  ``history_known`` when they have a residence record begun by the decision date.
+  ``history_known`` when they have a residence registration begun by the decision date.
   Without either the list is unknown, never "none": the register not holding a
   person's flat or residence does not show they have none.
 
@@ -75,10 +78,11 @@ dwelling it is: the owner, or the tenant of a rented flat, as ``tenure`` says):
 ``urban_rural_code``, and the township and community of the dwelling's community
 (NULL without one); ``seq`` numbers each person's dwellings from 0 by dwelling id.
 
-``residence_periods`` — every residence record begun by the decision date, both
-kinds, since both are the evidence of §1.2's continuous residence: ``registration``
-gives ``evidence = 'residence_registration'``, ``permit`` ``'residence_permit'``
-(overlapping periods merge into one stretch, in the engine and in the query alike).
+``residence_periods`` — every residence registration begun by the decision date, the
+evidence of §1.2's continuous residence (``evidence = 'residence_registration'``; a
+permit needs a registration, so the registrations are the whole of it). An address
+change ends one and starts the next the same day: touching periods merge into one
+stretch, in the engine and in the query alike.
 
 Ibis 12's own JSON accessors compile to SQL that neither SQLite nor PostgreSQL
 accepts (a ``->>`` chain, ``->> VARIADIC ARRAY[]``), so the facts are read with each
@@ -144,7 +148,7 @@ FACT_DATES: dict[str, tuple[str, ...]] = {
     "secondary_vocational_graduation_date": ("applicant", "secondary_vocational_graduation_date"),
     "employed_in_town_since": ("applicant", "employed_in_town_since"),
 }
-# used only when the register holds no residence record of the kind
+# used only when the register holds no residence registration of the person
 FALLBACK: dict[str, tuple[str, ...]] = {
     "lives_in": ("applicant", "lives_in"),
     "residence_registration": ("applicant", "residence_registration"),
@@ -236,7 +240,8 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
     memberships = con.table("memberships")
     dwellings = con.table("dwellings")
     communities = con.table("communities")
-    records = con.table("residence_records")
+    registrations = con.table("residence_registrations")
+    permits = con.table("residence_permits")
     applications = con.table("applications")
 
     comm = communities.select(
@@ -301,20 +306,19 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
     fact_cols["f_residence_registration_county"] = fb["residence_registration_county"]
     facts = latest.select(f_id_number=latest.applicant_id_number, **fact_cols)
 
-    # -- residence records as of the decision date
-    begun = records.filter(records.start_date <= day)
+    # -- residence registrations as of the decision date: each chain of address changes
+    # (a registration without ``previous_id`` starts one; ordered by start and id, the
+    # others continue the chain begun last) and its start
+    begun = registrations.filter(registrations.start_date <= day)
     covers = begun.end_date.isnull() | (begun.end_date >= day)
-    rec = begun.mutate(
+    rg = begun.mutate(
         _covers=covers,
-        _latest=ibis.row_number().over(
-            group_by=[begun.person_id, begun.kind],
-            order_by=[
-                ibis.desc(covers.cast("int32")),
-                ibis.desc(begun.start_date),
-                ibis.desc(begun.id),
-            ],
+        _chain=ibis.ifelse(begun.previous_id.isnull(), 1, 0)
+        .sum()
+        .over(
+            ibis.cumulative_window(group_by=begun.person_id, order_by=[begun.start_date, begun.id])
         ),
-        _now=ibis.row_number().over(
+        _latest=ibis.row_number().over(
             group_by=begun.person_id,
             order_by=[
                 ibis.desc(covers.cast("int32")),
@@ -323,21 +327,34 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
             ],
         ),
     )
-    reg = rec.filter(rec.kind == "registration")
-    reg_agg = reg.group_by(r_person=reg.person_id).aggregate(
-        r_now=reg._covers.any(),
-        # the registration that covers the date (else the latest): its start and county
-        r_since=reg.start_date.max(where=reg._latest == 0),
-        r_county=reg.county.max(where=reg._latest == 0),
+    rg = rg.mutate(
+        _chain_start=rg.start_date.min().over(group_by=[rg.person_id, rg._chain]),
     )
-    permit = rec.filter(rec.kind == "permit")
-    permit_agg = permit.group_by(p_person=permit.person_id).aggregate(
-        p_now=permit._covers.any(),
-        p_first=permit.start_date.min(),
-        p_county=permit.county.max(where=permit._latest == 0),
+    now = (rg._latest == 0) & rg._covers  # the registration covering the date
+    reg_agg = rg.group_by(r_person=rg.person_id).aggregate(
+        r_now=rg._covers.any(),
+        r_since=rg._chain_start.max(where=now),
+        r_county=rg.county.max(where=now),
     )
-    here = rec.filter((rec._now == 0) & rec._covers).select(
-        l_person=rec.person_id, l_county=rec.county
+
+    # -- the permit valid on the date, and the first issue of its chain of replacements
+    # (a permit without ``replaces_id`` starts one; ordered by id, a replacement follows
+    # the permit it replaces)
+    pc = permits.mutate(
+        _chain=ibis.ifelse(permits.replaces_id.isnull(), 1, 0)
+        .sum()
+        .over(ibis.cumulative_window(group_by=permits.person_id, order_by=permits.id))
+    )
+    pc = pc.mutate(_first=pc.issued_on.min().over(group_by=[pc.person_id, pc._chain]))
+    valid = pc.filter(
+        (pc.state == "issued")
+        & pc.issued_on.notnull()
+        & (pc.issued_on <= day)
+        & (pc.valid_until >= day)
+    )
+    held = valid.group_by(p_person=valid.person_id).aggregate(
+        p_county=valid.county.max(),
+        p_first=valid._first.min(),
     )
 
     # -- dwellings by owner
@@ -360,11 +377,8 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
     p = persons.left_join(hukou, persons.id == hukou.m_person)
     p = p.left_join(facts, p.id_number == facts.f_id_number)
     p = p.left_join(reg_agg, p.id == reg_agg.r_person)
-    p = p.left_join(permit_agg, p.id == permit_agg.p_person)
-    p = p.left_join(here, p.id == here.l_person)
+    p = p.left_join(held, p.id == held.p_person)
     p = p.left_join(owners, p.id == owners.o_person)
-    historied = begun.select(s_person=begun.person_id).distinct()
-    p = p.left_join(historied, p.id == historied.s_person)
 
     in_jiaxing = p.h_county.isin(tuple(jiaxing_counties()))
     kind = ibis.cases(
@@ -377,7 +391,7 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
         (p.h_kind == "family", "relative_family_household"),
         else_=p.h_kind,
     )
-    has_permits = p.p_person.notnull()
+    known = p.r_person.notnull()  # the register holds the person's residence
     person_table = p.select(
         person_id=p.id,
         id_number=p.id_number,
@@ -391,13 +405,11 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
         secondary_vocational_graduation_date=p.f_secondary_vocational_graduation_date,
         local_labour_contract=p.f_local_labour_contract,
         local_business=p.f_local_business,
-        lives_in=ibis.coalesce(p.l_county, p.f_lives_in),
-        residence_registration=ibis.ifelse(
-            p.r_person.notnull(), p.r_now, p.f_residence_registration
-        ),
-        permit_held=ibis.ifelse(has_permits, p.p_now, p.f_permit_held),
-        permit_county=ibis.ifelse(has_permits, p.p_county, p.f_permit_county),
-        permit_issued_on=ibis.ifelse(has_permits, p.p_first, p.f_permit_issued_on),
+        lives_in=ibis.coalesce(p.r_county, p.f_lives_in),
+        residence_registration=ibis.ifelse(known, p.r_now, p.f_residence_registration),
+        permit_held=ibis.ifelse(known, p.p_person.notnull(), p.f_permit_held),
+        permit_county=ibis.ifelse(known, p.p_county, p.f_permit_county),
+        permit_issued_on=ibis.ifelse(known, p.p_first, p.f_permit_issued_on),
         hukou_kind=kind,
         hukou_county=p.h_county,
         hukou_urban_rural_code=p.h_code,
@@ -413,12 +425,12 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
         offer_unit_collective=p.f_offer_unit_collective,
         offer_talent_service_collective=p.f_offer_talent_service_collective,
         dwellings_known=p.o_person.notnull(),
-        history_known=p.s_person.notnull(),
+        history_known=known,
         residence_registration_since=ibis.ifelse(
-            p.r_person.notnull(), p.r_since, p.f_residence_registration_since
+            known, p.r_since, p.f_residence_registration_since
         ),
         residence_registration_county=ibis.ifelse(
-            p.r_person.notnull(), p.r_county, p.f_residence_registration_county
+            known, p.r_county, p.f_residence_registration_county
         ),
         registered_poor=p.f_registered_poor,
     )
@@ -445,17 +457,13 @@ def registry_tables(con: Any, on: dt.date | None = None) -> dict[str, ir.Table]:
     )
     relations = from_head.union(to_head, distinct=False)
 
-    # -- residence periods: both kinds of record
+    # -- residence periods: the registrations begun by the date
     periods = begun.select(
         person_id=begun.person_id,
         start=begun.start_date,
         end=begun.end_date,
         county=begun.county,
-        evidence=ibis.cases(
-            (begun.kind == "registration", "residence_registration"),
-            (begun.kind == "permit", "residence_permit"),
-            else_="other",
-        ),
+        evidence=ibis.literal("residence_registration"),
     )
 
     out = {

@@ -378,6 +378,7 @@ def _summary_indicators(table: pa.Table, lang: str) -> Table:
         ("落户人数", "persons settled"),
         ("落户申请", "applications"),
         ("居住证", "permits"),
+        ("签注", "endorsements"),
         ("符合未落户", "eligible, not settled"),
     ):
         t.add_column(hz if zh else he, justify="left" if he in ("county", "period") else "right")
@@ -388,6 +389,7 @@ def _summary_indicators(table: pa.Table, lang: str) -> Table:
             shown(r["settled_persons"], k),
             shown(r["settlement_applications"], k),
             shown(r["permits"], k),
+            shown(r["endorsements"], k),
             shown(r["eligible_not_settled"], k),
         )
     if k > 1:
@@ -477,7 +479,10 @@ def indicators(
                 engine.dispose()
             if permits.num_rows:
                 tables["permits"] = permits
-                sources["permits"] = "registry.residence_records (kind permit)"
+                sources["permits"] = (
+                    "registry.residence_permits (issued_on); endorsements apart "
+                    "(registry.residence_permit_endorsements, endorsed_on)"
+                )
         progress.advance(task)
         if "permits" not in tables and population is not None:
             progress.update(task, description="居住证 / permits")

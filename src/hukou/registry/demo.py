@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
 from hukou.policy.places import jiaxing_counties
+from hukou.registry import demo_residence
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.errors import RegistryError
 from hukou.registry.models import (
@@ -35,6 +36,7 @@ from hukou.registry.service import Registry
 DEMO_PASSWORD = "jiaxing-demo-2026"  # printed by `make run`; demo databases only
 ORIGINS = ("341221", "511621", "421381")  # migrants' home counties (outside Zhejiang)
 WITHIN_ZHEJIANG = "330106"  # 杭州市西湖区: a move within the province
+SETTLER_COUNTY = "330402"  # where the demo's permit holder settles (§6, demo_residence)
 
 
 @dataclass
@@ -319,11 +321,13 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
     keeper_community: int | None = None
     moved_out: list[int] = []
     registered: dict[str, dict[str, Any]] = {}  # each county's first registered family
+    actors: dict[str, Actor] = {}
     for code in jiaxing_counties():
         name = f"officer_{code}"
         uid = registry.add_user(SYSTEM, name, DEMO_PASSWORD, "officer", code)
         officers[code] = name
         officer = Actor(uid, name, "officer", code)
+        actors[code] = officer
         community_ids = []
         for i in range(2):
             town = fake.street_name() + "街道"
@@ -347,6 +351,10 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
         for n, state in enumerate(states):
             # the second registered family moves within Zhejiang (from Hangzhou): no permit
             facts = _family(fake, rng, code, today, WITHIN_ZHEJIANG if n == 1 else None)
+            if n == 0 and code == SETTLER_COUNTY:
+                # §6: the applicant has lived here on a residence permit for three years;
+                # registering the family's hukou cancels it (``settled``)
+                demo_residence.before_settling(registry, officer, facts, today)
             app = registry.create_application(officer, "s1_1", code, facts)
             if state == "draft":
                 continue
@@ -404,6 +412,8 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
                 registry.move_out_step(officer, p.id, "refused", note="拒不迁出 / refused")
                 moved_out.append(household)
     _move_between_counties(registry, fake, officers, registered, today)
+    # §6: residence registrations and permits in every state (their own seeded generators)
+    demo_residence.load(registry, actors, today, seed + 663, SETTLER_COUNTY)
     assert keeper_community is not None
     registry.add_user(SYSTEM, "keeper", DEMO_PASSWORD, "keeper", str(keeper_community))
     return DemoLogins("admin", officers, "keeper", "analyst")

@@ -330,25 +330,6 @@ class Membership(Base):
     household: Mapped[Household] = relationship(back_populates="members")
 
 
-class ResidenceRecord(Base):
-    """居住登记 / 居住证 records loaded from elsewhere (the register does not write them):
-    read by the analytics' population view and §7 count. The register's own records are
-    ``ResidenceRegistration`` and ``ResidencePermit``."""
-
-    __tablename__ = "residence_records"
-    __table_args__ = (
-        CheckConstraint("kind IN ('registration', 'permit')", name="kind"),
-        CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    county: Mapped[str] = mapped_column(String(6))
-    start_date: Mapped[dt.date] = mapped_column(Date)
-    end_date: Mapped[dt.date | None] = mapped_column(Date)
-
-
 class ResidenceRegistration(Base):
     """居住登记: a person living in a Jiaxing county away from their hukou's place, at one
     address, from ``start_date`` to ``end_date`` (inclusive; NULL: still living there).
@@ -516,6 +497,10 @@ class Application(Base):
     # identity checked against the register when taken: the differences found, shown to
     # the officer only (a self-service applicant is never told)
     identity_flags: Mapped[list[Any] | None] = mapped_column(JSON)
+    # the residence facts typed that disagree with the register's (居住登记、居住证), each
+    # ``{field, typed, register}``: the decision is made on the register's; NULL when the
+    # register holds no residence registration of anyone the application names
+    register_conflicts: Mapped[list[Any] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[dt.datetime] = mapped_column(

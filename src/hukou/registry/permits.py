@@ -78,6 +78,7 @@ from sqlalchemy.orm import Session
 from hukou.engine.permit import decide_permit, permit_json
 from hukou.policy.facts import (
     CONTROL_MESSAGE,
+    MAX_RESIDENCE_PERIODS,
     InputError,
     bad_text,
     id_birth_date,
@@ -1268,3 +1269,260 @@ def _not_eligible(decision: dict[str, Any] | None) -> tuple[str, str] | None:
         zh += f"（最早可于 {earliest}）"
         en += f" (from {earliest} at the earliest)"
     return zh, en
+
+
+# ---- the register as the source of a settlement case's residence facts ---------------
+#
+# A settlement application names people by ID number. For each one the register holds a
+# residence registration of (begun by the decision date), the residence facts of the case
+# are the register's, not what was typed: the decision is made on them, and what was typed
+# that disagrees is kept as ``register_conflicts`` for the officer. ``hukou batch
+# --from-registry`` (``analytics.registry_source``) reads the same facts in SQL, by the
+# same rules.
+
+# the case fields of a person the register gives (``policy.facts.Person``)
+REGISTER_FIELDS = (
+    "lives_in",
+    "residence_registration",
+    "residence_registration_since",
+    "residence_registration_county",
+    "residence_permit",
+    "residence_history",
+)
+
+
+def held_permit(s: Session, person_id: int, day: dt.date) -> ResidencePermit | None:
+    """The permit the person holds on ``day``: issued by then and valid (not lapsed:
+    ``valid_until`` not passed; not void, cancelled, refused …: state ``issued``)."""
+    return (
+        s.execute(
+            select(ResidencePermit)
+            .where(
+                ResidencePermit.person_id == person_id,
+                ResidencePermit.state == "issued",
+                ResidencePermit.issued_on <= day,
+                ResidencePermit.valid_until >= day,
+            )
+            .order_by(ResidencePermit.id.desc())
+        )
+        .scalars()
+        .first()
+    )
+
+
+def first_issued(s: Session, permit: ResidencePermit) -> dt.date | None:
+    """首次领取日期: the issue date of the first permit of the chain of replacements (补领、
+    换领) ending with ``permit``."""
+    day, previous = permit.issued_on, permit.replaces_id
+    while previous is not None:
+        row = s.execute(
+            select(ResidencePermit.issued_on, ResidencePermit.replaces_id).where(
+                ResidencePermit.id == previous
+            )
+        ).one()
+        day, previous = row.issued_on or day, row.replaces_id
+    return day
+
+
+def register_residence_facts(s: Session, person_id: int, day: dt.date) -> dict[str, Any] | None:
+    """The person's residence facts as the register holds them on ``day``, in the case's
+    JSON form (``REGISTER_FIELDS``); None when the register holds no residence registration
+    of theirs begun by ``day`` — then it says nothing about where they live, and the
+    application's facts stand.
+
+    * ``residence_registration``: a registration covers ``day`` (start to end inclusive);
+      ``_since`` the start of its chain of address changes (``previous_id``), ``_county``
+      its county; ``lives_in`` that county. Without one: not registered, since and county
+      null, ``lives_in`` not given (left as typed).
+    * ``residence_permit``: ``{held: true, county, issued_on}`` of the permit valid on
+      ``day`` (``held_permit``; ``issued_on`` the first of its replacements), else
+      ``{held: false}`` — a lapsed, void, cancelled or refused permit is not held.
+    * ``residence_history``: every registration begun by ``day``, one period each
+      (``evidence`` ``residence_registration``), periods in one county that touch (an
+      address change: the next starts by the day after the last ends) merged, the newest
+      ``MAX_RESIDENCE_PERIODS`` kept — §1.2's continuous residence is computed from them
+      (``engine.scopes.residence_stretch`` merges the same way, so merging changes
+      nothing)."""
+    regs = list(
+        s.execute(
+            select(ResidenceRegistration)
+            .where(
+                ResidenceRegistration.person_id == person_id,
+                ResidenceRegistration.start_date <= day,
+            )
+            .order_by(ResidenceRegistration.start_date, ResidenceRegistration.id)
+        ).scalars()
+    )
+    if not regs:
+        return None
+    covering = [r for r in regs if r.end_date is None or r.end_date >= day]
+    current = covering[-1] if covering else None
+    facts: dict[str, Any] = {
+        "residence_registration": current is not None,
+        "residence_registration_since": None,
+        "residence_registration_county": None,
+    }
+    if current is not None:
+        by_id = {r.id: r for r in regs}
+        since, previous = current.start_date, current.previous_id
+        while previous is not None and previous in by_id:
+            since, previous = by_id[previous].start_date, by_id[previous].previous_id
+        facts["residence_registration_since"] = since.isoformat()
+        facts["residence_registration_county"] = current.county
+        facts["lives_in"] = current.county
+    permit = held_permit(s, person_id, day)
+    if permit is not None:
+        issued = first_issued(s, permit)
+        facts["residence_permit"] = {
+            "held": True,
+            "county": permit.county,
+            "issued_on": issued.isoformat() if issued else None,
+        }
+    else:
+        facts["residence_permit"] = {"held": False}
+    facts["residence_history"] = [
+        {
+            "start": start.isoformat(),
+            "end": end.isoformat() if end else None,
+            "county": county,
+            "evidence": "residence_registration",
+        }
+        for start, end, county in _merged([(r.start_date, r.end_date, r.county) for r in regs])[
+            -MAX_RESIDENCE_PERIODS:
+        ]
+    ]
+    return facts
+
+
+Span = tuple[dt.date, dt.date | None, str]
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Periods in one county that touch (the next begins by the day after the last ends)
+    as one, ordered by start."""
+    out: list[Span] = []
+    for start, end, county in sorted(spans, key=lambda x: (x[0], x[2])):
+        for i in range(len(out) - 1, -1, -1):
+            s0, e0, c0 = out[i]
+            if c0 == county and (e0 is None or start <= e0 + dt.timedelta(days=1)):
+                out[i] = (s0, None if e0 is None or end is None else max(e0, end), c0)
+                break
+        else:
+            out.append((start, end, county))
+    return sorted(out, key=lambda x: (x[0], x[2]))
+
+
+def _history_key(periods: list[Any]) -> list[dict[str, Any]]:
+    """Periods in Jiaxing (the register holds no other) as compared: start, end, county —
+    touching periods of one county merged, as the register's are."""
+    spans: list[Span] = [(p.start, p.end, p.county) for p in periods if in_jiaxing(p.county)]
+    return [
+        {"start": a.isoformat(), "end": b.isoformat() if b else None, "county": c}
+        for a, b, c in _merged(spans)
+    ]
+
+
+def _conflicts(path: str, typed: Any, register: dict[str, Any]) -> list[dict[str, Any]]:
+    """The typed residence facts of one person (``policy.facts.Person``) that disagree with
+    the register's (``register_residence_facts``): ``{field, typed, register}`` each, the
+    field a case path (``applicant.residence_permit.held``). A fact not typed disagrees
+    with nothing; a permit's county or issue date is compared only when the register says
+    it is held."""
+    out: list[dict[str, Any]] = []
+
+    def differs(field: str, given: Any, theirs: Any) -> None:
+        if given is not None and given != theirs:
+            out.append({"field": f"{path}.{field}", "typed": given, "register": theirs})
+
+    def iso(day: dt.date | None) -> str | None:
+        return day.isoformat() if day else None
+
+    if "lives_in" in register:
+        differs("lives_in", typed.lives_in, register["lives_in"])
+    differs(
+        "residence_registration", typed.residence_registration, register["residence_registration"]
+    )
+    differs(
+        "residence_registration_since",
+        iso(typed.residence_registration_since),
+        register["residence_registration_since"],
+    )
+    differs(
+        "residence_registration_county",
+        typed.residence_registration_county,
+        register["residence_registration_county"],
+    )
+    permit = typed.residence_permit
+    if permit is not None:
+        theirs = register["residence_permit"]
+        given = {"held": permit.held, "county": permit.county, "issued_on": iso(permit.issued_on)}
+        for key in ("held", "county", "issued_on"):
+            if key in theirs:
+                differs(f"residence_permit.{key}", given[key], theirs[key])
+    if typed.residence_history is not None:
+        mine = _history_key(typed.residence_history)
+        theirs_h = [
+            {k: p[k] for k in ("start", "end", "county")} for p in register["residence_history"]
+        ]
+        if mine != theirs_h:
+            out.append({"field": f"{path}.residence_history", "typed": mine, "register": theirs_h})
+    return out
+
+
+def settlement_facts(
+    s: Session, facts: dict[str, Any], day: dt.date
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """A settlement case's facts (as the application keeps them) with the residence facts of
+    every person it names whom the register holds a residence registration of replaced by
+    the register's on ``day`` (``register_residence_facts``; a typed history's periods
+    outside Jiaxing are kept beside the register's), and the typed facts that disagree
+    (``{field, typed, register}``; None when the register holds no such person, so nothing
+    was compared). The facts given are not changed. Read only: callers resolve the
+    application through ``Named`` first."""
+    case = parse_case(facts)
+    people: list[tuple[str, Any]] = [("applicant", case.applicant)]
+    people += [(f"relatives[{i}]", r) for i, r in enumerate(case.relatives)]
+    numbers = {p.id_number: path for path, p in people if p.id_number}
+    if not numbers:
+        return facts, None
+    known: dict[str, int] = {
+        number: pid
+        for number, pid in s.execute(
+            select(Person.id_number, Person.id).where(Person.id_number.in_(list(numbers)))
+        ).all()
+    }
+    merged: dict[str, Any] | None = None
+    conflicts: list[dict[str, Any]] | None = None
+    for path, typed in people:
+        person_id = known.get(typed.id_number) if typed.id_number else None
+        if person_id is None:
+            continue
+        register = register_residence_facts(s, person_id, day)
+        if register is None:
+            continue
+        if merged is None:
+            merged = {
+                **facts,
+                "applicant": dict(facts["applicant"]),
+                "relatives": [dict(r) for r in facts.get("relatives") or []],
+            }
+            conflicts = []
+        assert conflicts is not None
+        conflicts += _conflicts(path, typed, register)
+        target = (
+            merged["applicant"]
+            if path == "applicant"
+            else merged["relatives"][int(path[len("relatives[") : -1])]
+        )
+        elsewhere = [
+            p.model_dump(mode="json")
+            for p in typed.residence_history or []
+            if not in_jiaxing(p.county)
+        ]
+        history = sorted(
+            register["residence_history"] + elsewhere, key=lambda p: (p["start"], p["county"])
+        )
+        target.update(register, residence_history=history[-MAX_RESIDENCE_PERIODS:])
+    if merged is None:
+        return facts, None
+    return merged, conflicts

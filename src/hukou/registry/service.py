@@ -20,7 +20,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from hukou.engine.decide import ChannelResult, decide
 from hukou.engine.report import decision_json
 from hukou.policy.facts import (
     CONTROL_MESSAGE,
+    Case,
     InputError,
     bad_text,
     check_id_number,
@@ -87,7 +88,7 @@ from hukou.registry.models import (
     User,
     UserSession,
 )
-from hukou.registry.permits import ResidenceOffice
+from hukou.registry.permits import ResidenceOffice, settlement_facts
 from hukou.registry.scope import Named
 
 T = TypeVar("T")
@@ -138,6 +139,7 @@ APP_FIELDS = (
     "approved_relatives",
     "target_household_id",
     "reasons",
+    "register_conflicts",
     "version",
 )
 HOUSEHOLD_FIELDS = (
@@ -911,6 +913,11 @@ class Registry(ResidenceOffice):
         reveals what the register holds; approval and registration refuse it until the
         facts agree.
 
+        The residence facts of a person the register holds a residence registration of are
+        the register's (``permits.settlement_facts``): the typed ones that disagree are kept
+        in ``register_conflicts`` (for the officer only; compared again on submission,
+        review and decision), and approval and rejection decide on the register's.
+
         One open application per applicant's ID number, city-wide: a second one, taken by
         an officer or online, in any county, is refused (409) without a word about the
         first (``_make_room``; the partial unique index settles a race). One exception:
@@ -957,6 +964,11 @@ class Registry(ResidenceOffice):
             if not self_service:
                 moves.refuse_identity(problems)
             superseded = self._make_room(s, actor, id_number, number_field, self_service)
+            conflicts = (
+                settlement_facts(s, facts, self.clock.today())[1]
+                if kind not in s5_2.KINDS
+                else None
+            )
             app = Application(
                 reference=_reference("HK", self.clock.today()),
                 kind=kind,
@@ -966,6 +978,7 @@ class Registry(ResidenceOffice):
                 applicant_name=name,
                 facts=facts,
                 identity_flags=problems or None,
+                register_conflicts=conflicts,
                 created_by=actor.user_id,
                 created_at=self.clock.now(),  # the queue's "taken on", on the register's clock
             )
@@ -1125,8 +1138,26 @@ class Registry(ResidenceOffice):
             raise RegistryError("操作无效", "unknown action", "action")
         with self._tx() as s:
             app = self._load_app(s, app_id, version, actor)
+            if action != "withdraw" and app.kind not in s5_2.KINDS:
+                # submitted or taken up: compared with the register as it is today (facts
+                # a later version of the case model no longer reads are compared when
+                # decided, which refuses them naming the field)
+                with suppress(InputError):
+                    self._register_case(s, app, self.clock.today())
             self._transition(s, actor, app, action, note)
             return app
+
+    @staticmethod
+    def _register_case(s: Session, app: Application, day: dt.date, *, keep: bool = True) -> Case:
+        """The case an application is decided on: its facts (as typed, kept as they are)
+        with the residence facts of every person the register holds a residence
+        registration of replaced by the register's on ``day`` (``permits.settlement_facts``).
+        With ``keep``, the typed facts that disagree are kept on the application
+        (``register_conflicts``, audited with the step that writes it)."""
+        facts, conflicts = settlement_facts(s, app.facts, day)
+        if keep and conflicts != app.register_conflicts:
+            app.register_conflicts = conflicts
+        return parse_case(facts)
 
     def approve(self, actor: Actor, app_id: int, version: int | None = None) -> Application:
         """准予落户: decided now by the engine; refused unless the channel applied for is eligible."""
@@ -1138,7 +1169,8 @@ class Registry(ResidenceOffice):
                 return app
             if (app.state, "approve") not in APPLICATION_TRANSITIONS:
                 self._transition(s, actor, app, "approve")  # refused, naming the state
-            decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
+            case = self._register_case(s, app, today)
+            decision = decide(case, on=today, parameters=self.parameters)
             channel = next((c for c in decision.channels if c.key == app.kind), None)
             if channel is None or channel.status != "eligible":
                 status = channel.status if channel else decision.status
@@ -1149,6 +1181,8 @@ class Registry(ResidenceOffice):
                 )
             moves.refuse_identity(moves.identity_problems(s, app.facts))
             report = decision_json(decision)
+            # made on the register's residence facts: what was typed otherwise, beside it
+            report["register_conflicts"] = app.register_conflicts
             app.decision = report
             app.decided_on = today
             v = decision.rule_version
@@ -1211,7 +1245,7 @@ class Registry(ResidenceOffice):
         ``s5_2.checks``)."""
         if app.state != "under_review":  # the transition table says so too; checked first
             self._transition(s, actor, app, "approve")
-        settled = self._materials_settled(s, actor, app, self._required_materials(app, today))
+        settled = self._materials_settled(s, actor, app, self._required_materials(s, app, today))
         waived = {w["material"] for w in settled["waived"]}
         app.decision = s5_2.checks(s, app.kind, app.facts, set(settled["received"]) | waived)
         for m in app.decision["materials"]:
@@ -1223,7 +1257,9 @@ class Registry(ResidenceOffice):
         self._transition(s, actor, app, "approve")
 
     # ---- materials before approval -------------------------------------------------
-    def _required_materials(self, app: Application, today: dt.date) -> list[dict[str, Any]]:
+    def _required_materials(
+        self, s: Session, app: Application, today: dt.date
+    ) -> list[dict[str, Any]]:
         """The materials an application needs: §5.2, the category's list; any other kind,
         the list of the channel applied for — as decided (once approved or rejected), else
         as the engine decides it today. ``key`` is what a receipt or a waiver names."""
@@ -1246,7 +1282,8 @@ class Registry(ResidenceOffice):
                 }
                 for m in (channel or {}).get("materials", [])
             ]
-        decision = decide(parse_case(app.facts), on=today, parameters=self.parameters)
+        case = self._register_case(s, app, today, keep=False)
+        decision = decide(case, on=today, parameters=self.parameters)
         found = next((c for c in decision.channels if c.key == app.kind), None)
         return _channel_materials(found) if found is not None else []
 
@@ -1322,7 +1359,7 @@ class Registry(ResidenceOffice):
                     f"an application in state {app.state} takes no more waivers",
                     "state",
                 )
-            required = {m["key"]: m for m in self._required_materials(app, self.clock.today())}
+            required = {m["key"]: m for m in self._required_materials(s, app, self.clock.today())}
             if material not in required:
                 raise RegistryError(
                     "本申请无须此材料",
@@ -1390,9 +1427,10 @@ class Registry(ResidenceOffice):
             app = self._load_app(s, app_id, version, actor)
             today = self.clock.today()
             if app.kind not in s5_2.KINDS:  # §5.2 has no engine decision: the reasons say it
-                app.decision = decision_json(
-                    decide(parse_case(app.facts), on=today, parameters=self.parameters)
-                )
+                case = self._register_case(s, app, today)
+                report = decision_json(decide(case, on=today, parameters=self.parameters))
+                report["register_conflicts"] = app.register_conflicts
+                app.decision = report
             app.decided_on = today
             app.reasons = reasons
             self._transition(s, actor, app, "reject", reasons)
@@ -1916,7 +1954,7 @@ class Registry(ResidenceOffice):
                 ).scalars()
             )
             waived = {w.material for w in waivers}
-            required = self._required_materials(app, self.clock.today())
+            required = self._required_materials(s, app, self.clock.today())
             for m in required:
                 m["received"] = m["key"] in got
                 m["waived"] = m["key"] in waived and not m["received"]

@@ -991,6 +991,10 @@ def create_app(
 
         return registry.read(query)
 
+    from hukou.service import permits_api  # §6: residence registration and permits
+
+    app.include_router(permits_api.router)
+
     from hukou.service.web import install as install_web_pages  # the web pages (issue 6)
 
     install_web_pages(app)

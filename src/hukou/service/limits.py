@@ -312,8 +312,14 @@ def client_key(scope: Scope) -> str:
 
 # the Limits field that counts each anonymous route
 RATE_LIMITED: dict[str, tuple[tuple[str, str], ...]] = {
-    "check_api": (("POST", "/api/check"),),
-    "check_pages": (("GET", "/check"), ("POST", "/check"), ("GET", "/track")),
+    "check_api": (("POST", "/api/check"), ("POST", "/api/permit/check")),
+    "check_pages": (
+        ("GET", "/check"),
+        ("POST", "/check"),
+        ("GET", "/track"),
+        ("GET", "/check/permit"),
+        ("POST", "/check/permit"),
+    ),
     "track": (("POST", "/track"),),
     "apply": (("POST", "/check/apply"),),
     "login": (("POST", "/api/login"), ("POST", "/login")),

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hukou.policy.facts import InputError, field_label
 from hukou.registry.errors import RegistryError
-from hukou.service.web import citizen, i18n, staff
+from hukou.service.web import citizen, i18n, residence, staff
 from hukou.service.web.common import HERE, error_page
 from hukou.service.web.security import (
     CSRF_COOKIE,
@@ -118,6 +118,7 @@ def install(app: FastAPI) -> None:
 
     app.include_router(citizen.router)
     app.include_router(staff.router)
+    app.include_router(residence.router)  # §6: permits (issue 16)
     app.include_router(analytics_api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -5,8 +5,9 @@ never a person (the analyst role's rule, README *Roles*).
 
 * **Where the data comes from.** Settlements by channel from the register (its
   registered applications, ``analytics.indicators.settlements``); residence permits
-  from the register's ``residence_records`` when it holds any, else from the demo
-  population's ``persons.parquet``; migrants eligible but not yet settled from the
+  issued and, apart, their endorsements from the register's ``residence_permits`` and
+  ``residence_permit_endorsements`` when it holds any in the window, else permits from
+  the demo population's ``persons.parquet``; migrants eligible but not yet settled from the
   batch results of that population (``hukou batch --out <population>/results``). The
   population directory is ``HUKOU_POPULATION_DIR``, by default ``population`` beside
   the SQLite register (``make run`` writes it with ``hukou synth`` and ``hukou batch``).
@@ -325,20 +326,36 @@ def _eligible(pop: Path, period: str) -> list[dict[str, Any]]:
 
 
 def register_version(registry: Registry) -> tuple[Any, ...]:
-    """What the register's indicator tables depend on, in one cheap query: the application
-    events (a registration is one) and the residence records, by count and last id."""
+    """What the register's indicator tables depend on, in cheap queries: the application
+    events (a registration is one) by count and last id; the residence permits by count,
+    last id and the sum of their versions (an issue changes a row, adding none); the
+    endorsements by count and last id."""
     from sqlalchemy import func, select
 
-    from hukou.registry.models import ApplicationEvent, ResidenceRecord
+    from hukou.registry.models import (
+        ApplicationEvent,
+        ResidencePermit,
+        ResidencePermitEndorsement,
+    )
 
     def query(s: Any) -> tuple[Any, ...]:
         events = s.execute(
             select(func.count(ApplicationEvent.id), func.max(ApplicationEvent.id))
         ).one()
-        records = s.execute(
-            select(func.count(ResidenceRecord.id), func.max(ResidenceRecord.id))
+        permits = s.execute(
+            select(
+                func.count(ResidencePermit.id),
+                func.max(ResidencePermit.id),
+                func.sum(ResidencePermit.version),
+            )
         ).one()
-        return (*events, *records)
+        endorsements = s.execute(
+            select(
+                func.count(ResidencePermitEndorsement.id),
+                func.max(ResidencePermitEndorsement.id),
+            )
+        ).one()
+        return (*events, *permits, *endorsements)
 
     return registry.read(query)
 

@@ -141,6 +141,12 @@ async def logout(request: Request) -> RedirectResponse:
 STATES = ("draft", "submitted", "under_review", "approved", "rejected", "registered", "withdrawn")
 
 
+def register_conflicts(app: Application) -> list[dict[str, str]]:
+    from hukou.service.web.residence import register_conflicts as found
+
+    return found(app)
+
+
 def _shown_person(
     actor: Actor, county: str | None, name: str | None, number: str | None
 ) -> tuple[str, str]:
@@ -353,6 +359,8 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             "decided_on": app.decided_on.isoformat() if app.decided_on else "",
             # identity differences found when taken: for the officer's eyes only
             "identity_flags": list(app.identity_flags or []) if full else [],
+            # the applicant's facts against the register's residence and permit records
+            "register_conflicts": register_conflicts(app) if full else [],
             "place": Registry._decided_place(app) or {},
             "permits": [
                 {
