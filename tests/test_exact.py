@@ -15,7 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from hukou.engine import exact as exact_mod
@@ -189,6 +189,39 @@ def test_split_is_sound_complete_and_minimal(
             assert not matters or fact in c.missing_facts, (c.key, fact, c.missing_facts)
 
 
+SEXES = ("male", "female")
+# E1 (below) as the interview property's explicit example: a parent of 62, no sex given
+E1_CASE: dict[str, Any] = {
+    "decision_date": "2024-06-01",
+    "applicant": {
+        "birth_date": "1962-01-01",
+        "lives_in": "341221",
+        "residence_permit": {"held": False},
+        "dwellings": [],
+        "hukou": {"kind": "outside_jiaxing"},
+    },
+    "relatives": [
+        {
+            "relation": "child",
+            "birth_date": "1990-01-01",
+            "sex": "male",
+            "lives_with_applicant": False,
+            "hukou": {
+                "kind": "own_family_household",
+                "address": {"county": "330402", "urban_rural_code": "111"},
+            },
+            "dwellings": [
+                {
+                    "tenure": "owned",
+                    "commercial_housing": True,
+                    "address": {"county": "330402", "urban_rural_code": "111"},
+                }
+            ],
+        }
+    ],
+}
+
+
 def _filled(case: dict[str, Any], names: list[str], combo: tuple[Any, ...]) -> dict[str, Any]:
     filled = copy.deepcopy(case)
     for path, v in zip(names, combo, strict=True):
@@ -234,37 +267,58 @@ def test_earliest_and_last_days_hold_for_every_completion(
             assert after != {"eligible"}, (c.key, u, names)
 
 
+@PROPS
+@given(hidden_cases())
+@example(generated=({**E1_CASE, "applicant": {**E1_CASE["applicant"]}}, {"applicant.sex": SEXES}))
+def test_the_interview_asks_nothing_whose_answer_cannot_matter(
+    generated: tuple[dict[str, Any], dict[str, tuple[Any, ...]]],
+) -> None:
+    """Every question the self-check would still ask answers a hidden fact that, changed
+    alone from some completion, changes the status of a channel or a relative."""
+    case, hidden = generated
+    total = 1
+    for dom in hidden.values():
+        total *= len(dom)
+    assume(total <= MAX_DECISIONS)
+    missing = outcome_missing(decide(parse(case)))
+    names = list(hidden)
+    outcome: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for combo in itertools.product(*hidden.values()):
+        try:
+            d = decide(parse(_filled(case, names, combo)))
+        except InputError:
+            continue
+        outcome[combo] = (
+            tuple(c.status for c in d.channels),
+            tuple(r.status for r in d.relatives),
+        )
+
+    def matters(i: int) -> bool:
+        return any(
+            outcome[combo] != outcome[other]
+            for combo in outcome
+            for v in hidden[names[i]]
+            if (other := (*combo[:i], v, *combo[i + 1 :])) in outcome
+        )
+
+    answers = {"birth_date": "1980-01-01"}  # past the identity step: every later question
+    for step in steps(answers):
+        for q in step.questions:
+            if not needed(q, missing):
+                continue
+            related = [
+                i
+                for i, h in enumerate(names)
+                for p in q.paths
+                if p == h or h.startswith((p + ".", p + "[")) or p.startswith((h + ".", h + "["))
+            ]
+            if related:  # (a fact the case never gave is not one the property can judge)
+                assert any(matters(i) for i in related), (q.key, names)
+
+
 # ---- E1 ---------------------------------------------------------------------------
 
-E1: dict[str, Any] = {
-    "decision_date": "2024-06-01",
-    "applicant": {
-        "birth_date": "1962-01-01",
-        "lives_in": "341221",
-        "residence_permit": {"held": False},
-        "dwellings": [],
-        "hukou": {"kind": "outside_jiaxing"},
-    },
-    "relatives": [
-        {
-            "relation": "child",
-            "birth_date": "1990-01-01",
-            "sex": "male",
-            "lives_with_applicant": False,
-            "hukou": {
-                "kind": "own_family_household",
-                "address": {"county": "330402", "urban_rural_code": "111"},
-            },
-            "dwellings": [
-                {
-                    "tenure": "owned",
-                    "commercial_housing": True,
-                    "address": {"county": "330402", "urban_rural_code": "111"},
-                }
-            ],
-        }
-    ],
-}
+E1: dict[str, Any] = E1_CASE
 
 
 def test_e1_parent_of_62_without_sex_is_eligible() -> None:
