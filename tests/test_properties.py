@@ -302,6 +302,35 @@ def test_an_unknown_dwelling_list_is_asked_for() -> None:
     assert s1.missing_facts == ["applicant.dwellings", "applicant.residence_history"]
 
 
+@pytest.mark.clause("§1.1", "§1.2")
+def test_a_dwelling_of_unknown_county_asks_for_that_county_not_for_facts_given() -> None:
+    """Whether a dwelling lies where the hukou is (R2a) and how long the person has lived
+    in its area (§1.2) are derived from the dwelling's county and the person's facts: with
+    only the dwelling's county unknown, that county is asked for — not the hukou's address
+    or the residence history, which are given (answering them anew could change them)."""
+    case: dict[str, Any] = {
+        "decision_date": "2022-03-27",
+        "applicant": {
+            "hukou": {"kind": "community_collective", "address": {"county": "330482"}},
+            "residence_registration": False,
+            "residence_permit": {"held": False},
+            "residence_history": [{"start": "2015-03-27", "county": "330411"}],
+            "dwellings": [{}, {"address": {"county": "330402"}}],
+        },
+    }
+    s1 = decide(parse(case)).channels[0]
+    assert (s1.key, s1.status) == ("s1_1", "undetermined")
+    assert "applicant.dwellings[0].address.county" in s1.missing_facts
+    assert "applicant.hukou.address.county" not in s1.missing_facts
+    assert "applicant.residence_history" not in s1.missing_facts
+    # the hukou's address and the history unknown too: then they are asked for as well
+    del case["applicant"]["hukou"]["address"], case["applicant"]["residence_history"]
+    s1 = decide(parse(case)).channels[0]
+    assert {"applicant.hukou.address.county", "applicant.residence_history"} <= set(
+        s1.missing_facts
+    )
+
+
 @pytest.mark.clause("§1.2")
 def test_answering_an_unknown_dwelling_list_asks_nothing_new() -> None:
     case: dict[str, Any] = {

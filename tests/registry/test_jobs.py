@@ -87,6 +87,7 @@ def test_a_failure_is_kept_with_its_reason(registry: Registry, analyst: Actor) -
         # this very process id in an earlier run (a restarted container)
         f"{socket.gethostname()[:30]}:{os.getpid()}:00000000",
     ],
+    ids=["gone_process", "this_pid_earlier"],  # stable across pytest-xdist workers
 )
 def test_a_dead_workers_job_reads_as_interrupted_not_running_forever(
     registry: Registry, analyst: Actor, engine: Engine, worker: str

@@ -626,6 +626,11 @@ class _Gen:
                 self.emit(ind, f"if {scope}[{fact.name!r}] is None:")
                 src = self.tmp("src")
                 key = f"({scope}['__path__'], {scope}['__kind__'], {fact.name!r})"
+                if fact.name in _MULTI_SOURCE:  # derived: the unknown inputs of this case
+                    self.emit(
+                        ind + 1, f"out.update(dict.fromkeys(_sources_of({scope}, {fact.name!r})))"
+                    )
+                    continue
                 self.emit(ind + 1, f"{src} = _SOURCES.get({key})")
                 self.emit(ind + 1, f"if {src} is None:")
                 self.emit(ind + 2, f"{src} = _source({scope}, {fact.name!r})")
@@ -668,6 +673,9 @@ def _leaf_facts(node: Expr) -> list[Fact]:
         return [node]
     return [f for child in node.children() for f in _leaf_facts(child)]
 
+
+# facts whose answering fields depend on what the case knows (``evaluate.sources_of``)
+_MULTI_SOURCE = frozenset(("hukou_here", "stretch_exists", "stretch_start", "stretch_end"))
 
 # (scope path, scope kind, fact) -> the case field that answers it (``source_of``)
 _SOURCES: dict[tuple[str, str, str], str] = {}
@@ -718,6 +726,7 @@ def _namespace() -> dict[str, Any]:
         "_add_years": calendar.add_years,
         "_source_of": E.source_of,
         "_source": _source,
+        "_sources_of": E.sources_of,
         "_SOURCES": _SOURCES,
         "_is_open": _is_open,
         "_fill_label": fill_label_cached,

@@ -195,6 +195,18 @@ def source_of(scope: dict[str, Any], name: str) -> str:
     return f"{scope['__path__']}.{src}"
 
 
+def sources_of(scope: dict[str, Any], name: str) -> tuple[str, ...]:
+    """The fields of the case model that answer fact ``name`` in ``scope``: one, but a
+    fact derived from several (a dwelling's ``hukou_here`` from its own county and the
+    owner's hukou) names those of its inputs that are unknown (``scopes.__sources__``)."""
+    over = scope.get("__sources__")
+    if over is not None:
+        found = over.get(name)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    return (source_of(scope, name),)
+
+
 GENERATED = True
 """Run rules as generated source (``codegen.py``); False: as closures (``closures.py``)."""
 
@@ -348,7 +360,7 @@ class Evaluator:
                 if not isinstance(fact, Fact) or fact.scope == node.item_scope:
                     continue
                 if fact.scope in env and env[fact.scope].get(fact.name, 0) is None:
-                    out[source_of(env[fact.scope], fact.name)] = None
+                    out.update(dict.fromkeys(sources_of(env[fact.scope], fact.name)))
             return
         path = f"{owner['__path__']}.dwellings[?]"
         item: dict[str, Any] = dict.fromkeys(DWELLING_FACTS)
@@ -375,7 +387,7 @@ class Evaluator:
         if isinstance(node, Fact):
             scope = env[node.scope]
             if scope[node.name] is None:
-                out[source_of(scope, node.name)] = None
+                out.update(dict.fromkeys(sources_of(scope, node.name)))
             return
         for child in node.children():
             self._missing_leaves(child, env, out)

@@ -50,6 +50,7 @@ from hukou.engine.evaluate import (
     first_from,
     intersect,
     source_of,
+    sources_of,
     truth,
     union,
 )
@@ -216,10 +217,10 @@ def finite_slots(rule: Expr, env: dict[str, dict[str, Any]], missing: list[str])
         for name, dom in facts.items():
             if name in scope and scope[name] is None:
                 try:
-                    src = source_of(scope, name)
+                    srcs = sources_of(scope, name)
                 except KeyError:
                     continue
-                if src in wanted:
+                if any(src in wanted for src in srcs):
                     out.setdefault((id(scope), name), (scope, name, dom))
     return list(out.values())
 
@@ -432,8 +433,8 @@ def _split(
     fs: Days = ALL
     outcome: dict[tuple[Any, ...], bool | None] = {}
     others: dict[str, None] = {}  # facts an open completion hangs on
-    names = [source_of(scope, name) for scope, name, _dom in slots]
-    split = set(names)
+    names = [sources_of(scope, name) for scope, name, _dom in slots]
+    split = {src for srcs in names for src in srcs}
 
     def fresh() -> Evaluator:
         return Evaluator(ev.params, ev.today, ev.generated)
@@ -456,7 +457,7 @@ def _split(
             _restore(saved)
         named: dict[str, None] = {}
         for i, (scope, name, dom) in enumerate(slots):
-            if names[i] in named:
+            if all(src in named for src in names[i]):
                 continue
             both_open: list[tuple[Any, ...]] = []
             for combo, value in outcome.items():
@@ -465,11 +466,11 @@ def _split(
                         continue
                     other = outcome.get((*combo[:i], v, *combo[i + 1 :]), value)
                     if other != value:
-                        named[names[i]] = None
+                        named.update(dict.fromkeys(names[i]))
                         break
                     if value is None:
                         both_open.append(combo)
-                if names[i] in named:
+                if all(src in named for src in names[i]):
                     break
             else:
                 # open either way: f may still matter together with an unknown list
@@ -478,10 +479,10 @@ def _split(
                         s2[n2] = v
                     scope[name] = None
                     saved = _couple(slots) or []
-                    hangs = names[i] in fresh().missing(rule, env)
+                    hangs = set(names[i]) & set(fresh().missing(rule, env))
                     _restore(saved)
                     if hangs:
-                        named[names[i]] = None
+                        named.update(dict.fromkeys(names[i]))
                         break
     finally:
         for scope, name, _dom in slots:

@@ -129,6 +129,7 @@ _DWELLING: Scope = dict.fromkeys(
         "stretch_exists",
         "stretch_start",
         "stretch_end",
+        "__sources__",
     )
 )
 _DWELLING["__kind__"] = "dwelling"
@@ -205,6 +206,25 @@ def _dwelling_scope(
         scope["stretch_exists"] = stretch is not None
         if stretch is not None:
             scope["stretch_start"], scope["stretch_end"] = stretch
+    if county is None:
+        # derived facts open because the dwelling's own county is unknown: that county
+        # answers them, with the owner's fact only if it is unknown too (naming only the
+        # owner's, as the vocabulary does, would ask for a fact already given)
+        here = f"{path}.address.county"
+        hukou = owner.hukou
+        hukou_known = hukou is not None and (
+            hukou.address is not None
+            or (hukou.kind is not None and hukou.kind._value_ == "outside_jiaxing")
+        )
+        stretch_sources = (
+            (here,) if history is not None else (here, f"{owner_path}.residence_history")
+        )
+        scope["__sources__"] = {
+            "hukou_here": (here,) if hukou_known else (here, f"{owner_path}.hukou.address.county"),
+            "stretch_exists": stretch_sources,
+            "stretch_start": stretch_sources,
+            "stretch_end": stretch_sources,
+        }
     return scope
 
 
