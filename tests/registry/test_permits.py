@@ -11,8 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
+from hukou.policy.facts import id_birth_date, id_sex
+from hukou.policy.permit import GROUNDS, load_parameters
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.demo import settle_materials
@@ -31,12 +35,22 @@ from hukou.registry.models import (
     ResidencePermit,
     ResidencePermitEndorsement,
     ResidenceRegistration,
+    StationNotice,
 )
-from hukou.registry.permits import PERMIT_TRANSITIONS, permit_status, residence_years
+from hukou.registry.permits import (
+    PERMIT_TRANSITIONS,
+    add_months,
+    period_end,
+    permit_status,
+    residence_years,
+    valid_for_a_period,
+)
 from hukou.registry.service import Registry
+from hukou.service.app import create_app
 
 from .conftest import NANHU, XIUZHOU
 from .helpers import id_number, owner_case
+from .test_move_out_periods import PASSWORD, _page_login
 
 MIGRANT = id_number("341221", "19900101", 7, True)  # 安徽省临泉县: hukou outside Jiaxing
 NAME = "张三"
@@ -45,9 +59,16 @@ TODAY = dt.date(2025, 3, 1)
 ACTIONS = sorted({a for _, a in PERMIT_TRANSITIONS})
 HOUSING = {"housing": "employer", "address": "经济开发区宿舍3幢201", "provider": "嘉兴某机械厂"}
 EMPLOYED = {"local_labour_contract": True}
+JIASHAN = "330421"  # 嘉善县: an area of its own (南湖区 and 秀洲区 are one: 市本级)
 
 
 # ---- helpers -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def third_officer(registry: Registry) -> Actor:
+    uid = registry.add_user(SYSTEM, "officer_jiashan", "correct horse battery", "officer", JIASHAN)
+    return Actor(uid, "officer_jiashan", "officer", JIASHAN)
 
 
 def _reside(
@@ -61,18 +82,38 @@ def _reside(
     return registry.register_residence(officer, number, county, name=NAME, since=since, **HOUSING)
 
 
-def _applied(registry: Registry, officer: Actor, number: str = MIGRANT) -> ResidencePermit:
-    _reside(registry, officer, number)
+def _applied(
+    registry: Registry, officer: Actor, number: str = MIGRANT, since: dt.date = LONG_AGO
+) -> ResidencePermit:
+    _reside(registry, officer, number, since)
     assert officer.jurisdiction is not None
     return registry.apply_for_residence_permit(
         officer, number, officer.jurisdiction, "employment", facts=EMPLOYED
     )
 
 
-def _issued(registry: Registry, officer: Actor, number: str = MIGRANT) -> ResidencePermit:
-    permit = _applied(registry, officer, number)
+def _issued(
+    registry: Registry, officer: Actor, number: str = MIGRANT, since: dt.date = LONG_AGO
+) -> ResidencePermit:
+    permit = _applied(registry, officer, number, since)
     registry.review_residence_permit(officer, permit.id, note="材料齐全")
     return registry.issue_residence_permit(officer, permit.id)
+
+
+def _not_issued(
+    registry: Registry, officer: Actor, permit_id: int, status: str, field: str
+) -> tuple[dict[str, Any], RegistryError]:
+    """The review finds ``status``; the issue is then refused naming ``field`` (writing
+    nothing): the decision and the refusal."""
+    decision = registry.review_residence_permit(officer, permit_id).decision
+    assert decision is not None and decision["status"] == status
+    error = _refused(
+        registry,
+        InvalidTransition,
+        field,
+        lambda: registry.issue_residence_permit(officer, permit_id),
+    )
+    return decision, error
 
 
 def _in_state(registry: Registry, officer: Actor, state: str) -> ResidencePermit:
@@ -94,6 +135,42 @@ def _in_state(registry: Registry, officer: Actor, state: str) -> ResidencePermit
     elif state == "cancelled":
         registry.cancel_residence_permit(officer, permit.id, "issued_in_error")
     return _permit(registry, permit.id)
+
+
+def _hukou_in(registry: Registry, number: str, county: str) -> None:
+    """The register holds ``number``'s hukou in a collective household of ``county`` (the
+    person added when the register does not hold them yet)."""
+    household = registry.establish_household(SYSTEM, "unit_collective", county, unit_name="某厂")
+
+    def put_in_household(s: Any) -> None:
+        person = s.execute(select(Person).where(Person.id_number == number)).scalar_one_or_none()
+        if person is None:
+            person = Person(
+                id_number=number,
+                name=NAME,
+                sex=id_sex(number).value,
+                birth_date=id_birth_date(number),
+            )
+            s.add(person)
+            s.flush()
+        s.add(
+            Membership(
+                person_id=person.id,
+                household_id=household,
+                relation_to_head="集体户成员",
+                start_date=dt.date(2020, 1, 1),
+                reason_in="test",
+            )
+        )
+        s.commit()
+
+    registry.read(put_in_household)
+
+
+def _notices(registry: Registry) -> list[StationNotice]:
+    return registry.read(
+        lambda s: list(s.execute(select(StationNotice).order_by(StationNotice.id)).scalars())
+    )
 
 
 def _permit(registry: Registry, permit_id: int) -> ResidencePermit:
@@ -124,6 +201,7 @@ def _written(registry: Registry) -> dict[str, Any]:
                     ResidenceRegistration,
                     ResidencePermit,
                     ResidencePermitEndorsement,
+                    StationNotice,
                     AuditRecord,
                 )
             ],
@@ -322,31 +400,14 @@ def test_history_is_per_county(
 
 
 def test_no_residence_registration_in_ones_own_hukou_county(
-    registry: Registry, officer: Actor, other_officer: Actor
+    registry: Registry, officer: Actor, third_officer: Actor
 ) -> None:
-    household = registry.establish_household(SYSTEM, "unit_collective", NANHU, unit_name="某厂")
     local = id_number("330402", "19900101", 3, True)
-
-    def put_in_household(s: Any) -> None:
-        person = Person(id_number=local, name=NAME, sex="male", birth_date=dt.date(1990, 1, 1))
-        s.add(person)
-        s.flush()
-        s.add(
-            Membership(
-                person_id=person.id,
-                household_id=household,
-                relation_to_head="集体户成员",
-                start_date=dt.date(2020, 1, 1),
-                reason_in="test",
-            )
-        )
-        s.commit()
-
-    registry.read(put_in_household)
+    _hukou_in(registry, local, NANHU)
     _refused(registry, RegistryError, "county", lambda: _reside(registry, officer, local))
-    # a hukou in another Jiaxing county is away from its place, county by county
-    reg = _reside(registry, other_officer, local)
-    assert reg.county == XIUZHOU
+    # a hukou in another area of Jiaxing is away from its place (嘉善县 is not 市本级)
+    reg = _reside(registry, third_officer, local)
+    assert reg.county == JIASHAN
 
 
 def test_a_second_registration_in_the_same_county_is_a_change_of_address(
@@ -381,6 +442,7 @@ def test_moving_to_another_county_ends_the_old_registration_and_its_permit(
     assert [a for a, _ in _actions(registry, mark)] == [
         "residence_registration.end",
         "residence_permit.cancel",
+        "notice.send",
         "residence_registration.start",
     ]
 
@@ -529,18 +591,8 @@ def test_a_stale_version_is_refused(registry: Registry, officer: Actor) -> None:
 def test_the_rules_not_eligible_refuse_the_issue_with_their_reason(
     registry: Registry, officer: Actor, clock: FixedClock
 ) -> None:
-    _reside(registry, officer, since=TODAY - dt.timedelta(days=60))  # two months only
-    permit = registry.apply_for_residence_permit(
-        officer, MIGRANT, NANHU, "employment", facts=EMPLOYED
-    )
-    reviewed = registry.review_residence_permit(officer, permit.id)
-    assert reviewed.decision is not None and reviewed.decision["status"] == "not_eligible"
-    error = _refused(
-        registry,
-        InvalidTransition,
-        "decision",
-        lambda: registry.issue_residence_permit(officer, permit.id),
-    )
+    permit = _applied(registry, officer, since=TODAY - dt.timedelta(days=60))  # two months only
+    _decision, error = _not_issued(registry, officer, permit.id, "not_eligible", "decision")
     assert "半年" in error.zh or "居住" in error.zh
     refused = registry.refuse_residence_permit(officer, permit.id, "居住未满半年")
     assert (refused.state, refused.reasons, refused.decided_on) == (
@@ -679,18 +731,26 @@ def test_ending_the_registration_cancels_the_permit_and_withdraws_an_application
 # ---- settlement: the permit is cancelled in the registration's own transaction --------
 
 
-def _settling(registry: Registry, officer: Actor) -> tuple[ResidencePermit, int, int]:
-    """A migrant with a permit in 南湖区 whose §1.1 application there is approved."""
+def _settling(
+    registry: Registry, officer: Actor, resident: Actor | None = None, *, issue: bool = True
+) -> tuple[ResidencePermit, int, int]:
+    """A migrant registered as living in ``resident``'s county (default the officer's, 南湖区)
+    with a permit there (or, ``issue`` false, an application under review) whose §1.1
+    application in 南湖区 is approved."""
+    resident = resident or officer
+    county = resident.jurisdiction
+    assert county is not None
     facts = owner_case(with_spouse=False)
     number = facts["applicant"]["id_number"]
     registry.register_residence(
-        officer, number, NANHU, name=facts["applicant"]["name"], since=LONG_AGO, **HOUSING
+        resident, number, county, name=facts["applicant"]["name"], since=LONG_AGO, **HOUSING
     )
     permit = registry.apply_for_residence_permit(
-        officer, number, NANHU, "employment", facts=EMPLOYED
+        resident, number, county, "employment", facts=EMPLOYED
     )
-    registry.review_residence_permit(officer, permit.id)
-    permit = registry.issue_residence_permit(officer, permit.id)
+    permit = registry.review_residence_permit(resident, permit.id)
+    if issue:
+        permit = registry.issue_residence_permit(resident, permit.id)
     app = registry.create_application(officer, "s1_1", NANHU, facts)
     for action in ("submit", "review"):
         registry.act(officer, app.id, action)
@@ -727,10 +787,16 @@ def test_settling_in_the_county_cancels_the_permit_in_the_same_transaction(
     )
 
 
+@pytest.mark.parametrize("lives", [NANHU, XIUZHOU])
 def test_a_failed_registration_leaves_the_permit_as_it_was(
-    registry: Registry, officer: Actor, monkeypatch: pytest.MonkeyPatch
+    registry: Registry,
+    officer: Actor,
+    other_officer: Actor,
+    monkeypatch: pytest.MonkeyPatch,
+    lives: str,
 ) -> None:
-    permit, app_id, dwelling = _settling(registry, officer)
+    resident = officer if lives == NANHU else other_officer
+    permit, app_id, dwelling = _settling(registry, officer, resident)
     seen: list[str] = []
     settled_in = Registry.settled_in
     transition = Registry._transition
@@ -750,8 +816,90 @@ def test_a_failed_registration_leaves_the_permit_as_it_was(
     with pytest.raises(Conflict):
         registry.register(officer, app_id, dwelling_id=dwelling)
     assert seen == ["settled_in"]  # the hook ran, inside the registration's transaction
-    assert _written(registry) == before
+    assert _written(registry) == before  # no notice either
     assert _permit(registry, permit.id).state == "issued"
+
+
+@pytest.mark.parametrize("issued", [True, False])
+def test_settling_in_the_other_district_of_the_city_proper_ends_the_registration_there(
+    registry: Registry, officer: Actor, other_officer: Actor, issued: bool
+) -> None:
+    """南湖区 and 秀洲区 are one area (市本级): a hukou settled in 南湖区 ends the person's
+    residence registration in 秀洲区 with its permit (or application), in the registration's
+    transaction, and 秀洲区's station is told, as when the person moves away."""
+    permit, app_id, dwelling = _settling(registry, officer, other_officer, issue=issued)
+    person_number = registry.read(lambda s: s.get(Person, permit.person_id)).id_number  # type: ignore[union-attr]
+    [reg] = registry.residence_history(other_officer, person_number)
+    assert reg.county == XIUZHOU
+    mark = _last_audit(registry)
+    registry.register(officer, app_id, dwelling_id=dwelling)
+    ended = _registration(registry, reg.id)
+    assert (ended.end_date, ended.end_reason) == (TODAY, "settled")
+    closed = _permit(registry, permit.id)
+    step, state, reason = (
+        ("cancel", "cancelled", "settled") if issued else ("withdraw", "withdrawn", None)
+    )
+    assert (closed.state, closed.close_reason, closed.closed_on) == (state, reason, TODAY)
+    [notice] = [n for n in _notices(registry) if n.kind == "residence_moved_away"]
+    assert (
+        notice.county,
+        notice.from_county,
+        notice.person_id,
+        notice.closed_registration_id,
+        notice.to_household_id,
+        notice.moved_on,
+        notice.state,
+    ) == (XIUZHOU, NANHU, permit.person_id, reg.id, None, TODAY, "pending")
+    actions = _actions(registry, mark)
+    names = [a for a, _ in actions]
+    assert (
+        names.index("membership.open")
+        < names.index("residence_registration.end")
+        < names.index(f"residence_permit.{step}")
+        < names.index("notice.send")
+    )
+    assert ("notice.send", str(notice.id)) in actions
+    # the told station's moves page lists it, saying why the registration ended
+    registry.add_user(SYSTEM, "xiuzhou_page", PASSWORD, "officer", XIUZHOU)
+    page = _moves_page(registry, "xiuzhou_page")
+    assert "户口迁入同一区域（市本级）另一区，居住登记结束" in page
+    assert "迁往本市其他县（市、区）居住" not in page
+    # the told station acknowledges it, not the telling one
+    _refused(
+        registry,
+        Forbidden,
+        "notice_id",
+        lambda: registry.acknowledge_notice(officer, notice.id),
+    )
+    assert registry.acknowledge_notice(other_officer, notice.id).state == "acknowledged"
+    # a resident of 市本级 now: no residence registration in either district
+    for actor, county in ((officer, NANHU), (other_officer, XIUZHOU)):
+        _refused(
+            registry,
+            RegistryError,
+            "county",
+            lambda: registry.register_residence(actor, person_number, county, **HOUSING),  # noqa: B023
+        )
+
+
+def test_settling_in_another_area_leaves_the_registration_where_the_person_lives(
+    registry: Registry, officer: Actor, third_officer: Actor
+) -> None:
+    """A hukou settled in 南湖区 leaves a registration and permit in 嘉善县 (an area of its
+    own) as they are: the person may live there still; nobody is told."""
+    permit = _issued(registry, third_officer)
+    person = registry.read(lambda s: s.get(Person, permit.person_id))
+    assert person is not None
+
+    def settle(s: Any) -> None:
+        registry.settled_in(s, officer, s.get(Person, person.id), NANHU, TODAY)
+        s.commit()
+
+    registry.read(settle)  # the hook of ``Registry._move``, in a transaction of its own
+    assert _permit(registry, permit.id).state == "issued"
+    [reg] = registry.residence_history(third_officer, MIGRANT)
+    assert reg.end_date is None
+    assert _notices(registry) == []
 
 
 def test_an_application_undecided_after_fifteen_days_is_overdue(
@@ -763,3 +911,467 @@ def test_an_application_undecided_after_fifteen_days_is_overdue(
     clock.day = TODAY + dt.timedelta(days=16)
     assert [p.id for p in registry.overdue_permit_applications(officer)] == [permit.id]
     assert registry.overdue_permit_applications(other_officer) == []
+
+
+# ---- issue: on the rules' decision of the day, on the ground they found ------------------
+
+
+def test_the_grounds_of_the_register_are_the_rules_grounds() -> None:
+    from hukou.registry.models import RESIDENCE_PERMIT_GROUNDS
+    from hukou.registry.permits import GROUND_RULES
+
+    assert set(GROUND_RULES) == set(RESIDENCE_PERMIT_GROUNDS)
+    assert set(GROUND_RULES.values()) == {g.key for g in GROUNDS}
+
+
+def test_the_issue_decides_anew_and_keeps_that_decision(
+    registry: Registry, officer: Actor, clock: FixedClock, engine: Engine
+) -> None:
+    permit = _applied(registry, officer)
+    registry.review_residence_permit(officer, permit.id)
+    table = ResidencePermit.__table__
+    with engine.begin() as conn:  # a review that kept no decision (the rules not installed)
+        conn.execute(
+            update(table).where(table.c.id == permit.id).values(decision=None, rule_version=None)
+        )
+    assert _permit(registry, permit.id).decision is None
+    clock.advance(3)
+    mark = _last_audit(registry)
+    issued = registry.issue_residence_permit(officer, permit.id)
+    assert issued.decision is not None and issued.decision["status"] == "eligible"
+    assert issued.decision["decision_date"] == clock.today().isoformat()
+    assert "stable_employment" in issued.decision["grounds"] and issued.rule_version
+    stored = _permit(registry, permit.id)
+    assert (stored.decision, stored.rule_version) == (issued.decision, issued.rule_version)
+    after = registry.read(
+        lambda s: s.execute(
+            select(AuditRecord.after).where(
+                AuditRecord.id > mark, AuditRecord.action == "residence_permit.issue"
+            )
+        ).scalar_one()
+    )
+    assert after["decision"]["status"] == "eligible" and after["rule_version"]
+
+
+def test_an_undetermined_decision_is_not_issued_and_the_missing_facts_are_named(
+    registry: Registry, officer: Actor
+) -> None:
+    _reside(registry, officer)
+    permit = registry.apply_for_residence_permit(officer, MIGRANT, NANHU, "employment")
+    decision, error = _not_issued(registry, officer, permit.id, "undetermined", "decision")
+    labels = decision["missing_labels"]
+    assert labels
+    assert all(label["zh"] in error.zh and label["en"] in error.en for label in labels)
+
+
+def test_a_ground_the_rules_did_not_find_is_not_issued(registry: Registry, officer: Actor) -> None:
+    _reside(registry, officer)
+    permit = registry.apply_for_residence_permit(officer, MIGRANT, NANHU, "study", facts=EMPLOYED)
+    decision, error = _not_issued(registry, officer, permit.id, "eligible", "ground")
+    assert decision["grounds"] == ["stable_employment"]
+    assert "连续就读" in error.zh and "study" in error.en
+
+
+# ---- review again: a "not yet" is decided anew ------------------------------------------
+
+
+def test_a_review_that_found_not_yet_is_done_again_and_audited(
+    registry: Registry, officer: Actor, clock: FixedClock
+) -> None:
+    permit = _applied(registry, officer, since=TODAY - dt.timedelta(days=60))
+    first = registry.review_residence_permit(officer, permit.id, note="未满半年")
+    assert first.decision is not None and first.decision["status"] == "not_eligible"
+    clock.day = dt.date.fromisoformat(first.decision["earliest_date"])
+    mark = _last_audit(registry)
+    again = registry.review_residence_permit(officer, permit.id, note="已满半年")
+    assert (again.state, again.reviewed_on, again.review_note) == (
+        "under_review",
+        clock.today(),
+        "已满半年",
+    )
+    assert again.decision is not None and again.decision["status"] == "eligible"
+    [(before, after)] = registry.read(
+        lambda s: s.execute(
+            select(AuditRecord.before, AuditRecord.after).where(
+                AuditRecord.id > mark, AuditRecord.action == "residence_permit.review"
+            )
+        ).all()
+    )
+    assert before["note"] == "未满半年" and before["decision"]["status"] == "not_eligible"
+    assert after["note"] == "已满半年" and after["decision"]["status"] == "eligible"
+    assert registry.issue_residence_permit(officer, permit.id).state == "issued"
+
+
+# ---- backdating: at most r663_register.registration_backdate_days ------------------------
+
+
+def test_a_registration_is_dated_back_at_most_the_parameters_days(
+    registry: Registry, officer: Actor, other_officer: Actor, clock: FixedClock
+) -> None:
+    param = load_parameters().parameters["r663_register.registration_backdate_days"]
+    assert param.reference == "R663.9" and param.description
+    days = load_parameters().at(TODAY)["r663_register.registration_backdate_days"]
+    assert days == 365
+    first = TODAY - dt.timedelta(days=days)
+    _refused(
+        registry,
+        RegistryError,
+        "start_date",
+        lambda: _reside(registry, officer, since=first - dt.timedelta(days=1)),
+    )
+    reg = _reside(registry, officer, since=first)
+    assert reg.start_date == first
+    clock.day = TODAY + dt.timedelta(days=800)
+    limit = clock.today() - dt.timedelta(days=days)
+    before = limit - dt.timedelta(days=1)
+    for field, call in [
+        (
+            "on",
+            lambda: registry.change_residence_address(officer, reg.id, **SCHOOL, on=before),
+        ),
+        ("on", lambda: registry.end_residence(officer, reg.id, on=before)),
+        ("start_date", lambda: _reside(registry, other_officer, since=before)),
+    ]:
+        _refused(registry, RegistryError, field, call)
+    moved = registry.change_residence_address(officer, reg.id, **SCHOOL, on=limit)
+    assert moved.start_date == limit
+    assert registry.end_residence(officer, moved.id, on=limit).end_date == limit
+
+
+SCHOOL = {"housing": "school", "address": "学生公寓5幢", "provider": "嘉兴学院"}
+
+
+# ---- no close before a record's own dates -------------------------------------------------
+
+
+def test_no_registration_or_permit_closes_before_the_permits_issue_or_endorsement(
+    registry: Registry, officer: Actor, other_officer: Actor, clock: FixedClock
+) -> None:
+    permit = _issued(registry, officer)  # issued TODAY, registered since LONG_AGO
+    reg = registry.residence_history(officer, MIGRANT)[0]
+
+    def neither_closes_on(day: dt.date) -> None:
+        """Moving to the other county, or leaving, dated ``day``: refused."""
+        for field, call in [
+            ("start_date", lambda: _reside(registry, other_officer, since=day)),
+            ("on", lambda: registry.end_residence(officer, reg.id, on=day)),
+        ]:
+            _refused(registry, RegistryError, field, call)
+
+    clock.advance(20)
+    neither_closes_on(TODAY - dt.timedelta(days=1))  # the day before the issue
+    clock.day = dt.date(2026, 2, 15)
+    registry.endorse_residence_permit(officer, permit.id)
+    clock.day = dt.date(2026, 3, 1)
+    neither_closes_on(dt.date(2026, 2, 14))  # the day before the endorsement
+    _reside(registry, other_officer, since=dt.date(2026, 2, 15))  # the endorsement's day
+    closed = _permit(registry, permit.id)
+    assert (closed.state, closed.closed_on) == ("cancelled", dt.date(2026, 2, 15))
+
+
+def test_the_database_refuses_a_permit_closed_before_its_issue(
+    registry: Registry, officer: Actor, engine: Engine
+) -> None:
+    permit = _issued(registry, officer)
+    registry.cancel_residence_permit(officer, permit.id, "issued_in_error")
+    table = ResidencePermit.__table__
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id == permit.id)
+            .values(closed_on=TODAY - dt.timedelta(days=1))
+        )
+    assert _permit(registry, permit.id).closed_on == TODAY
+    with engine.begin() as conn:  # the day of issue itself is allowed
+        conn.execute(update(table).where(table.c.id == permit.id).values(closed_on=TODAY))
+
+
+def test_migration_0009_goes_down_and_up_again(db_url: str) -> None:
+    """0009 (the permit's close not before its issue; notices of a residence moved away)
+    downgrades to 0008 and upgrades back, on both databases."""
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from hukou.registry.db import alembic_config, upgrade
+
+    def schema() -> tuple[set[str | None], set[str]]:
+        engine = create_engine(db_url)
+        try:
+            found = inspect(engine)
+            checks = {c["name"] for c in found.get_check_constraints("residence_permits")}
+            columns = {c["name"] for c in found.get_columns("station_notices")}
+            return checks, columns
+        finally:
+            engine.dispose()
+
+    check = "ck_residence_permits_closed_after_issue"
+    checks, columns = schema()
+    assert check in checks and {"kind", "closed_registration_id"} <= columns
+    command.downgrade(alembic_config(db_url), "0008")
+    try:
+        checks, columns = schema()
+        assert check not in checks and "kind" not in columns
+    finally:
+        upgrade(db_url)
+    checks, columns = schema()
+    assert check in checks and {"kind", "closed_registration_id"} <= columns
+
+
+# ---- the other county's station is told; it alone acts on its records ---------------------
+
+
+def test_moving_away_tells_the_old_countys_station_in_the_same_transaction(
+    registry: Registry, officer: Actor, other_officer: Actor, clock: FixedClock
+) -> None:
+    permit = _issued(registry, officer)
+    old = registry.residence_history(officer, MIGRANT)[0]
+    clock.advance(20)
+    _refused(  # a refused registration tells nobody
+        registry,
+        RegistryError,
+        "start_date",
+        lambda: _reside(registry, other_officer, since=TODAY - dt.timedelta(days=1)),
+    )
+    assert _notices(registry) == []
+    _reside(registry, other_officer, since=clock.today())
+    [notice] = _notices(registry)
+    assert (
+        notice.kind,
+        notice.county,
+        notice.from_county,
+        notice.person_id,
+        notice.closed_registration_id,
+        notice.to_household_id,
+        notice.moved_on,
+        notice.state,
+    ) == (
+        "residence_moved_away",
+        NANHU,
+        XIUZHOU,
+        permit.person_id,
+        old.id,
+        None,
+        clock.today(),
+        "pending",
+    )
+    sent = registry.read(
+        lambda s: s.execute(
+            select(AuditRecord.after).where(AuditRecord.action == "notice.send")
+        ).scalar_one()
+    )
+    assert (sent["kind"], sent["closed_registration_id"]) == ("residence_moved_away", old.id)
+    _refused(
+        registry,
+        Forbidden,
+        "notice_id",
+        lambda: registry.acknowledge_notice(other_officer, notice.id),
+    )
+    assert registry.acknowledge_notice(officer, notice.id).state == "acknowledged"
+
+
+def test_another_countys_officer_cannot_end_or_cancel_the_records_directly(
+    registry: Registry, officer: Actor, other_officer: Actor, clock: FixedClock
+) -> None:
+    permit = _issued(registry, officer)
+    reg = registry.residence_history(officer, MIGRANT)[0]
+    other = other_officer
+    attacks: list[tuple[str, Callable[[], Any]]] = [
+        ("registration_id", lambda: registry.end_residence(other, reg.id)),
+        ("registration_id", lambda: registry.end_residence(other, reg.id, on=TODAY)),
+        ("registration_id", lambda: registry.change_residence_address(other, reg.id, **SCHOOL)),
+        ("residence_permit_id", lambda: registry.cancel_residence_permit(other, permit.id, "left")),
+        (
+            "residence_permit_id",
+            lambda: registry.cancel_residence_permit(other, permit.id, "issued_in_error"),
+        ),
+    ]
+    for field, attack in attacks:
+        _refused(registry, Forbidden, field, attack)
+    # once the person has moved to the other county, the old records stay out of its reach
+    clock.advance(20)
+    _reside(registry, other, since=clock.today())
+    for field, attack in attacks[:2] + attacks[3:]:
+        _refused(registry, Forbidden, field, attack)
+
+
+def _moves_page(registry: Registry, username: str) -> str:
+    """The officer's 户口迁移 page (``/officer/moves``) as ``username`` sees it (Chinese)."""
+    client = TestClient(create_app(registry), base_url="https://testserver")
+    login = client.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert found, "no CSRF field on the login page"
+    r = client.post(
+        "/login",
+        data={"csrf": found.group(1), "username": username, "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    page = client.get("/officer/moves")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def test_the_officers_moves_page_lists_a_residence_notice(
+    registry: Registry, officer: Actor, other_officer: Actor, clock: FixedClock
+) -> None:
+    registry.add_user(SYSTEM, "nanhu_api", PASSWORD, "officer", NANHU)
+    _reside(registry, officer)
+    clock.advance(20)
+    _reside(registry, other_officer, since=clock.today())
+    client = TestClient(create_app(registry), base_url="https://testserver")
+    _page_login(client)
+    page = client.get("/officer/moves")
+    assert page.status_code == 200, page.text
+    assert NAME in page.text and clock.today().isoformat() in page.text
+    assert "迁往本市其他县（市、区）居住" in page.text or "moved to another county" in page.text
+    # the heading names both kinds of notice
+    assert "迁出及居住登记通知" in page.text or "Move-out and residence notices" in page.text
+
+
+# ---- endorsement: each year from the anchor -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "anchor,months,last",
+    [
+        (dt.date(2025, 3, 1), 12, dt.date(2026, 2, 28)),
+        (dt.date(2024, 2, 29), 12, dt.date(2025, 2, 28)),  # 2025 has no 29 February
+        (dt.date(2024, 2, 29), 48, dt.date(2028, 2, 28)),  # the day before 2028-02-29
+        (dt.date(2025, 1, 31), 1, dt.date(2025, 2, 28)),
+        (dt.date(2024, 1, 31), 1, dt.date(2024, 2, 29)),
+        (dt.date(2025, 1, 28), 1, dt.date(2025, 2, 27)),
+        (dt.date(2025, 3, 31), 12, dt.date(2026, 3, 30)),
+    ],
+)
+def test_a_period_ends_the_day_before_its_anniversary(
+    anchor: dt.date, months: int, last: dt.date
+) -> None:
+    assert period_end(anchor, months) == last
+
+
+def test_endorsements_keep_the_anniversary_of_29_february(
+    registry: Registry, officer: Actor, clock: FixedClock
+) -> None:
+    clock.day = dt.date(2024, 2, 29)
+    permit = _issued(registry, officer, since=dt.date(2023, 8, 1))
+    assert permit.valid_until == dt.date(2025, 2, 28)
+    for year in (2025, 2026, 2027, 2028):
+        clock.day = dt.date(year, 2, 20)
+        endorsed = registry.endorse_residence_permit(officer, permit.id)
+        assert endorsed.valid_until == dt.date(year + 1, 2, 28), year
+
+
+def test_a_late_endorsement_is_the_anchor_and_a_replacement_keeps_it(
+    registry: Registry, officer: Actor, clock: FixedClock
+) -> None:
+    clock.day = dt.date(2027, 2, 1)
+    permit = _issued(registry, officer, since=dt.date(2026, 7, 1))
+    assert permit.valid_until == dt.date(2028, 1, 31)  # not endorsed: lapsed after it
+    clock.day = dt.date(2028, 2, 29)  # endorsed late: the years count from this day
+    late = registry.endorse_residence_permit(officer, permit.id)
+    assert late.valid_until == dt.date(2029, 2, 28)
+    clock.day = dt.date(2028, 6, 1)
+    new = registry.replace_residence_permit(officer, permit.id, "lost")
+    for year in (2029, 2030, 2031):  # from 2028-02-29, not from either issue date
+        clock.day = dt.date(year, 2, 20)
+        endorsed = registry.endorse_residence_permit(officer, new.id)
+        assert endorsed.valid_until == dt.date(year + 1, 2, 28), year
+
+
+# ---- 市本级: 南湖区 and 秀洲区 are one area ------------------------------------------------
+
+
+@pytest.mark.parametrize("hukou,lives", [(NANHU, XIUZHOU), (XIUZHOU, NANHU)])
+def test_the_city_proper_is_one_area_for_registration_and_permit(
+    registry: Registry, officer: Actor, other_officer: Actor, hukou: str, lives: str
+) -> None:
+    actor = officer if lives == NANHU else other_officer
+    local = id_number(hukou, "19900101", 3, True)
+    _hukou_in(registry, local, hukou)
+    _refused(registry, RegistryError, "county", lambda: _reside(registry, actor, local))
+    # registered before the hukou came to the other district of 市本级: no permit
+    settled = id_number("341221", "19910101", 4, True)
+    _reside(registry, actor, settled)
+    _hukou_in(registry, settled, hukou)
+    _refused(
+        registry,
+        RegistryError,
+        "county",
+        lambda: registry.apply_for_residence_permit(
+            actor, settled, lives, "employment", facts=EMPLOYED
+        ),
+    )
+
+
+# ---- dates past the calendar's end ----------------------------------------------------------
+
+
+def test_a_validity_past_the_year_9999_is_refused_naming_the_field(
+    registry: Registry, officer: Actor, clock: FixedClock
+) -> None:
+    params = load_parameters().at(TODAY)
+    for call in (
+        lambda: valid_for_a_period(dt.date(9999, 6, 1), params),
+        lambda: add_months(dt.date(9999, 12, 1), 1),
+        lambda: period_end(dt.date(9999, 1, 1), 12),
+    ):
+        with pytest.raises(RegistryError) as info:
+            call()
+        assert info.value.field == "valid_until" and info.value.zh and info.value.en
+    clock.day = dt.date(9999, 6, 1)
+    permit = _applied(registry, officer, since=dt.date(9999, 6, 1) - dt.timedelta(days=200))
+    registry.review_residence_permit(officer, permit.id)
+    _refused(
+        registry,
+        RegistryError,
+        "valid_until",
+        lambda: registry.issue_residence_permit(officer, permit.id),
+    )
+
+
+# ---- the dwelling ground: the register's dwelling --------------------------------------------
+
+
+def test_the_registered_dwelling_is_the_cases_and_typed_ones_are_kept_as_conflicts(
+    registry: Registry, officer: Actor
+) -> None:
+    dwelling = registry.add_dwelling(officer, NANHU, "南湖区某路1号", "111", "rented_registered")
+    registry.register_residence(
+        officer, MIGRANT, NANHU, name=NAME, dwelling_id=dwelling, since=LONG_AGO
+    )
+    elsewhere = {"tenure": "owned", "address": {"county": "330106"}}  # 杭州: not in Jiaxing
+    _refused(  # what is typed is checked all the same, though the register's stands for it
+        registry,
+        RegistryError,
+        "facts.dwellings[0].tenure",
+        lambda: registry.apply_for_residence_permit(
+            officer, MIGRANT, NANHU, "dwelling", facts={"dwellings": [{"tenure": "castle"}]}
+        ),
+    )
+    permit = registry.apply_for_residence_permit(
+        officer, MIGRANT, NANHU, "dwelling", facts={"dwellings": [elsewhere]}
+    )
+    reviewed = registry.review_residence_permit(officer, permit.id)
+    decision = reviewed.decision
+    assert decision is not None and decision["status"] == "eligible"
+    assert "stable_dwelling" in decision["grounds"]
+    register = {
+        "tenure": "rented_registered",
+        "commercial_housing": True,
+        "address": {"county": NANHU, "urban_rural_code": "111"},
+    }
+    assert decision["register_conflicts"] == [
+        {"field": "applicant.dwellings[0]", "typed": elsewhere, "register": [register]}
+    ]
+    issued = registry.issue_residence_permit(officer, permit.id)
+    assert issued.state == "issued"
+    assert issued.decision is not None and issued.decision["register_conflicts"]
+    assert _permit(registry, permit.id).facts == {"dwellings": [elsewhere]}  # as given
+    # a typed dwelling that agrees with the register's (what it gives) is no conflict
+    registry.cancel_residence_permit(officer, permit.id, "issued_in_error")
+    same = {"tenure": "rented_registered", "address": {"county": NANHU}}
+    again = registry.apply_for_residence_permit(
+        officer, MIGRANT, NANHU, "dwelling", facts={"dwellings": [same]}
+    )
+    decision = registry.review_residence_permit(officer, again.id).decision
+    assert decision is not None and decision["register_conflicts"] == []

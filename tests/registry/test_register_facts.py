@@ -24,6 +24,7 @@ from hukou.policy.facts import parse_case
 from hukou.registry.access import SYSTEM, Actor
 from hukou.registry.clock import FixedClock
 from hukou.registry.demo import settle_materials
+from hukou.registry.demo_residence import on_day
 from hukou.registry.errors import InvalidTransition
 from hukou.registry.models import Application, AuditRecord, Person
 from hukou.registry.permits import register_residence_facts, settlement_facts
@@ -49,9 +50,10 @@ def _name(number: str) -> str:
 def _reside(
     registry: Registry, officer: Actor, number: str, since: dt.date, county: str = NANHU
 ) -> int:
-    return registry.register_residence(
-        officer, number, county, name=_name(number), since=since, **EMPLOYER
-    ).id
+    with on_day(registry, since):  # a registration is dated back a year at most
+        return registry.register_residence(
+            officer, number, county, name=_name(number), since=since, **EMPLOYER
+        ).id
 
 
 def _issue(registry: Registry, officer: Actor, number: str, county: str = NANHU) -> int:
@@ -262,9 +264,10 @@ def test_the_registration_history_gives_three_years_continuous_residence(
     number = _migrant(6)
     clock.day = day
     reg = _reside(registry, officer, number, dt.date(2022, 3, 1))
-    registry.change_residence_address(
-        officer, reg, on=dt.date(2023, 7, 1), housing="school", address="学生公寓", provider="某校"
-    )
+    with on_day(registry, dt.date(2023, 7, 1)):
+        registry.change_residence_address(
+            officer, reg, housing="school", address="学生公寓", provider="某校"
+        )
     facts = _rented(
         number,
         residence_registration=True,

@@ -111,7 +111,12 @@ def test_a_move_between_counties_closes_the_old_membership_and_tells_its_station
     members = client.get(f"/api/households/{old_household}", headers=nanhu).json()["members"]
     assert [m["name"] for m in members] == ["王芳"]  # the spouse stays
     [notice] = client.get("/api/notices", headers=nanhu).json()
-    assert (notice["from_county"], notice["state"]) == (XIUZHOU, "pending")
+    assert (notice["kind"], notice["from_county"], notice["state"]) == (
+        "move_out",
+        XIUZHOU,
+        "pending",
+    )
+    assert notice["closed_registration_id"] is None
     assert client.get("/api/notices", headers=xiuzhou).json() == []
     r = client.post(f"/api/notices/{notice['id']}:acknowledge", headers=xiuzhou, json={})
     assert r.status_code == 403

@@ -307,8 +307,8 @@ def test_bad_steps_are_422_or_409(world: World) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reasons"
     r = w.client.post(f"/api/residence-permits/{permit}:replace", headers=h, json={"reason": "x"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
-    r = w.client.post(f"/api/residence-permits/{permit}:review", headers=h, json={})
-    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "state"
+    r = w.client.post(f"/api/residence-permits/{permit}:endorse", headers=h, json={})
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "state"  # not issued
     r = w.client.post(f"/api/residence-permits/{permit}:issue", headers=h, json={"version": 1})
     assert r.status_code == 409 and r.json()["errors"][0]["field"] == "version"
     r = w.client.post("/api/residence-permits/0:issue", headers=h, json={})

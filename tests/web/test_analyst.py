@@ -121,6 +121,73 @@ def test_the_period_switch(analyst: TestClient) -> None:
     assert '<html lang="en">' in en and "Persons settled by channel" in en
 
 
+def headers(html: str, table_id: str) -> list[str]:
+    """The column headings of a table, as text."""
+    found = re.search(rf'<table id="{table_id}"[^>]*>.*?<thead>(.*?)</thead>', html, re.S)
+    assert found, f"no table #{table_id}"
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", found[1])]
+
+
+def test_permits_and_endorsements_beside_the_settlements(
+    analyst: TestClient,
+    web_app: FastAPI,
+    demo_registry: Registry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """§7 from the register (issue 16, part 4): per county and year, the permits issued and,
+    apart, their endorsements, beside the settlements — each count as the register's own
+    rows give it (counted here from the tables, not by the indicator module)."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from hukou.registry.models import ResidencePermit, ResidencePermitEndorsement
+
+    def by_year(rows: Any) -> Counter[tuple[str, str]]:
+        return Counter((county, str(day.year)) for county, day in rows if day is not None)
+
+    issued = by_year(
+        demo_registry.read(
+            lambda s: s.execute(select(ResidencePermit.county, ResidencePermit.issued_on)).all()
+        )
+    )
+    endorsed = by_year(
+        demo_registry.read(
+            lambda s: s.execute(
+                select(ResidencePermitEndorsement.county, ResidencePermitEndorsement.endorsed_on)
+            ).all()
+        )
+    )
+    assert sum(endorsed.values()) >= 3 and len({y for _, y in endorsed}) >= 3  # yearly
+    monkeypatch.setattr(web_app.state, "suppress_below", 1, raising=False)  # exact counts
+    query = "/analyst?period=year&from=2021-01-01&to=2026-12-31"
+    for lang, permits, endorsements in (
+        ("zh", "居住证办理数", "居住证签注数"),
+        ("en", "Residence permits issued", "Permit endorsements"),
+    ):
+        html = analyst.get(f"{query}&lang={lang}").text
+        head = headers(html, "summary")
+        assert head.index(permits) + 1 == head.index(endorsements) == 5  # after settlements
+        assert headers(html, "permits")[2:] == [permits, endorsements]
+    html = analyst.get(f"{query}&lang=zh").text
+    name = {c: _county_zh(c) for c, _ in issued | endorsed}
+    summary = {(row[0], row[1]): row for row in cells(html, "summary")}
+    detail = {(row[0], row[1]): row for row in cells(html, "permits")}
+    for county, year in issued | endorsed:
+        key = (name[county], year)
+        want = (str(issued[(county, year)]), str(endorsed[(county, year)]))
+        assert (summary[key][4], summary[key][5]) == want, key
+        assert (detail[key][2], detail[key][3]) == want, key
+    shown = {(c, y) for c, y in summary if summary[(c, y)][4] != "0" or summary[(c, y)][5] != "0"}
+    assert shown == {(name[c], y) for c, y in issued | endorsed}  # nothing else counted
+
+
+def _county_zh(code: str) -> str:
+    from hukou.policy.places import county_name
+
+    return county_name(code, "zh")
+
+
 def test_a_bad_period_is_named_in_both_languages(analyst: TestClient) -> None:
     r = analyst.get("/analyst?period=week&from=2025-13-01")
     assert r.status_code == 422

@@ -80,9 +80,53 @@ def test_the_demo_has_permits_in_every_state(demo_registry: Registry) -> None:
 def test_the_settled_holder_is_registered_and_the_permit_cancelled_that_day(
     demo_registry: Registry,
 ) -> None:
+    from hukou.registry.demo_residence import LEASE_HOLDER_ID
+    from hukou.registry.models import Membership
+
     settled = [p for p in _demo_permits(demo_registry) if p.close_reason == "settled"]
-    assert len(settled) == 1 and settled[0].closed_on == TODAY
+    assert len(settled) == 1
     assert settled[0].issued_on is not None and settled[0].issued_on < TODAY - dt.timedelta(3 * 365)
+    holder = demo_registry.read(lambda s: s.get(Person, settled[0].person_id))
+    assert holder is not None and holder.id_number == LEASE_HOLDER_ID
+    registered = demo_registry.read(
+        lambda s: s.execute(
+            select(Membership.start_date).where(Membership.person_id == holder.id)
+        ).scalar_one()
+    )
+    assert settled[0].closed_on == registered < TODAY
+
+
+def test_the_lease_holders_path_on_the_officers_pages(
+    client: TestClient, demo_registry: Registry
+) -> None:
+    """The README's walk through the demo (*§6 in the demo*): the officer of 南湖区 looks up
+    陈晓燕 by ID number — her registration on the leased flat, ended when she settled; her
+    permit, endorsed each year, cancelled then — and opens her settlement case, decided on
+    the register's facts (nothing she typed disagrees)."""
+    from hukou.registry.demo_residence import LEASE_ADDRESS, LEASE_HOLDER_ID
+    from hukou.registry.models import Application
+
+    login(client, "officer_330402")
+    page = client.get("/officer/permits")
+    r = client.post(
+        "/officer/residence", data={"csrf": csrf_of(page.text), "id_number": LEASE_HOLDER_ID}
+    )
+    assert r.status_code == 303
+    history = client.get(r.headers["location"] + "?lang=zh").text
+    assert LEASE_ADDRESS in history and "合法稳定住所" in history
+    # settled: the registration ended and the permit cancelled
+    assert history.count("户口迁入本地（落户）") == 2
+    endorsed = re.search(r"签注记录：([^<]*)", history)
+    assert endorsed and endorsed.group(1).count("→") == 3
+    app = demo_registry.read(
+        lambda s: s.execute(
+            select(Application).where(Application.applicant_id_number == LEASE_HOLDER_ID)
+        ).scalar_one()
+    )
+    case = client.get(f"/officer/app/{app.id}?lang=zh").text
+    assert 'id="register-facts"' in case and 'id="register-conflicts"' not in case
+    assert re.search(r'<li class="channel yes"><span class="clause">§1\.1<', case)
+    assert re.search(r'<dd id="state"><strong>已办理落户登记</strong>', case)
 
 
 # ---- the citizen's self-check --------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from hukou.registry.service import Registry
 DEMO_PASSWORD = "jiaxing-demo-2026"  # printed by `make run`; demo databases only
 ORIGINS = ("341221", "511621", "421381")  # migrants' home counties (outside Zhejiang)
 WITHIN_ZHEJIANG = "330106"  # 杭州市西湖区: a move within the province
-SETTLER_COUNTY = "330402"  # where the demo's permit holder settles (§6, demo_residence)
+SETTLER_COUNTY = "330402"  # where the demo's lease holder settles (§6, demo_residence)
 
 
 @dataclass
@@ -156,6 +157,68 @@ def _move_between_counties(
     registry.approve(officer, app.id)
     dwelling = registry.add_dwelling(officer, code, fake.street_address(), "111", "owned")
     registry.register(officer, app.id, dwelling_id=dwelling)
+
+
+def lease_holder_facts(holder: demo_residence.LeaseHolder, day: dt.date) -> dict[str, Any]:
+    """The settlement application of the demo's lease holder as the officer takes it: who
+    she is, her rented commercial flat (a registered lease, §1.2), her hukou at home, and
+    that she holds a permit here — no dates: her permit, residence registration and §1.2
+    residence history are the register's (``permits.settlement_facts``)."""
+    return {
+        "decision_date": day.isoformat(),
+        "applicant": {
+            "id_number": holder.id_number,
+            "name": holder.name,
+            "residence_permit": {"held": True, "county": holder.county},
+            "lives_in": holder.county,
+            "dwellings": [
+                {
+                    "tenure": "rented_registered",
+                    "commercial_housing": True,
+                    "address": {"county": holder.county, "urban_rural_code": "111"},
+                }
+            ],
+            "hukou": {
+                "kind": "outside_jiaxing",
+                "address": {"county": demo_residence.LEASE_HOLDER_HUKOU},
+            },
+        },
+        "relatives": [],
+    }
+
+
+def _settle_lease_holder(
+    registry: Registry, officer: Actor, holder: demo_residence.LeaseHolder, today: dt.date
+) -> int:
+    """The end of the lease holder's path (``demo_residence.lease_holder``), each step on
+    its day: three years after her residence registration on the registered lease, she
+    applies to settle on it (§1.1 with §1.2); the case is decided on the register's permit
+    and registration facts; approved (her move-in permit issued: her hukou is in Anhui),
+    registered on the leased flat — which cancels her residence permit (``settled``) and
+    ends her residence registration in the registration's transaction. The application's
+    id."""
+    r = demo_residence
+
+    def on(days_ago: int) -> AbstractContextManager[None]:
+        return r.on_day(registry, today - dt.timedelta(days=days_ago))
+
+    with on(r.SETTLE_APPLIED):
+        facts = lease_holder_facts(holder, today - dt.timedelta(days=r.SETTLE_APPLIED))
+        app = registry.create_application(officer, "s1_1", holder.county, facts)
+        registry.act(officer, app.id, "submit")
+    with on(r.SETTLE_REVIEWED):
+        registry.act(officer, app.id, "review")
+    with on(r.SETTLE_APPROVED):
+        settle_materials(registry, officer, app.id)
+        registry.approve(officer, app.id)
+    with on(r.SETTLE_REGISTERED):
+        registry.register(
+            officer,
+            app.id,
+            dwelling_id=holder.dwelling_id,
+            migration_documents=_documents(registry, app.id),
+        )
+    return app.id
 
 
 PERMIT_WAIVER = (
@@ -351,10 +414,6 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
         for n, state in enumerate(states):
             # the second registered family moves within Zhejiang (from Hangzhou): no permit
             facts = _family(fake, rng, code, today, WITHIN_ZHEJIANG if n == 1 else None)
-            if n == 0 and code == SETTLER_COUNTY:
-                # §6: the applicant has lived here on a residence permit for three years;
-                # registering the family's hukou cancels it (``settled``)
-                demo_residence.before_settling(registry, officer, facts, today)
             app = registry.create_application(officer, "s1_1", code, facts)
             if state == "draft":
                 continue
@@ -411,6 +470,10 @@ def load(registry: Registry, seed: int = 2020, force: bool = False) -> DemoLogin
                 registry.move_out_step(officer, p.id, "notify")
                 registry.move_out_step(officer, p.id, "refused", note="拒不迁出 / refused")
                 moved_out.append(household)
+        if code == SETTLER_COUNTY:
+            # §6: a migrant's whole path, from residence registration to settlement
+            holder = demo_residence.lease_holder(registry, officer, today, community_ids[0])
+            _settle_lease_holder(registry, officer, holder, today)
     _move_between_counties(registry, fake, officers, registered, today)
     # §6: residence registrations and permits in every state (their own seeded generators)
     demo_residence.load(registry, actors, today, seed + 663, SETTLER_COUNTY)

@@ -4,8 +4,11 @@ Migrants from Anhui, Sichuan and Hubei living in 南湖区 (and one who moved th
 秀洲区), with permits in every state: applied, under review, overdue (taken more than 15
 days ago), issued and endorsed on time, due for endorsement, lapsed (not endorsed),
 refused (the half year not reached), withdrawn, void with its replacement, cancelled
-when the person left — and, from ``before_settling``, one permit cancelled when its holder
-settled (``Registry.register`` cancels it in the registration's transaction).
+when the person left — and one migrant's whole path (``lease_holder``, then
+``demo._settle_lease_holder``): residence registered on a registered lease, a permit
+applied for, issued and endorsed each year, and after three years settlement on that
+lease, decided on the register's facts; registering her hukou cancels the permit
+(``settled``) in the registration's transaction.
 
 Everything goes through the register's own operations. The past is replayed: each step
 runs with the register's clock set back to its day (a ``FixedClock``), so issue dates,
@@ -21,6 +24,7 @@ import contextlib
 import datetime as dt
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from faker import Faker
@@ -179,19 +183,76 @@ def _number(registry: Registry, permit: ResidencePermit) -> str:
     return person.id_number
 
 
-def before_settling(
-    registry: Registry, officer: Actor, facts: dict[str, Any], today: dt.date
-) -> None:
-    """The applicant of a family about to settle in the officer's county has lived there on
-    a permit for three years, endorsed each year: registering the family's hukou cancels it
-    (``settled``) and ends the residence registration, in the registration's transaction."""
-    applicant = facts["applicant"]
-    m = Migrants(registry, officer, *_generators(1663), today)
-    m.reside(1400, applicant["id_number"], applicant["name"])
-    permit = m.step(1102, "apply_for_residence_permit", applicant["id_number"], m.county,
-                    "employment", facts=EMPLOYED)  # fmt: skip
-    m.step(1101, "review_residence_permit", permit.id)
-    m.step(1100, "issue_residence_permit", permit.id)
-    m.step(740, "endorse_residence_permit", permit.id)
-    m.step(375, "endorse_residence_permit", permit.id)
-    m.step(10, "endorse_residence_permit", permit.id)
+# ---- the lease holder: a migrant's whole path (issue 16, "done when") -------------------
+
+# 陈晓燕, born 1991-04-16 in 安徽省临泉县 (hukou there): named and numbered for the README,
+# which shows her path — the officer looks her up by this number
+LEASE_HOLDER_NAME = "陈晓燕"
+LEASE_HOLDER_ID = "341221199104160029"
+LEASE_HOLDER_HUKOU = "341221"
+LEASE_ADDRESS = "中环南路1288弄12号301室"
+LEASE_CERTIFICATE = "嘉房租备字330402-2023-001288"  # 房屋租赁登记备案号
+# the days of her path, counted back from the day the demo is loaded
+LEASE_SINCE = 1300  # the lease registered, and her residence registered on it
+PERMIT_APPLIED, PERMIT_REVIEWED, PERMIT_ISSUED = 1110, 1109, 1108  # six months on
+ENDORSE_BEFORE = 7  # each endorsement a week before the permit's year is full
+SETTLE_APPLIED, SETTLE_REVIEWED, SETTLE_APPROVED, SETTLE_REGISTERED = 14, 12, 7, 2
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """What the settlement part of the path needs: who, and where she lives."""
+
+    id_number: str
+    name: str
+    county: str
+    dwelling_id: int
+    registration_id: int
+    permit_id: int
+
+
+def lease_holder(
+    registry: Registry, officer: Actor, today: dt.date, community_id: int
+) -> LeaseHolder:
+    """The first part of 陈晓燕's path, replayed in the officer's county by the register's
+    own steps, each on its day: her lease of a commercial flat registered with the housing
+    authority (a dwelling of the register, ``rented_registered``) and her residence
+    registered on it (``LEASE_SINCE`` days ago); half a year on, a permit applied for on
+    the dwelling ground (the register gives the dwelling), reviewed by the rules and
+    issued; endorsed on time each year since — three times. The settlement that ends the
+    path is ``demo._settle_lease_holder``'s."""
+    fake, rng = _generators(1663)
+    m = Migrants(registry, officer, fake, rng, today)
+    with on_day(registry, m.day(LEASE_SINCE)):
+        dwelling = registry.add_dwelling(
+            officer,
+            m.county,
+            LEASE_ADDRESS,
+            "111",
+            "rented_registered",
+            commercial_housing=True,
+            community_id=community_id,
+            certificate_no=LEASE_CERTIFICATE,
+        )
+        reg = registry.register_residence(
+            officer,
+            LEASE_HOLDER_ID,
+            m.county,
+            name=LEASE_HOLDER_NAME,
+            housing="dwelling",
+            dwelling_id=dwelling,
+            since=m.day(LEASE_SINCE),
+        )
+    permit: ResidencePermit = m.step(
+        PERMIT_APPLIED, "apply_for_residence_permit", LEASE_HOLDER_ID, m.county, "dwelling"
+    )
+    m.step(PERMIT_REVIEWED, "review_residence_permit", permit.id,
+           note="租赁备案证明、居住登记核验无误 / lease registration and residence checked")  # fmt: skip
+    permit = m.step(PERMIT_ISSUED, "issue_residence_permit", permit.id)
+    # 签注 (art. 10): a week before each full year, every year that has come round
+    assert permit.valid_until is not None
+    while (due := permit.valid_until - dt.timedelta(days=ENDORSE_BEFORE)) <= today:
+        with on_day(registry, due):
+            permit = registry.endorse_residence_permit(officer, permit.id)
+        assert permit.valid_until is not None
+    return LeaseHolder(LEASE_HOLDER_ID, LEASE_HOLDER_NAME, m.county, dwelling, reg.id, permit.id)

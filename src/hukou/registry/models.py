@@ -87,6 +87,12 @@ NOTICE_STATES = (
     "acknowledged",  # 迁出地派出所已确认
     "forwarded",  # 迁出地在本市外（省内），经省户籍系统告知
 )
+# what a station notice tells
+NOTICE_KINDS = (
+    "move_out",  # 户口迁出：他所登记迁入，本所户口已迁出（``to_household_id``）
+    # 居住登记迁往他县，或户口落在同一区域（市本级）的另一区：他所结束本所居住登记（及居住证）
+    "residence_moved_away",
+)
 # §4.3: why an officer registers someone somewhere other than the decision's place
 PLACEMENT_REASONS = (
     "dwelling_not_in_register",  # 住所尚未录入登记簿，以等同住所代之
@@ -404,6 +410,11 @@ class ResidencePermit(Base):
             name="issued_has_number",
         ),
         CheckConstraint("valid_until IS NULL OR valid_until >= issued_on", name="dates"),
+        # never closed (cancelled, void) before it was issued
+        CheckConstraint(
+            "closed_on IS NULL OR issued_on IS NULL OR closed_on >= issued_on",
+            name="closed_after_issue",
+        ),
         CheckConstraint(
             f"close_reason IS NULL OR {_in('close_reason', RESIDENCE_PERMIT_CLOSE_REASONS)}",
             name="close_reason",
@@ -669,18 +680,41 @@ class MoveInPermit(Base):
 
 
 class StationNotice(Base):
-    """迁出通知: the receiving station's notice to the sending station that a person's hukou
-    has moved (within Zhejiang, no 准迁证: the move is one step, and the sending side is told)."""
+    """A station's notice to another, in the told station's queue (``pending`` until it
+    acknowledges). ``kind``:
+
+    * ``move_out`` (迁出通知): the receiving station registered a person whose hukou was in
+      the told county (within Zhejiang, no 准迁证: the move is one step, and the sending side
+      is told); ``to_household_id`` the household moved into, ``closed_membership_id`` the
+      membership closed.
+    * ``residence_moved_away``: the telling station registered as living there a person
+      whose open residence registration was in the told county, which ended it
+      (``moved_away``) with the county's live permit — or registered there the hukou of a
+      person whose registration was in the told county of the same area (市本级: 南湖区,
+      秀洲区), which ended it (``settled``); ``closed_registration_id`` the registration
+      ended (its ``end_reason`` says which), ``moved_on`` the day it ended."""
 
     __tablename__ = "station_notices"
-    __table_args__ = (CheckConstraint(_in("state", NOTICE_STATES), name="state"),)
+    __table_args__ = (
+        CheckConstraint(_in("state", NOTICE_STATES), name="state"),
+        CheckConstraint(_in("kind", NOTICE_KINDS), name="kind"),
+        CheckConstraint(
+            "(kind <> 'move_out' OR to_household_id IS NOT NULL) AND "
+            "(kind <> 'residence_moved_away' OR closed_registration_id IS NOT NULL)",
+            name="kind_refs",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), default="move_out", server_default="move_out")
     county: Mapped[str] = mapped_column(String(6), index=True)  # the station told (迁出地)
     from_county: Mapped[str] = mapped_column(String(6))  # the station telling (迁入地)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     closed_membership_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id"))
-    to_household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
+    closed_registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residence_registrations.id")
+    )
+    to_household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     moved_on: Mapped[dt.date] = mapped_column(Date)
     state: Mapped[str] = mapped_column(String(16), default="pending")

@@ -1,60 +1,102 @@
 """Residence registration (居住登记) and residence permits (居住证), 国务院令第663号.
 
 **Residence registration.** A station registers that a person lives in its county away from
-their hukou's place (a person whose hukou the register holds in that county is refused:
-they are residents, not migrants), at a dwelling of the register or in housing an employer
-or a school provides (described by text), from a start date. A change of address ends the
-record (``address_change``) and opens a new one the same day in the same county, linked by
-``previous_id``; the end (``left``) closes it. Records run from ``start_date`` to
-``end_date`` inclusive, so the day of a change counts in both. One open registration per
-person, city-wide (a partial unique index): **registering in another county ends the open
-registration where the person lived before** (``moved_away``, on the new start date, which
-may not precede that record's start) together with that county's live permit — the person
-has moved; the new station does it in its own transaction, audited under its officer, the
-way a registration closes a hukou membership in another county (``Registry._move``). The
-person may be new to the register: created from the ID number (GB 11643: sex and birth date
-from the number), as an applicant is; a name differing from the register's is refused.
+their hukou's place (a person whose hukou the register holds in that county's area is
+refused: they are residents, not migrants — by county, 市本级 (南湖区 and 秀洲区) one area,
+``places.area_of``, as the rules read 离开常住户口所在地), at a dwelling of the register or
+in housing an employer or a school provides (described by text), from a start date. A change
+of address ends the record (``address_change``) and opens a new one the same day in the same
+county, linked by ``previous_id``; the end (``left``) closes it. Records run from
+``start_date`` to ``end_date`` inclusive, so the day of a change counts in both. A start, a
+change or an end is dated today or earlier, but at most
+``r663_register.registration_backdate_days`` (365: this project's reading, a parameter)
+before today: years of residence (§1.2 counts them) are not made by dating back. One open
+registration per person, city-wide (a partial unique index): **registering in another county
+ends the open registration where the person lived before** (``moved_away``, on the new start
+date, which may not precede that record's start) together with that county's live permit —
+the person has moved; the new station does it in its own transaction, audited under its
+officer, the way a registration closes a hukou membership in another county
+(``Registry._move``), and **that county's station is told**: a ``StationNotice`` of kind
+``residence_moved_away`` (naming the registration ended) in its queue, in the same
+transaction. Only this path and settlement (below) touch another county's records: ending,
+changing or cancelling them directly is refused (``scope.Named``). The person may be new to the register: created
+from the ID number (GB 11643: sex and birth date from the number), as an applicant is; a
+name differing from the register's is refused.
 
 **Residence permit.** The state machine (``PERMIT_TRANSITIONS``; anything else is refused)::
 
-    applied ──review──▶ under_review ──issue──▶ issued ──endorse (yearly)──▶ issued
-       │                    │                      ├──replace (lost, damaged)──▶ void, and a
-       └──withdraw──┬───────┘──refuse──▶ refused   │      new permit (new number) issued
-                    ▼                              └──cancel──▶ cancelled
+                        ┌─review (again)─┐
+                        ▼                │
+    applied ──review──▶ under_review ────┴──issue──▶ issued ──endorse (yearly)──▶ issued
+       │                    │                           ├──replace (lost, damaged)──▶ void,
+       └──withdraw──┬───────┘──refuse──▶ refused        │    and a new permit (new number)
+                    ▼                                   └──cancel──▶ cancelled
                 withdrawn
 
-An application needs the person's open residence registration in the county, and one live
-application or permit per person, city-wide. Review records the officer's finding and, when
-the rules for permits are installed (``hukou.engine.permit.decide_permit``), their decision
-(status, grounds, rule version) with the application; a permit the rules find
-``not_eligible`` is not issued. Issue gives the number (``permit_number``: ``JZ``, the
-county code, the issue date ``YYYYMMDD`` and 8 random hexadecimal digits — 24 characters),
-the issue date and ``valid_until``: the day before the first full year
-(``r663_register.endorsement_period_months``) — art. 10: 每年签注1次. The residence years
-count from ``residence_since``: the start of the person's unbroken chain of registrations in
-the county (address changes do not break it).
+An application needs the person's open residence registration in the county (its hukou not
+in the county's area), and one live application or permit per person, city-wide. Review
+records the officer's finding and the rules' decision (``hukou.engine.permit.decide_permit``:
+status, grounds, rule version) with the application; an application under review may be
+reviewed again (a "not yet" — ``not_eligible`` with an earliest date, or ``undetermined`` —
+decided anew once the date has come or the facts are known; the audit keeps the finding and
+decision replaced). **Issue decides anew**: the rules' decision on the day of issue is kept
+with the permit (decision, rule version), and the permit is issued only when it is
+``eligible`` *and* lists the application's ground (``GROUND_RULES``: ``employment`` →
+``stable_employment``, ``dwelling`` → ``stable_dwelling``, ``study`` →
+``continuous_study``); otherwise refused naming ``decision`` (with the rules' reasons, or the
+facts still missing) or ``ground``. The case the rules decide (``permit_case``) is the
+application's facts for its ground and what the register holds — the person, the county
+lived in, the open registration (its chain's start), the hukou, and, for a registration at a
+dwelling of the register, **that dwelling** as the case's only one: dwellings typed that
+disagree with it are not decided on but kept as ``register_conflicts`` (``{field, typed,
+register}``) in the decision JSON, as a settlement application keeps its own. Issue gives
+the number (``permit_number``: ``JZ``, the county code, the issue date ``YYYYMMDD`` and 8
+random hexadecimal digits — 24 characters), the issue date and ``valid_until``: the last day
+of the first full year (``r663_register.endorsement_period_months``) — art. 10: 每年签注1次.
+The residence years count from ``residence_since``: the start of the person's unbroken chain
+of registrations in the county (address changes do not break it).
 
 **Endorsement (签注, art. 10).** Within the ``r663_register.endorsement_window_months``
 before each full year (from ``valid_until`` + 1 day back by the window, to ``valid_until``)
-an endorsement moves ``valid_until`` on a year; earlier is refused, naming the day the window
-opens. After ``valid_until`` the permit has **lapsed** (使用功能中止) — computed by date
-(``permit_status``), nothing is written. A late endorsement (补办签注) restores it: valid for
-a year from that day, and the residence years count again from that day (``residence_since``).
-Months are calendar months; a day the shorter month lacks becomes its last day (a permit
-issued on 31 January is endorsed from 28 or 29 February). The last day is not moved off a
-rest day (the permit states it; unlike the §4.5 notice, the holder is not asked to act on a
-day the station chose).
+an endorsement moves ``valid_until`` to the end of the next full year **counted from the
+anchor** (``endorsement_anchor``: the first issue of the permit's chain of replacements, or
+the last late endorsement, which restarted the years): the k-th year ends the day before the
+k-th anniversary of the anchor, or, in a month that lacks the anchor's day, on that month's
+last day (``period_end``; Civil Code art. 202) — a permit issued on 29 February is valid to
+28 February each year, and its anniversary is 29 February again in a leap year (not moved a
+day earlier for good, as counting from the last ``valid_until`` would). Earlier than the
+window is refused, naming the day it opens. After ``valid_until`` the permit has **lapsed**
+(使用功能中止) — computed by date (``permit_status``), nothing is written. A late endorsement
+(补办签注) restores it: valid for a year from that day, and the residence years count again
+from that day (``residence_since``). Months are calendar months; a day the shorter month
+lacks becomes its last day (a permit whose anniversary is 31 March is endorsed from 28 or 29
+February). The last day is not moved off a rest day (the permit states it; unlike the §4.5
+notice, the holder is not asked to act on a day the station chose). A date the calendar
+cannot hold (past 9999-12-31) is refused, naming the field (``valid_until``), not clamped.
 
 **Loss, damage (art. 11).** The old permit becomes ``void`` (its number dead) and a new one
 with a new number carries the validity and the residence years on; a lapsed permit is
 endorsed (late) first.
 
-**Cancellation.** When the person's hukou is registered in the permit's county (settlement:
-``settled_in``, called by ``Registry._move`` in the registration's own transaction — if the
-registration fails, nothing is cancelled), when the person leaves (``left``: ending the
-registration cancels the permit, and cancelling for ``left`` ends the registration), when
-the person moves to another county (``moved_away``), or when it was issued in error. An
-open application in the county is withdrawn with them.
+**Cancellation.** When the person's hukou is registered in the permit's county's area
+(settlement: ``settled_in``, called by ``Registry._move`` in the registration's own
+transaction — if the registration fails, nothing is cancelled or sent), when the person
+leaves (``left``: ending the registration cancels the permit, and cancelling for ``left``
+ends the registration), when the person moves to another county (``moved_away``), or when
+it was issued in error. An open application in the county is withdrawn with them.
+Settlement reads the area as registration does (``places.area_of``: a hukou in 南湖区 ends a
+registration and permit in 秀洲区, and the other way round — the rules give no permit there,
+r663 ``hukou_area``): the registration in the area ends (``settled``) with its county's
+permit, and when that county is not the settlement's, **its station is told** as on
+``moved_away`` (a ``residence_moved_away`` notice naming the registration, whose
+``end_reason`` says ``settled``; the settling station acts on the other county's records in
+its own transaction, audited under its officer). A registration or permit in another area
+is left as it is: the person may live there still. **No close precedes the record's own
+dates**: a registration's end (and with it its permit's cancellation or application's
+withdrawal, ``moved_away`` included) is refused, naming the date's field, when it is dated
+before the registration's start or the permit's application, issue or last endorsement
+(``close_floor``); the database refuses a permit closed before its issue
+(``ck_residence_permits_closed_after_issue``).
 
 Jurisdiction: only an officer of the record's county acts on it; every object a write names
 (registration, permit, dwelling) is resolved through ``scope.Named`` in the write's
@@ -71,7 +113,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,7 +128,7 @@ from hukou.policy.facts import (
     parse_case,
 )
 from hukou.policy.permit import load_parameters
-from hukou.policy.places import in_jiaxing
+from hukou.policy.places import area_of, in_jiaxing, jiaxing_counties
 from hukou.registry import audit
 from hukou.registry.access import Actor
 from hukou.registry.errors import Conflict, Forbidden, InvalidTransition, RegistryError
@@ -100,6 +142,7 @@ from hukou.registry.models import (
     ResidencePermit,
     ResidencePermitEndorsement,
     ResidenceRegistration,
+    StationNotice,
 )
 from hukou.registry.scope import Named, county_of_person
 
@@ -151,6 +194,7 @@ REGISTRATION_TRANSITIONS: dict[tuple[str, str], str] = {
 PERMIT_TRANSITIONS: dict[tuple[str, str], str] = {
     ("applied", "review"): "under_review",  # 审核（记录民警意见、规则结论）
     ("applied", "withdraw"): "withdrawn",
+    ("under_review", "review"): "under_review",  # 重新审核（如"暂不符合"后），记录新结论
     ("under_review", "issue"): "issued",  # 签发：编号、签发日期、有效期
     ("under_review", "refuse"): "refused",  # 不予签发，说明理由
     ("under_review", "withdraw"): "withdrawn",
@@ -172,24 +216,71 @@ ACTION_WORDS = {
 END_REASONS = ("left",)  # an officer's; address_change, moved_away, settled are the register's
 CANCEL_REASONS = ("left", "issued_in_error")  # an officer's; settled, moved_away the register's
 REPLACE_REASONS = ("lost", "damaged")
+# the ground of an application (art. 2) -> the rules' condition for it (``policy.permit.GROUNDS``:
+# the keys a decision's ``grounds`` lists)
+GROUND_RULES = {
+    "employment": "stable_employment",
+    "dwelling": "stable_dwelling",
+    "study": "continuous_study",
+}
+GROUND_WORDS = {
+    "employment": ("合法稳定就业", "lawful stable employment"),
+    "dwelling": ("合法稳定住所", "a lawful stable dwelling"),
+    "study": ("连续就读", "continuous study"),
+}
 ADDRESS_MAX, PROVIDER_MAX, TEXT_MAX = 255, 128, 2000
 
 
 # ---- dates ---------------------------------------------------------------------------
 
 
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved by whole calendar months; a day the month lacks becomes its last."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day.day, last))
+def _month(day: dt.date, months: int, field: str) -> tuple[int, int, int]:
+    """(year, month, its number of days) ``months`` calendar months from ``day``'s; a month
+    past 9999-12 (or before 0001-01) is refused naming ``field``: the register holds no date
+    the calendar (``datetime.date``) cannot."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise RegistryError(
+            f"日期超出登记簿可记载的范围（{dt.date.min} 至 {dt.date.max}）",
+            f"the date lies outside what the register can hold ({dt.date.min} to {dt.date.max})",
+            field,
+        )
+    return year, month + 1, calendar.monthrange(year, month + 1)[1]
+
+
+def add_months(day: dt.date, months: int, field: str = "valid_until") -> dt.date:
+    """``day`` moved by whole calendar months; a day the month lacks becomes its last. A date
+    past 9999-12-31 is refused (``RegistryError`` naming ``field``), not clamped."""
+    year, month, last = _month(day, months, field)
+    return dt.date(year, month, min(day.day, last))
+
+
+def period_end(anchor: dt.date, months: int, field: str = "valid_until") -> dt.date:
+    """The last day of ``months`` calendar months counted from ``anchor`` (that day the first):
+    the day before the corresponding day ``months`` on (the anniversary); when that month
+    lacks the day (29 February, a 31st), the month's last day — the anniversary is then the
+    next month's first (Civil Code art. 202: a period with no corresponding day ends on the
+    month's last day). 2024-02-29 + 12 months: 2025-02-28; + 48: 2028-02-28. Past
+    9999-12-31: refused, naming ``field``."""
+    year, month, last = _month(anchor, months, field)
+    if anchor.day > last:
+        return dt.date(year, month, last)
+    return dt.date(year, month, anchor.day) - dt.timedelta(days=1)
+
+
+def next_period_end(anchor: dt.date, after: dt.date, months: int) -> dt.date:
+    """The first end of a period counted from ``anchor`` (``period_end`` of ``months``,
+    2 × ``months``, …) later than ``after``: the next ``valid_until`` of a permit whose
+    years run from ``anchor``."""
+    k = max(1, ((after.year - anchor.year) * 12 + after.month - anchor.month) // months)
+    while (end := period_end(anchor, months * k)) <= after:
+        k += 1
+    return end
 
 
 def valid_for_a_period(start: dt.date, params: ResolvedParameters) -> dt.date:
     """The last day of one period of validity begun on ``start`` (art. 10: yearly)."""
-    months = params["r663_register.endorsement_period_months"]
-    return add_months(start, months) - dt.timedelta(days=1)
+    return period_end(start, params["r663_register.endorsement_period_months"])
 
 
 def endorsement_window(
@@ -287,9 +378,20 @@ def _housing(
 
 
 def _day(value: dt.date | None, today: dt.date, field: str) -> dt.date:
+    """The day a registration's step is dated (default today): not after today, nor more than
+    ``r663_register.registration_backdate_days`` before it."""
     day = value or today
     if day > today:
         raise RegistryError("日期不能晚于今日", "the date cannot be after today", field)
+    days = load_parameters().at(today)["r663_register.registration_backdate_days"]
+    earliest = today - dt.timedelta(days=min(days, today.toordinal() - 1))
+    if day < earliest:
+        raise RegistryError(
+            f"日期不能早于 {earliest}（居住登记至多追溯{days}日）",
+            f"the date cannot be before {earliest} (a residence registration is dated at "
+            f"most {days} days back)",
+            field,
+        )
     return day
 
 
@@ -316,6 +418,20 @@ def _step(state: str, action: str, table: dict[tuple[str, str], str], what: str)
 
 def registration_state(r: ResidenceRegistration) -> str:
     return "open" if r.end_date is None else "ended"
+
+
+def _area_counties(county: str) -> list[str]:
+    """The counties of ``county``'s area (``places.area_of``): 南湖区 and 秀洲区 for either
+    (市本级), else the county alone."""
+    area = area_of(county)
+    return sorted({county} | {c for c in jiaxing_counties() if area_of(c) == area})
+
+
+def _hukou_here(s: Session, person: Person, county: str) -> bool:
+    """The person's hukou (as the register holds it) is in ``county``'s area: by county, 市本级
+    (南湖区 and 秀洲区) one (``places.area_of``, as the rules read 离开常住户口所在地)."""
+    hukou = county_of_person(s, person)
+    return hukou is not None and area_of(hukou) == area_of(county)
 
 
 class ResidenceOffice:
@@ -352,6 +468,10 @@ class ResidenceOffice:
 
         def read(self, fn: Callable[[Session], T]) -> T: ...
 
+        def _send_notice(
+            self, s: Session, actor: Actor, notice: StationNotice
+        ) -> StationNotice: ...
+
     # ---- residence registration --------------------------------------------------------
     def register_residence(
         self,
@@ -367,11 +487,14 @@ class ResidenceOffice:
         since: dt.date | None = None,
     ) -> ResidenceRegistration:
         """居住登记: the person (by ID number; created when new, ``name`` then required)
-        lives in ``county`` from ``since`` (default today) at a dwelling of the register
+        lives in ``county`` from ``since`` (default today; at most
+        ``r663_register.registration_backdate_days`` back) at a dwelling of the register
         (``dwelling_id``, in the county) or in housing an employer or school provides
         (``housing`` ``employer``/``school`` with ``address`` and ``provider``). Refused when
-        the person's hukou is in ``county``, or they are registered in it already (change
-        the address instead). An open registration in another county ends (``moved_away``)."""
+        the person's hukou is in ``county``'s area (市本级 one), or they are registered in it
+        already (change the address instead). An open registration in another county ends
+        (``moved_away``, on ``since``: refused when that precedes its start or its permit's
+        own dates) and that county's station is told (a ``residence_moved_away`` notice)."""
         actor.require_role("officer")
         county = _county(county)
         given_address, given_provider = _housing(housing, dwelling_id, address, provider)
@@ -405,11 +528,12 @@ class ResidenceOffice:
                     "the start date cannot precede the birth date",
                     "start_date",
                 )
-            if county_of_person(s, person) == county:
+            if _hukou_here(s, person, county):
                 raise RegistryError(
-                    "此人户口在本县（市、区），无须办理居住登记",
-                    "this person's hukou is in this county: residence registration is for "
-                    "people living away from their hukou's place",
+                    "此人户口在本地（县级，市本级南湖区、秀洲区为一地），无须办理居住登记",
+                    "this person's hukou is in this area (by county; the city proper, Nanhu "
+                    "and Xiuzhou, is one): residence registration is for people living away "
+                    "from their hukou's place",
                     "county",
                 )
             where, detail = self._place(named, county, housing, dwelling_id)
@@ -429,7 +553,9 @@ class ResidenceOffice:
                         "where they lived before",
                         "start_date",
                     )
-                self._end_registration(s, actor, current, start, "moved_away", moved_to=county)
+                self._end_registration(
+                    s, actor, current, start, "moved_away", by=county, field="start_date"
+                )
             reg = ResidenceRegistration(
                 person_id=person.id,
                 county=county,
@@ -467,7 +593,8 @@ class ResidenceOffice:
         version: int | None = None,
     ) -> ResidenceRegistration:
         """变更居住地址 within the county: the record ends (``address_change``) on ``on``
-        (default today) and a new one opens that day; the new one is returned."""
+        (default today; at most ``r663_register.registration_backdate_days`` back) and a new
+        one opens that day; the new one is returned."""
         actor.require_role("officer")
         given_address, given_provider = _housing(housing, dwelling_id, address, provider)
         today = self.clock.today()
@@ -528,8 +655,10 @@ class ResidenceOffice:
         on: dt.date | None = None,
         version: int | None = None,
     ) -> ResidenceRegistration:
-        """注销居住登记: the person has left the county (``left``) on ``on`` (default today).
-        The county's live permit is cancelled and an open application withdrawn with it."""
+        """注销居住登记: the person has left the county (``left``) on ``on`` (default today,
+        at most ``r663_register.registration_backdate_days`` back; not before the
+        registration's start, nor its permit's application, issue or last endorsement). The
+        county's live permit is cancelled and an open application withdrawn with it."""
         if reason not in END_REASONS:
             raise RegistryError(
                 "注销原因无效", f"the reason is one of {', '.join(END_REASONS)}", "reason"
@@ -589,7 +718,8 @@ class ResidenceOffice:
     ) -> ResidencePermit:
         """申领居住证 (受理): on one ground of art. 2 (``employment``, ``dwelling``, ``study``),
         with the ground's evidence (``facts``, kept as given, NFC). The person must hold an
-        open residence registration in ``county``; one live application or permit each."""
+        open residence registration in ``county``, and no hukou in its area (市本级 one);
+        one live application or permit each."""
         actor.require_role("officer")
         county = _county(county)
         if ground not in RESIDENCE_PERMIT_GROUNDS:
@@ -624,10 +754,11 @@ class ResidenceOffice:
                     "county first",
                     "id_number",
                 )
-            if county_of_person(s, person) == county:
+            if _hukou_here(s, person, county):
                 raise RegistryError(
-                    "此人户口在本县（市、区），不能申领居住证",
-                    "this person's hukou is in this county: no residence permit",
+                    "此人户口在本地（县级，市本级南湖区、秀洲区为一地），不能申领居住证",
+                    "this person's hukou is in this area (by county; the city proper, Nanhu "
+                    "and Xiuzhou, is one): no residence permit",
                     "county",
                 )
             live = s.execute(
@@ -642,7 +773,7 @@ class ResidenceOffice:
                     "this person already holds a residence permit or has an open application",
                     "id_number",
                 )
-            check_permit_case(permit_case(s, person, county, facts, today))
+            check_permit_case(permit_case(s, person, county, facts, today)[0], facts)
             permit = ResidencePermit(
                 reference=_reference(today),
                 person_id=person.id,
@@ -675,14 +806,17 @@ class ResidenceOffice:
         note: str | None = None,
         version: int | None = None,
     ) -> ResidencePermit:
-        """审核: the officer's finding (``note``) and, when the rules for permits are
-        installed, their decision on the person's registered residence, kept with the
-        application."""
+        """审核: the officer's finding (``note``) and the rules' decision on the person's
+        registered residence, kept with the application. An application under review is
+        reviewed again the same way (a "not yet" decided anew); the audit's ``before`` keeps
+        the finding and decision replaced."""
         given = _text(note, "note", TEXT_MAX, "审核意见", "note") if note is not None else None
         with self._tx() as s:
             permit = self._load_permit(s, actor, permit_id, version)
             new = _step(permit.state, "review", PERMIT_TRANSITIONS, "permit")
             before = audit.snapshot(permit, PERMIT_FIELDS)
+            if permit.state == "under_review":  # reviewed again: what the new review replaces
+                before.update(note=permit.review_note, decision=_decision_summary(permit.decision))
             today = self.clock.today()
             permit.state = new
             permit.reviewed_on = today
@@ -710,19 +844,13 @@ class ResidenceOffice:
         self, actor: Actor, permit_id: int, *, version: int | None = None
     ) -> ResidencePermit:
         """签发: the number, the issue date (today), ``valid_until`` a period on, the residence
-        years counted from the start of the person's registrations in the county. Refused
-        when the rules found the person not eligible, or the registration has ended."""
+        years counted from the start of the person's registrations in the county. The rules
+        decide anew on the day (the decision kept with the permit, replacing the review's):
+        refused unless they find the person ``eligible`` on the application's ground; refused
+        when the registration has ended."""
         with self._tx() as s:
             permit = self._load_permit(s, actor, permit_id, version)
             new = _step(permit.state, "issue", PERMIT_TRANSITIONS, "permit")
-            refused = _not_eligible(permit.decision)
-            if refused is not None:
-                raise InvalidTransition(
-                    f"按居住证规则审查结论为「不符合」，不能签发：{refused[0]}",
-                    f"the rules for residence permits found the person not eligible, so it "
-                    f"cannot be issued: {refused[1]}",
-                    "decision",
-                )
             current = self._open_registration(s, permit.person_id)
             if current is None or current.county != permit.county:
                 raise InvalidTransition(
@@ -732,12 +860,18 @@ class ResidenceOffice:
                     "registration",
                 )
             today = self.clock.today()
+            decision, rule_version = permit_decision(s, permit, self._person_of(s, permit), today)
+            refused = _not_issued(decision, permit.ground)
+            if refused is not None:
+                raise InvalidTransition(*refused)
+            valid_until = valid_for_a_period(today, load_parameters().at(today))
             before = audit.snapshot(permit, PERMIT_FIELDS)
             permit.state = new
             permit.number = permit_number(permit.county, today)
             permit.issued_on = today
             permit.decided_on = today
-            permit.valid_until = valid_for_a_period(today, load_parameters().at(today))
+            permit.decision, permit.rule_version = decision, rule_version
+            permit.valid_until = valid_until
             permit.residence_since = self._chain_start(s, current)
             self._flush(s)
             self._audit(
@@ -747,7 +881,10 @@ class ResidenceOffice:
                 "residence_permit",
                 permit.id,
                 before,
-                audit.snapshot(permit, PERMIT_FIELDS),
+                {
+                    **audit.snapshot(permit, PERMIT_FIELDS),
+                    "decision": _decision_summary(permit.decision),
+                },
             )
             return permit
 
@@ -815,8 +952,12 @@ class ResidenceOffice:
             if late:
                 permit.valid_until = valid_for_a_period(today, params)
                 permit.residence_since = today  # art. 10 ¶3: counted again from today
-            else:
-                permit.valid_until = valid_for_a_period(last + dt.timedelta(days=1), params)
+            else:  # the next year from the anchor, not from the last day (29 February stays)
+                permit.valid_until = next_period_end(
+                    endorsement_anchor(s, permit),
+                    last,
+                    params["r663_register.endorsement_period_months"],
+                )
             permit.state = new
             endorsement = ResidencePermitEndorsement(
                 permit_id=permit.id,
@@ -975,14 +1116,24 @@ class ResidenceOffice:
         self, s: Session, actor: Actor, person: Person, county: str, day: dt.date
     ) -> None:
         """The person's hukou is registered in ``county`` now (in the caller's transaction):
-        their residence registration there ends (``settled``), the county's live permit is
-        cancelled and an open application withdrawn. A registration or permit in another
-        county is left as it is (the person may live there still)."""
+        no residence registration or permit is held in the county's area (市本级, 南湖区 and
+        秀洲区, one: ``places.area_of``, as the rules read it). Their open registration in
+        the area ends (``settled``, audited ``settled_in``), its county's live permit is
+        cancelled and an open application withdrawn; when that county is the area's other
+        one, its station is told (a ``residence_moved_away`` notice naming the registration,
+        which ended ``settled``), as when a person moves away. A live permit or application
+        left in the area without an open registration there (none should be) closes too. A
+        registration or permit in another area is left as it is (the person may live there
+        still)."""
+        area = area_of(county)
         current = self._open_registration(s, person.id)
-        if current is not None and current.county == county:
-            self._end_registration(s, actor, current, max(day, current.start_date), "settled")
-        else:
-            self._close_permits(s, actor, person.id, county, day, "settled")
+        if current is not None and area_of(current.county) == area:
+            self._end_registration(
+                s, actor, current, max(day, current.start_date), "settled", by=county
+            )
+        for there in _area_counties(county):
+            live = self._closing(s, person.id, there, day, "day")
+            self._close_permits(s, actor, live, day, "settled")
 
     # ---- internals ---------------------------------------------------------------------
     def _place(
@@ -1032,17 +1183,27 @@ class ResidenceOffice:
         reason: str,
         *,
         action: str = "end",
-        moved_to: str | None = None,
+        by: str | None = None,
+        field: str = "on",
     ) -> None:
         """End an open registration on ``day`` (audited); unless it is an address change,
-        the county's live permit and open application end with it."""
+        the county's live permit and open application end with it — refused (naming
+        ``field``) when ``day`` precedes one of their own dates (``_closing``). Ended from
+        another county (``by``: a registration there, ``moved_away``, audited ``moved_to``;
+        the hukou settled there, ``settled``, audited ``settled_in``), the registration's
+        county is told (a ``residence_moved_away`` notice in its station's queue)."""
+        closing = (
+            []
+            if reason == "address_change"
+            else self._closing(s, reg.person_id, reg.county, day, field)
+        )
         before = audit.snapshot(reg, REGISTRATION_FIELDS)
         reg.end_date = day
         reg.end_reason = reason
         self._flush(s)
         after = audit.snapshot(reg, REGISTRATION_FIELDS)
-        if moved_to is not None:
-            after["moved_to"] = moved_to
+        if by is not None:
+            after["settled_in" if reason == "settled" else "moved_to"] = by
         self._audit(
             s,
             actor,
@@ -1052,24 +1213,57 @@ class ResidenceOffice:
             before,
             after,
         )
-        if reason != "address_change":
-            self._close_permits(s, actor, reg.person_id, reg.county, day, reason)
+        self._close_permits(s, actor, closing, day, reason)
+        if by is not None and by != reg.county:
+            self._send_notice(
+                s,
+                actor,
+                StationNotice(
+                    kind="residence_moved_away",
+                    county=reg.county,
+                    from_county=by,
+                    person_id=reg.person_id,
+                    closed_registration_id=reg.id,
+                    moved_on=day,
+                    state="pending",
+                ),
+            )
+
+    @staticmethod
+    def _closing(
+        s: Session, person_id: int, county: str, day: dt.date, field: str
+    ) -> list[ResidencePermit]:
+        """The person's live permit and open application in ``county`` (locked), to be closed
+        on ``day``: refused, naming ``field``, when ``day`` precedes one of its own dates —
+        applied, issued, last endorsed (``close_floor``)."""
+        live = list(
+            s.execute(
+                select(ResidencePermit)
+                .where(
+                    ResidencePermit.person_id == person_id,
+                    ResidencePermit.county == county,
+                    ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
+                )
+                .with_for_update()
+            ).scalars()
+        )
+        for permit in live:
+            floor, zh, en = close_floor(s, permit)
+            if day < floor:
+                raise RegistryError(
+                    f"日期不能早于此人在该县（市、区）居住证的{zh}（{floor}）",
+                    f"the date cannot precede the {en} ({floor}) of the person's residence "
+                    "permit in that county",
+                    field,
+                )
+        return live
 
     def _close_permits(
-        self, s: Session, actor: Actor, person_id: int, county: str, day: dt.date, reason: str
+        self, s: Session, actor: Actor, live: list[ResidencePermit], day: dt.date, reason: str
     ) -> None:
-        """The person's live permit in ``county`` is cancelled (``reason``), an open
-        application there withdrawn."""
-        live = s.execute(
-            select(ResidencePermit)
-            .where(
-                ResidencePermit.person_id == person_id,
-                ResidencePermit.county == county,
-                ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
-            )
-            .with_for_update()
-        ).scalars()
-        for permit in list(live):
+        """Each live permit (``_closing``) is cancelled (``reason``), an open application
+        withdrawn."""
+        for permit in live:
             action = "cancel" if permit.state == "issued" else "withdraw"
             self._permit_step(s, actor, permit, action, day, reason)
 
@@ -1176,11 +1370,17 @@ def permit_case(
     county: str,
     given: dict[str, Any] | None,
     day: dt.date,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
     """The case the rules for permits decide: the application's facts for its ground,
     then what the register holds — the person, the county lived in, the open residence
-    registration there (and its chain's start), the dwelling registered, the hukou."""
+    registration there (and its chain's start), the dwelling registered, the hukou — and
+    the typed dwellings that disagree with the registered one (``{field, typed, register}``
+    each, ``_dwelling_conflicts``; None when nothing was compared: no dwelling typed, or the
+    registration is not at a dwelling of the register). The register is the source: a
+    registration at a dwelling of the register makes that dwelling the case's, whatever was
+    typed."""
     applicant: dict[str, Any] = {k: v for k, v in (given or {}).items() if k in GROUND_FACTS}
+    conflicts: list[dict[str, Any]] | None = None
     applicant.update(id_number=person.id_number, name=person.name, lives_in=county)
     reg = s.execute(
         select(ResidenceRegistration).where(
@@ -1193,11 +1393,11 @@ def permit_case(
         applicant["residence_registration_county"] = county
         since = ResidenceOffice._chain_start(s, reg)
         applicant["residence_registration_since"] = since.isoformat()
-        if reg.housing == "dwelling" and "dwellings" not in applicant:
+        if reg.housing == "dwelling":
             # the dwelling of a registration whose permit (or itself) was resolved by Named
             dwelling = s.get(Dwelling, reg.dwelling_id)
             if dwelling is not None:
-                applicant["dwellings"] = [
+                register = [
                     {
                         "tenure": dwelling.tenure,
                         "commercial_housing": dwelling.commercial_housing,
@@ -1207,6 +1407,9 @@ def permit_case(
                         },
                     }
                 ]
+                if "dwellings" in applicant:
+                    conflicts = _dwelling_conflicts(applicant["dwellings"], register)
+                applicant["dwellings"] = register
     else:
         applicant["residence_registration"] = False
     hukou = s.execute(
@@ -1221,12 +1424,35 @@ def permit_case(
         }
     elif "hukou" not in applicant:
         applicant["hukou"] = {"kind": "outside_jiaxing"}
-    return {"decision_date": day.isoformat(), "applicant": applicant, "relatives": []}
+    case = {"decision_date": day.isoformat(), "applicant": applicant, "relatives": []}
+    return case, conflicts
 
 
-def check_permit_case(case: dict[str, Any]) -> None:
-    """The case parses (the application's facts are well formed), else 422 naming
-    ``facts.<field>``."""
+def _agrees(typed: Any, register: Any) -> bool:
+    """What was typed says nothing the register's record contradicts: a fact not typed, or
+    one the record does not hold (a key it lacks, a value unknown), contradicts nothing."""
+    if isinstance(typed, dict) and isinstance(register, dict):
+        return all(_agrees(v, register[k]) for k, v in typed.items() if k in register)
+    return typed is None or register is None or typed == register
+
+
+def _dwelling_conflicts(typed: Any, register: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The typed dwellings (``applicant.dwellings``) that disagree with the registered one,
+    as ``register_conflicts`` are kept on the settlement side (``_conflicts``)."""
+    if not isinstance(typed, list):
+        return None  # not a case's dwellings: refused when the case is checked
+    return [
+        {"field": f"applicant.dwellings[{i}]", "typed": d, "register": register}
+        for i, d in enumerate(typed)
+        if not _agrees(d, register[0])
+    ]
+
+
+def check_permit_case(case: dict[str, Any], given: dict[str, Any] | None = None) -> None:
+    """The case parses (the application's facts are well formed, the dwellings typed
+    included where the register's stand for them), else 422 naming ``facts.<field>``."""
+    if given and "dwellings" in given:
+        case = {**case, "applicant": {**case["applicant"], "dwellings": given["dwellings"]}}
     try:
         parse_case(case)
     except InputError as exc:
@@ -1239,17 +1465,68 @@ def permit_decision(
     s: Session, permit: ResidencePermit, person: Person, day: dt.date
 ) -> tuple[dict[str, Any], str]:
     """The rules' decision (``hukou.engine.permit``) on the application: its JSON form
-    (names and numbers masked) and the rule version."""
-    case = parse_case(permit_case(s, person, permit.county, permit.facts, day))
-    decision = decide_permit(case, day)
+    (names and numbers masked; ``register_conflicts``, the typed dwellings the register's
+    replaced that disagree with it, when any were typed) and the rule version."""
+    case, conflicts = permit_case(s, person, permit.county, permit.facts, day)
+    decision = decide_permit(parse_case(case), day)
     v = decision.rule_version
-    return permit_json(decision), f"{v.ruleset}/{v.code}/{v.parameters_as_of}/{v.digest}"
+    out = permit_json(decision)
+    if conflicts is not None:
+        out["register_conflicts"] = conflicts
+    return out, f"{v.ruleset}/{v.code}/{v.parameters_as_of}/{v.digest}"
 
 
 def _decision_summary(decision: dict[str, Any] | None) -> dict[str, Any] | None:
     if not decision:
         return None
-    return {"status": decision.get("status"), "grounds": decision.get("grounds")}
+    summary = {"status": decision.get("status"), "grounds": decision.get("grounds")}
+    if "register_conflicts" in decision:
+        summary["register_conflicts"] = decision["register_conflicts"]
+    return summary
+
+
+def _not_issued(decision: dict[str, Any], ground: str) -> tuple[str, str, str] | None:
+    """(zh, en, field) of why the rules' decision does not let the permit be issued: not
+    ``eligible`` (their reasons, or the facts still missing), or eligible on other grounds
+    than the application's; None when it may be."""
+    status = decision.get("status")
+    if status == "not_eligible":
+        zh, en = _not_eligible(decision) or ("不符合申领条件", "not eligible")
+        return (
+            f"按居住证规则审查结论为「不符合」，不能签发：{zh}",
+            f"the rules for residence permits found the person not eligible, so it cannot be "
+            f"issued: {en}",
+            "decision",
+        )
+    if status == "undetermined":
+        labels = decision.get("missing_labels") or []
+        zh = "、".join(str(m.get("zh")) for m in labels) or "部分事实"
+        en = "; ".join(str(m.get("en")) for m in labels) or "some facts"
+        return (
+            f"按居住证规则审查结论为「无法确定」，不能签发：尚缺 {zh}",
+            f"the rules for residence permits could not decide, so it cannot be issued: "
+            f"still unknown: {en}",
+            "decision",
+        )
+    if status != "eligible":
+        return (
+            "居住证规则于今日不适用，不能签发",
+            "the rules for residence permits do not apply today; it cannot be issued",
+            "decision",
+        )
+    found = decision.get("grounds") or []
+    if GROUND_RULES[ground] in found:
+        return None
+    words = {rule: GROUND_WORDS[g] for g, rule in GROUND_RULES.items()}
+    zh_found = "、".join(words[k][0] for k in found if k in words) or "无"
+    en_found = ", ".join(words[k][1] for k in found if k in words) or "none"
+    zh, en = GROUND_WORDS[ground]
+    return (
+        f"按居住证规则审查，申领依据「{zh}」不成立（规则认定的依据：{zh_found}），不能签发",
+        f"the rules for residence permits do not find the application's ground, {en} (they "
+        f"find: {en_found}), so it cannot be issued",
+        "ground",
+    )
 
 
 def _not_eligible(decision: dict[str, Any] | None) -> tuple[str, str] | None:
@@ -1310,18 +1587,61 @@ def held_permit(s: Session, person_id: int, day: dt.date) -> ResidencePermit | N
     )
 
 
-def first_issued(s: Session, permit: ResidencePermit) -> dt.date | None:
-    """首次领取日期: the issue date of the first permit of the chain of replacements (补领、
-    换领) ending with ``permit``."""
-    day, previous = permit.issued_on, permit.replaces_id
+def _chain(s: Session, permit: ResidencePermit) -> list[tuple[int, dt.date | None]]:
+    """(id, issue date) of ``permit`` and of each permit it replaced (补领、换领), newest
+    first."""
+    chain, previous = [(permit.id, permit.issued_on)], permit.replaces_id
     while previous is not None:
         row = s.execute(
             select(ResidencePermit.issued_on, ResidencePermit.replaces_id).where(
                 ResidencePermit.id == previous
             )
         ).one()
-        day, previous = row.issued_on or day, row.replaces_id
+        chain.append((previous, row.issued_on))
+        previous = row.replaces_id
+    return chain
+
+
+def first_issued(s: Session, permit: ResidencePermit) -> dt.date | None:
+    """首次领取日期: the issue date of the first permit of the chain of replacements (补领、
+    换领) ending with ``permit``."""
+    day = None
+    for _id, issued in _chain(s, permit):
+        day = issued or day
     return day
+
+
+def endorsement_anchor(s: Session, permit: ResidencePermit) -> dt.date:
+    """The day an issued permit's years run from — each ``valid_until`` is the last day of a
+    whole number of periods from it (``period_end``): the last late endorsement (补办签注,
+    which restarted them) of the permit or of one it replaced, else the first issue."""
+    chain = _chain(s, permit)
+    late = s.execute(
+        select(func.max(ResidencePermitEndorsement.endorsed_on)).where(
+            ResidencePermitEndorsement.permit_id.in_([i for i, _day in chain]),
+            ResidencePermitEndorsement.late.is_(True),
+        )
+    ).scalar_one()
+    anchor = late or first_issued(s, permit)
+    assert anchor is not None
+    return anchor
+
+
+def close_floor(s: Session, permit: ResidencePermit) -> tuple[dt.date, str, str]:
+    """(day, zh, en) of the last of a permit's own dates — applied, issued, last endorsed:
+    no close (cancellation, withdrawal, the registration's end that carries them) is dated
+    before it."""
+    floor = (permit.applied_on, "申领日期", "application date")
+    if permit.issued_on is not None and permit.issued_on > floor[0]:
+        floor = (permit.issued_on, "签发日期", "issue date")
+    endorsed = s.execute(
+        select(func.max(ResidencePermitEndorsement.endorsed_on)).where(
+            ResidencePermitEndorsement.permit_id == permit.id
+        )
+    ).scalar_one()
+    if endorsed is not None and endorsed > floor[0]:
+        floor = (endorsed, "最近一次签注日期", "last endorsement")
+    return floor
 
 
 def register_residence_facts(s: Session, person_id: int, day: dt.date) -> dict[str, Any] | None:

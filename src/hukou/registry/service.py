@@ -176,10 +176,12 @@ PERMIT_FIELDS = (
     "version",
 )
 NOTICE_FIELDS = (
+    "kind",
     "county",
     "from_county",
     "person_id",
     "closed_membership_id",
+    "closed_registration_id",
     "to_household_id",
     "application_id",
     "moved_on",
@@ -1863,28 +1865,38 @@ class Registry(ResidenceOffice):
             and sending != household.county
             and sending.startswith(moves.ZHEJIANG)
         ):
-            notice = StationNotice(
-                county=sending,
-                from_county=household.county,
-                person_id=person.id,
-                closed_membership_id=current.id if current is not None else None,
-                to_household_id=household.id,
-                application_id=application.id,
-                moved_on=day,
-                state="pending" if in_jiaxing(sending) else "forwarded",
-            )
-            s.add(notice)
-            s.flush()
-            self._audit(
+            self._send_notice(
                 s,
                 actor,
-                "notice.send",
-                "station_notice",
-                notice.id,
-                None,
-                audit.snapshot(notice, NOTICE_FIELDS),
+                StationNotice(
+                    county=sending,
+                    from_county=household.county,
+                    person_id=person.id,
+                    closed_membership_id=current.id if current is not None else None,
+                    to_household_id=household.id,
+                    application_id=application.id,
+                    moved_on=day,
+                    state="pending" if in_jiaxing(sending) else "forwarded",
+                ),
             )
         return m
+
+    def _send_notice(self, s: Session, actor: Actor, notice: StationNotice) -> StationNotice:
+        """A notice put in the told station's queue, in the caller's transaction (audited
+        ``notice.send``): a hukou moved out (``_move``), a residence registration ended by
+        another county's (``ResidenceOffice._end_registration``)."""
+        s.add(notice)
+        s.flush()
+        self._audit(
+            s,
+            actor,
+            "notice.send",
+            "station_notice",
+            notice.id,
+            None,
+            audit.snapshot(notice, NOTICE_FIELDS),
+        )
+        return notice
 
     def receive_document(
         self,

@@ -311,6 +311,11 @@ class MoveOutIn(BaseModel):
 
 
 def _application(app: Application, actor: Actor) -> dict[str, Any]:
+    """An application as the API shows it: in full to whom may see its county (the county's
+    officer, an admin), else names and ID numbers masked and neither the decision nor the
+    ``register_conflicts`` — the typed residence facts that disagree with the register's
+    (``[{field, typed, register}]``; ``[]`` when they agree, null when the register holds
+    no residence registration of anyone the case names: ``permits.settlement_facts``)."""
     full = actor.can_see_county(app.county)
     return {
         "id": app.id,
@@ -329,6 +334,7 @@ def _application(app: Application, actor: Actor) -> dict[str, Any]:
         "approved_relatives": app.approved_relatives,
         "target_household_id": app.target_household_id,
         "decision": app.decision if full else None,
+        "register_conflicts": app.register_conflicts if full else None,
     }
 
 
@@ -367,12 +373,17 @@ def _permit(p: MoveInPermit) -> dict[str, Any]:
 
 
 def _notice(n: StationNotice) -> dict[str, Any]:
+    """A station notice: ``kind`` ``move_out`` (a hukou moved out: ``to_household_id``) or
+    ``residence_moved_away`` (a residence registration in ``county`` ended by another
+    county's station: ``closed_registration_id``)."""
     return {
         "id": n.id,
+        "kind": n.kind,
         "county": n.county,
         "from_county": n.from_county,
         "person_id": n.person_id,
         "to_household_id": n.to_household_id,
+        "closed_registration_id": n.closed_registration_id,
         "application_id": n.application_id,
         "moved_on": str(n.moved_on),
         "state": n.state,
@@ -874,8 +885,10 @@ def create_app(
 
     @app.get("/api/notices")
     def notices(who: Who, state: Literal["pending", "acknowledged"] | None = None) -> list[Any]:
-        """迁出通知 / notices that another station registered a person whose hukou was in
-        one's own county (within Zhejiang: no 准迁证, one step); the newest
+        """迁出及居住登记通知 / notices that another station registered a person whose hukou
+        was in one's own county (``move_out``; within Zhejiang: no 准迁证, one step), or
+        whose residence registration here it ended (``residence_moved_away``: the person
+        moved there, or their hukou settled in the same area); the newest
         ``reads.LIST_MAX``. Audited: ``read.notices``."""
 
         def query(s: Any) -> list[dict[str, Any]]:

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -594,65 +597,176 @@ async def permit_check(
     return Response(body, media_type="application/json")
 
 
-@router.post(
-    "/api/residence-registrations",
-    status_code=201,
-    response_model=RegistrationOut,
-    responses=PERMIT_ERRORS,
-    summary="居住登记 / register a person's residence",
-)
-def register_residence(request: Request, body: ResidenceIn, who: Who) -> dict[str, Any]:
-    """An open registration the person holds in another county ends (``moved_away``)."""
-    reg = _registry(request).register_residence(
-        who,
-        body.id_number,
-        body.county,
-        name=body.name,
-        housing=body.housing,
-        dwelling_id=body.dwelling_id,
-        address=body.address,
-        provider=body.provider,
-        since=body.since,
+# ---- the writes: one step of the register each -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Write:
+    """A write endpoint: one step of the register (``Registry.<step>``, which checks role,
+    jurisdiction, state and version) on the record its path names (``{registration_id}`` or
+    ``{permit_id}``; none for a new record). Its arguments are the body's fields, named
+    here (a nested model as a dict of the fields given); the answer is the record the step
+    returned. Every endpoint of §6 that writes is a row of ``WRITE_ENDPOINTS``."""
+
+    name: str  # the endpoint's name: FastAPI makes the operationId from it
+    path: str
+    step: str
+    body: type[BaseModel]
+    summary: str
+    args: tuple[str, ...] = ()  # body fields, positional after the actor and the record
+    kwargs: tuple[str, ...] = ()  # body fields, by name
+    optional: bool = False  # the body may be left out (every field has a default)
+    status_code: int = 200
+    pool: bool = False  # the rules decide: in the decisions' pool, within its time budget
+    doc: str | None = None
+
+    @property
+    def record(self) -> str | None:
+        """The path parameter naming the record, if any."""
+        found = re.search(r"\{(\w+)\}", self.path)
+        return found.group(1) if found else None
+
+    @property
+    def answer(self) -> type[BaseModel]:
+        registration = self.path.startswith("/api/residence-registrations")
+        return RegistrationOut if registration else PermitOut
+
+
+HOUSING_FIELDS = ("housing", "dwelling_id", "address", "provider")
+REGISTRATIONS = "/api/residence-registrations"
+PERMITS = "/api/residence-permits"
+STEP = f"{PERMITS}/{{permit_id}}"
+WRITE_ENDPOINTS: tuple[Write, ...] = (
+    Write(
+        "register_residence", REGISTRATIONS, "register_residence", ResidenceIn,
+        "居住登记 / register a person's residence",
+        args=("id_number", "county"), kwargs=("name", *HOUSING_FIELDS, "since"),
+        status_code=201,
+        doc="An open registration the person holds in another county ends (``moved_away``).",
+    ),
+    Write(
+        "change_address", f"{REGISTRATIONS}/{{registration_id}}:change-address",
+        "change_residence_address", AddressChangeIn,
+        "变更居住地址 / change of address (the new record)",
+        kwargs=(*HOUSING_FIELDS, "on", "version"),
+    ),
+    Write(
+        "end_residence", f"{REGISTRATIONS}/{{registration_id}}:end", "end_residence",
+        ResidenceEndIn,
+        "注销居住登记 / end a registration (the county's permit is cancelled with it)",
+        args=("reason",), kwargs=("on", "version"), optional=True,
+    ),
+    Write(
+        "apply_for_permit", PERMITS, "apply_for_residence_permit", PermitApplyIn,
+        "申领居住证（受理） / take an application",
+        args=("id_number", "county", "ground"), kwargs=("facts",), status_code=201,
+    ),
+    Write(
+        "review_permit", f"{STEP}:review", "review_residence_permit", ReviewIn,
+        "审核（记录规则结论） / review: the officer's finding and the rules' decision",
+        kwargs=("note", "version"), optional=True, pool=True,
+        doc="Decided by the permit rules in the decisions' pool, within its time budget (503 "
+        "past\nit, and nothing written).",
+    ),
+    Write(
+        "issue_permit", f"{STEP}:issue", "issue_residence_permit", StepIn,
+        "签发 / issue (refused when the rules found the person not eligible)",
+        kwargs=("version",), optional=True,
+    ),
+    Write(
+        "refuse_permit", f"{STEP}:refuse", "refuse_residence_permit", RefuseIn,
+        "不予签发 / refuse, with the reasons", args=("reasons",), kwargs=("version",),
+    ),
+    Write(
+        "withdraw_permit", f"{STEP}:withdraw", "withdraw_residence_permit", StepIn,
+        "撤回申领 / withdraw an undecided application", kwargs=("version",), optional=True,
+    ),
+    Write(
+        "endorse_permit", f"{STEP}:endorse", "endorse_residence_permit", StepIn,
+        "签注 / the yearly endorsement (late: restores a lapsed permit)",
+        kwargs=("version",), optional=True,
+    ),
+    Write(
+        "replace_permit", f"{STEP}:replace", "replace_residence_permit", ReplaceIn,
+        "补领、换领 / replace a lost or damaged permit (the new one)",
+        args=("reason",), kwargs=("version",), status_code=201,
+    ),
+    Write(
+        "cancel_permit", f"{STEP}:cancel", "cancel_residence_permit", CancelIn,
+        "注销居住证 / cancel (left: the registration ends too; issued in error)",
+        args=("reason",), kwargs=("version",),
+    ),
+)  # fmt: skip
+
+
+BUSY = {"description": "繁忙，请重试 / busy, try again"}
+
+
+def _argument(body: BaseModel, name: str) -> Any:
+    value = getattr(body, name)
+    return value.model_dump(exclude_none=True) if isinstance(value, BaseModel) else value
+
+
+def _add_write(w: Write) -> None:
+    """``w``'s endpoint on the router: the register's step in a worker thread, or in the
+    decisions' pool within its budget (``w.pool``: 503 past it, and nothing written)."""
+
+    def step(values: dict[str, Any]) -> tuple[Registry, Any, tuple[Any, ...]]:
+        registry = _registry(values["request"])
+        body = w.body() if values["body"] is None else values["body"]  # left out: defaults
+        call = functools.partial(
+            getattr(registry, w.step), **{k: _argument(body, k) for k in w.kwargs}
+        )
+        record = (values[w.record],) if w.record else ()
+        return registry, call, (values["who"], *record, *(_argument(body, a) for a in w.args))
+
+    def answer(registry: Registry, who: Actor, row: Any) -> dict[str, Any]:
+        return registration_out(row) if w.answer is RegistrationOut else _permit(registry, who, row)
+
+    if w.pool:
+
+        async def endpoint(**values: Any) -> dict[str, Any]:
+            registry, call, args = step(values)
+            return answer(registry, args[0], await _pool(values["request"]).run_write(call, *args))
+
+    else:
+
+        def endpoint(**values: Any) -> dict[str, Any]:  # type: ignore[misc]
+            registry, call, args = step(values)
+            return answer(registry, args[0], call(*args))
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("request", keyword, annotation=Request)]
+    if w.record:
+        params.append(inspect.Parameter(w.record, keyword, annotation=PathId))
+    body = w.body | None if w.optional else w.body
+    required = inspect.Parameter.empty
+    params.append(
+        inspect.Parameter(
+            "body", keyword, annotation=body, default=None if w.optional else required
+        )
     )
-    return registration_out(reg)
-
-
-@router.post(
-    "/api/residence-registrations/{registration_id}:change-address",
-    response_model=RegistrationOut,
-    responses=PERMIT_ERRORS,
-    summary="变更居住地址 / change of address (the new record)",
-)
-def change_address(
-    request: Request, registration_id: PathId, body: AddressChangeIn, who: Who
-) -> dict[str, Any]:
-    reg = _registry(request).change_residence_address(
-        who,
-        registration_id,
-        housing=body.housing,
-        dwelling_id=body.dwelling_id,
-        address=body.address,
-        provider=body.provider,
-        on=body.on,
-        version=body.version,
+    params.append(inspect.Parameter("who", keyword, annotation=Who))
+    endpoint.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    endpoint.__name__ = endpoint.__qualname__ = w.name
+    router.add_api_route(
+        w.path,
+        endpoint,
+        methods=["POST"],
+        name=w.name,
+        status_code=w.status_code,
+        response_model=w.answer,
+        responses={**PERMIT_ERRORS, 503: BUSY} if w.pool else PERMIT_ERRORS,
+        summary=w.summary,
+        description=w.doc or "",
     )
-    return registration_out(reg)
 
 
-@router.post(
-    "/api/residence-registrations/{registration_id}:end",
-    response_model=RegistrationOut,
-    responses=PERMIT_ERRORS,
-    summary="注销居住登记 / end a registration (the county's permit is cancelled with it)",
-)
-def end_residence(
-    request: Request, registration_id: PathId, who: Who, body: ResidenceEndIn | None = None
-) -> dict[str, Any]:
-    body = body or ResidenceEndIn()
-    reg = _registry(request).end_residence(
-        who, registration_id, body.reason, on=body.on, version=body.version
-    )
-    return registration_out(reg)
+for _write in WRITE_ENDPOINTS:
+    _add_write(_write)
+
+
+# ---- the reads ------------------------------------------------------------------------------
 
 
 @router.post(
@@ -684,22 +798,6 @@ def residence_history(request: Request, body: HistoryIn, who: Who) -> dict[str, 
         history_detail(registry, body.id_number.upper(), found),
     )
     return found
-
-
-@router.post(
-    "/api/residence-permits",
-    status_code=201,
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="申领居住证（受理） / take an application",
-)
-def apply_for_permit(request: Request, body: PermitApplyIn, who: Who) -> dict[str, Any]:
-    registry = _registry(request)
-    facts = body.facts.model_dump(exclude_none=True) if body.facts else None
-    permit = registry.apply_for_residence_permit(
-        who, body.id_number, body.county, body.ground, facts=facts
-    )
-    return _permit(registry, who, permit)
 
 
 @router.get(
@@ -746,117 +844,8 @@ def get_permit(request: Request, permit_id: PathId, who: Who) -> dict[str, Any]:
     )
 
 
-@router.post(
-    "/api/residence-permits/{permit_id}:review",
-    response_model=PermitOut,
-    responses={**PERMIT_ERRORS, 503: {"description": "繁忙，请重试 / busy, try again"}},
-    summary="审核（记录规则结论） / review: the officer's finding and the rules' decision",
-)
-async def review_permit(
-    request: Request, permit_id: PathId, who: Who, body: ReviewIn | None = None
-) -> dict[str, Any]:
-    """Decided by the permit rules in the decisions' pool, within its time budget (503 past
-    it, and nothing written)."""
-    body = body or ReviewIn()
-    registry = _registry(request)
-    review = functools.partial(
-        registry.review_residence_permit, note=body.note, version=body.version
-    )
-    permit = await _pool(request).run_write(review, who, permit_id)
-    return _permit(registry, who, permit)
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:issue",
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="签发 / issue (refused when the rules found the person not eligible)",
-)
-def issue_permit(
-    request: Request, permit_id: PathId, who: Who, body: StepIn | None = None
-) -> dict[str, Any]:
-    registry = _registry(request)
-    version = (body or StepIn()).version
-    return _permit(registry, who, registry.issue_residence_permit(who, permit_id, version=version))
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:refuse",
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="不予签发 / refuse, with the reasons",
-)
-def refuse_permit(request: Request, permit_id: PathId, body: RefuseIn, who: Who) -> dict[str, Any]:
-    registry = _registry(request)
-    permit = registry.refuse_residence_permit(who, permit_id, body.reasons, version=body.version)
-    return _permit(registry, who, permit)
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:withdraw",
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="撤回申领 / withdraw an undecided application",
-)
-def withdraw_permit(
-    request: Request, permit_id: PathId, who: Who, body: StepIn | None = None
-) -> dict[str, Any]:
-    registry = _registry(request)
-    version = (body or StepIn()).version
-    permit = registry.withdraw_residence_permit(who, permit_id, version=version)
-    return _permit(registry, who, permit)
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:endorse",
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="签注 / the yearly endorsement (late: restores a lapsed permit)",
-)
-def endorse_permit(
-    request: Request, permit_id: PathId, who: Who, body: StepIn | None = None
-) -> dict[str, Any]:
-    registry = _registry(request)
-    version = (body or StepIn()).version
-    permit = registry.endorse_residence_permit(who, permit_id, version=version)
-    return _permit(registry, who, permit)
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:replace",
-    status_code=201,
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="补领、换领 / replace a lost or damaged permit (the new one)",
-)
-def replace_permit(
-    request: Request, permit_id: PathId, body: ReplaceIn, who: Who
-) -> dict[str, Any]:
-    registry = _registry(request)
-    permit = registry.replace_residence_permit(who, permit_id, body.reason, version=body.version)
-    return _permit(registry, who, permit)
-
-
-@router.post(
-    "/api/residence-permits/{permit_id}:cancel",
-    response_model=PermitOut,
-    responses=PERMIT_ERRORS,
-    summary="注销居住证 / cancel (left: the registration ends too; issued in error)",
-)
-def cancel_permit(request: Request, permit_id: PathId, body: CancelIn, who: Who) -> dict[str, Any]:
-    registry = _registry(request)
-    permit = registry.cancel_residence_permit(who, permit_id, body.reason, version=body.version)
-    return _permit(registry, who, permit)
-
-
 # the POST routes of this module that write the register, and the id field each names
+NAMED_FIELD = {"registration_id": "registration_id", "permit_id": "residence_permit_id"}
 WRITES: dict[str, str | None] = {
-    "/api/residence-registrations": None,
-    "/api/residence-registrations/{registration_id}:change-address": "registration_id",
-    "/api/residence-registrations/{registration_id}:end": "registration_id",
-    "/api/residence-permits": None,
-    **{
-        f"/api/residence-permits/{{permit_id}}:{action}": "residence_permit_id"
-        for action in ("review", "issue", "refuse", "withdraw", "endorse", "replace", "cancel")
-    },
+    w.path: NAMED_FIELD[w.record] if w.record else None for w in WRITE_ENDPOINTS
 }

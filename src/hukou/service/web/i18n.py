@@ -483,8 +483,13 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "reason.data_correction": ("更正登记错误", "correcting an error in the register"),
     "moves.heading": ("户口迁移", "Moves of hukou"),
     "moves.notices": (
-        "迁出通知（他所登记迁入、本所户口已迁出）",
-        "Notices received (another station registered a person whose hukou was here)",
+        "迁出及居住登记通知（他所办理登记，本所户口迁出或居住登记结束）",
+        "Move-out and residence notices (another station's registration moved a hukou, or "
+        "ended a residence registration, here)",
+    ),
+    "moves.residence_settled": (
+        "户口迁入同一区域（市本级）另一区，居住登记结束",
+        "hukou settled in the same area's other district: residence registration ended",
     ),
     "moves.permits": ("本所开具的准予迁入证明", "Move-in permits this station issued"),
     "moves.person": ("人员", "Person"),
@@ -592,6 +597,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "analyst.settled_persons": ("落户人数", "Persons settled"),
     "analyst.settled_apps": ("落户申请件数", "Settlement applications"),
     "analyst.permits": ("居住证办理数", "Residence permits issued"),
+    "analyst.endorsements": ("居住证签注数", "Permit endorsements"),
     "analyst.eligible": ("符合条件尚未落户", "Eligible, not yet settled"),
     "analyst.settlements": ("落户人数（按渠道）", "Persons settled by channel"),
     "analyst.settlements_note": (
@@ -603,12 +609,14 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "analyst.applications": ("申请件数", "Applications"),
     "analyst.persons": ("人数", "Persons"),
     "analyst.permits_note.registry": (
-        "来源：登记簿居住登记记录（居住证）。",
-        "Source: the register's residence records (permits).",
+        "来源：登记簿居住证记录：按签发日与发证县计签发数（含补领、换领），签注另计。",
+        "Source: the register's residence permits: issued by issue day and issuing county "
+        "(replacements included), endorsements counted apart.",
     ),
     "analyst.permits_note.population": (
-        "来源：演示人口数据（persons.permit_issued_on，按发证县）。",
-        "Source: the demo population (persons.permit_issued_on, by issuing county).",
+        "来源：演示人口数据（persons.permit_issued_on，按发证县）；其中无签注记录（—）。",
+        "Source: the demo population (persons.permit_issued_on, by issuing county); it "
+        "holds no endorsements (—).",
     ),
     "analyst.eligible_note": (
         "来源：对演示人口的批量审查结果（决定日的快照）：符合条件、户口尚不在嘉兴城镇者，按居住地县与最优渠道。",
@@ -832,6 +840,11 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "rp.conflicts": (
         "申请人填写的情况与登记簿记录不一致（以登记簿为准，请核实）：",
         "What the applicant typed differs from the register (the register counts; check it):",
+    ),
+    "rp.register_facts": (
+        "审查结论依据登记簿中的居住登记、居住证记录（{date}），而非申请人填写的情况。",
+        "The decision below is made on the register's residence-registration and permit "
+        "records ({date}), not on what the applicant typed.",
     ),
     "rp.conflict.field": ("项目", "Field"),
     "rp.conflict.typed": ("申请人填写", "Typed"),

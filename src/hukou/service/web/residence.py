@@ -508,6 +508,12 @@ def register_conflicts(app: Any) -> list[dict[str, str]]:
     for held in (getattr(app, "decision", None), getattr(app, "facts", None)):
         if not found and isinstance(held, dict):
             found = held.get("register_conflicts")
+    return conflict_rows(found)
+
+
+def conflict_rows(found: Any) -> list[dict[str, str]]:
+    """A list of register conflicts ({field, typed, register}) as the page shows them:
+    values as text; [] for anything else."""
     if not isinstance(found, list):
         return []
     out = []
@@ -531,4 +537,4 @@ def _shown_value(value: Any) -> str:
     return str(value)
 
 
-__all__ = ["register_conflicts", "router"]
+__all__ = ["conflict_rows", "register_conflicts", "router"]

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -24,7 +25,14 @@ from starlette.datastructures import FormData
 
 from hukou.engine.decide import decide
 from hukou.engine.report import trace_json
-from hukou.policy.facts import ADDRESS_MAX, NAME_MAX, clean_text, field_label, parse_case
+from hukou.policy.facts import (
+    ADDRESS_MAX,
+    NAME_MAX,
+    InputError,
+    clean_text,
+    field_label,
+    parse_case,
+)
 from hukou.privacy import mask_id, mask_name
 from hukou.registry import moves, s5_2
 from hukou.registry.access import Actor
@@ -42,8 +50,10 @@ from hukou.registry.models import (
     MoveInPermit,
     MoveOutProcedure,
     Person,
+    ResidenceRegistration,
     StationNotice,
 )
+from hukou.registry.permits import settlement_facts
 from hukou.registry.service import (
     APPLICATION_TRANSITIONS,
     MOVE_OUT_TRANSITIONS,
@@ -141,10 +151,11 @@ async def logout(request: Request) -> RedirectResponse:
 STATES = ("draft", "submitted", "under_review", "approved", "rejected", "registered", "withdrawn")
 
 
-def register_conflicts(app: Application) -> list[dict[str, str]]:
-    from hukou.service.web.residence import register_conflicts as found
+def conflict_rows(conflicts: list[dict[str, Any]] | None) -> list[dict[str, str]]:
+    """The register's conflicts (``{field, typed, register}`` each) as the page shows them."""
+    from hukou.service.web.residence import conflict_rows as rows
 
-    return found(app)
+    return rows(conflicts)
 
 
 def _shown_person(
@@ -339,6 +350,20 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             ).scalars()
         ]
         household = s.get(Household, app.target_household_id) if app.target_household_id else None
+        # the case as the register decides it (``Registry._register_case``): the typed facts
+        # with the residence facts of everyone named whom the register holds a residence
+        # registration of replaced by the register's, on the day of the decision — today
+        # for an application not yet decided (what approval or rejection would decide now,
+        # and the conflicts it would keep), the decision's day for one decided (with the
+        # conflicts kept with that decision)
+        day = app.decided_on or today
+        case_facts: dict[str, Any] = dict(app.facts)
+        conflicts: list[dict[str, Any]] | None = None
+        if app.kind not in s5_2.KINDS:
+            with suppress(InputError):  # no longer a case: refused below, naming the field
+                case_facts, conflicts = settlement_facts(s, app.facts, day)
+        if app.decided_on is not None:
+            conflicts = app.register_conflicts
         return {
             "id": app.id,
             "reference": app.reference,
@@ -360,7 +385,10 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             # identity differences found when taken: for the officer's eyes only
             "identity_flags": list(app.identity_flags or []) if full else [],
             # the applicant's facts against the register's residence and permit records
-            "register_conflicts": register_conflicts(app) if full else [],
+            "register_conflicts": conflict_rows(conflicts) if full else [],
+            "register_facts": conflicts is not None,  # decided on the register's facts
+            "case_facts": case_facts,
+            "decision_day": day,
             "place": Registry._decided_place(app) or {},
             "permits": [
                 {
@@ -398,7 +426,9 @@ def officer_case(request: Request, app_id: int, done: str | None = None) -> HTML
             for m in s5_2.materials(data["kind"], data["facts"])
         ]
     else:
-        decision = decide(parse_case(data["facts"]), on=today, parameters=registry.parameters)
+        decision = decide(
+            parse_case(data["case_facts"]), on=data["decision_day"], parameters=registry.parameters
+        )
         channel = next((c for c in decision.channels if c.key == data["kind"]), None)
         channels = [_channel_view(c, lang) for c in decision.channels]
         materials = []
@@ -780,16 +810,25 @@ def _attach(request: Request, form: FormData) -> Response:
 
 @router.get("/officer/moves", response_class=HTMLResponse)
 def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
-    """迁移: the notices other stations sent this one (a hukou moved away), and the move-in
-    permits this station issued, with those about to run out marked (the newest
-    ``reads.LIST_MAX`` of each; each page shown audited: ``read.moves``)."""
+    """迁移: the notices other stations sent this one (a hukou moved away; or, marked with
+    why, a residence registration here ended by one there: the person moved there, or their
+    hukou settled there, in the same area), and the move-in permits this station issued,
+    with those about to run out marked (the newest ``reads.LIST_MAX`` of each; each page
+    shown audited: ``read.moves``)."""
     actor = _reader(request, "read.moves", "move", "", "officer", "admin")
     registry = registry_of(request)
     today = registry.clock.today()
     due = {p.id for p in registry.due_permits(actor)}
 
     def query(s: Session) -> dict[str, Any]:
-        notices = select(StationNotice, Person).join(Person, Person.id == StationNotice.person_id)
+        notices = (
+            select(StationNotice, Person, ResidenceRegistration.end_reason)
+            .join(Person, Person.id == StationNotice.person_id)
+            .outerjoin(
+                ResidenceRegistration,
+                ResidenceRegistration.id == StationNotice.closed_registration_id,
+            )
+        )
         permits = select(MoveInPermit, Application).join(
             Application, Application.id == MoveInPermit.application_id
         )
@@ -802,11 +841,13 @@ def moves_page(request: Request, done: str | None = None) -> HTMLResponse:
                     "id": n.id,
                     "version": n.version,
                     "state": n.state,
+                    "kind": n.kind,  # move_out, or residence_moved_away (a residence here ended)
+                    "reason": ended,  # why it ended (moved_away, settled); None for move_out
                     "name": _shown_person(actor, n.county, p.name, p.id_number)[0],
                     "to": n.from_county,
                     "moved_on": n.moved_on.isoformat(),
                 }
-                for n, p in s.execute(
+                for n, p, ended in s.execute(
                     notices.order_by(StationNotice.id.desc()).limit(reads.LIST_MAX)
                 ).all()
             ],
