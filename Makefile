@@ -50,10 +50,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## unit: the tests in two processes (pytest-xdist), a file to a process at a time: the
-## machine has two cores, and a file's module fixtures are built once
 unit: $(STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest
 
 ## test-deep: the properties with five times as many generated examples (slow; not CI)
 test-deep: $(STAMP) pg browser

@@ -1375,3 +1375,25 @@ def test_the_registered_dwelling_is_the_cases_and_typed_ones_are_kept_as_conflic
     )
     decision = registry.review_residence_permit(officer, again.id).decision
     assert decision is not None and decision["register_conflicts"] == []
+
+
+def test_a_registration_cannot_start_before_the_persons_last_one_ended(
+    registry: Registry, officer: Actor, third_officer: Actor
+) -> None:
+    """The review's attack: 南湖区 registers a migrant from 2024-06-01, who leaves on
+    2025-02-27; 嘉善县 then registers the same person from 2024-09-02 — the days between
+    would count in both areas (§1.2's stretch is per area). Refused naming the start
+    date, nothing written; the day before the end too; from the day it ended, taken."""
+    nanhu = _reside(registry, officer)
+    ended_on = dt.date(2025, 2, 27)
+    registry.end_residence(officer, nanhu.id, on=ended_on)
+    for day in (dt.date(2024, 9, 2), ended_on - dt.timedelta(days=1)):
+        err = _refused(
+            registry,
+            RegistryError,
+            "start_date",
+            lambda d=day: _reside(registry, third_officer, since=d),  # type: ignore[misc]
+        )
+        assert str(ended_on) in err.zh and str(ended_on) in err.en
+    reg = _reside(registry, third_officer, since=ended_on)
+    assert (reg.county, reg.start_date, reg.end_date) == (JIASHAN, ended_on, None)

@@ -537,6 +537,21 @@ class ResidenceOffice:
                     "county",
                 )
             where, detail = self._place(named, county, housing, dwelling_id)
+            ended = s.execute(
+                select(func.max(ResidenceRegistration.end_date)).where(
+                    ResidenceRegistration.person_id == person.id,
+                    ResidenceRegistration.end_date.is_not(None),
+                )
+            ).scalar_one()
+            if ended is not None and start < ended:
+                # the days before would count twice, here and where the person lived
+                # (§1.2's stretch is per area): a registration starts when the last ended
+                raise RegistryError(
+                    f"居住起始日早于此人上一处居住登记的结束日（{ended}）",
+                    f"the start date precedes the end of the person's last residence "
+                    f"registration ({ended})",
+                    "start_date",
+                )
             current = self._open_registration(s, person.id)
             if current is not None:
                 if current.county == county:
@@ -1318,14 +1333,18 @@ class ResidenceOffice:
         try:
             s.flush()
         except IntegrityError as exc:
+            # PostgreSQL names the index, SQLite the column of the partial unique index
             text = str(exc.orig)
-            if "uq_residence_registrations_open_person" in text:
+            if (
+                "uq_residence_registrations_open_person" in text
+                or "residence_registrations.person_id" in text
+            ):
                 raise Conflict(
                     "此人刚在他处办理了居住登记，请刷新后重试",
                     "this person was just registered elsewhere; reload and retry",
                     "id_number",
                 ) from None
-            if "uq_residence_permits_live_person" in text:
+            if "uq_residence_permits_live_person" in text or "residence_permits.person_id" in text:
                 raise Conflict(
                     "此人已有居住证或未办结的申领",
                     "this person already holds a residence permit or has an open application",

@@ -671,7 +671,9 @@ WRITE_ENDPOINTS: tuple[Write, ...] = (
     Write(
         "issue_permit", f"{STEP}:issue", "issue_residence_permit", StepIn,
         "签发 / issue (refused when the rules found the person not eligible)",
-        kwargs=("version",), optional=True,
+        kwargs=("version",), optional=True, pool=True,
+        doc="The rules decide again on the day of issue, in the decisions' pool, within its "
+        "time budget (503 past\nit, and nothing written).",
     ),
     Write(
         "refuse_permit", f"{STEP}:refuse", "refuse_residence_permit", RefuseIn,
