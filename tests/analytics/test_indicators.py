@@ -81,7 +81,7 @@ def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # n
     xiuzhou = Actor(xz_id, "o_xiuzhou", "officer", XIUZHOU)
 
     def issue(officer: Actor, seq: int, day: dt.date) -> int:
-        clock.day = day
+        clock.day = dt.date(2024, 6, 1)  # registered then: half a year before the issue
         number = id_number("341221", "19930303", seq, True)
         county = officer.jurisdiction or ""
         registry.register_residence(
@@ -89,11 +89,11 @@ def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # n
             number,
             county,
             name=f"迁{seq}",
-            since=dt.date(2024, 6, 1),
             housing="employer",
             address="宿舍1幢",
             provider="嘉兴某厂",
         )
+        clock.day = day
         applied = registry.apply_for_residence_permit(
             officer, number, county, "employment", facts={"local_labour_contract": True}
         )
@@ -101,12 +101,12 @@ def built(registry: Registry, clock: FixedClock, engine: Engine) -> Engine:  # n
         return registry.issue_residence_permit(officer, applied.id).id
 
     first = issue(nanhu, 1, dt.date(2025, 1, 5))
+    clock.day = dt.date(2024, 6, 1)
     registry.register_residence(  # a registration and no permit: not counted
         nanhu,
         id_number("341221", "19930303", 9, True),
         NANHU,
         name="迁9",
-        since=dt.date(2024, 6, 1),
         housing="school",
         address="学生公寓",
         provider="嘉兴某学院",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from stdnum.cn import ric
+
+from hukou.registry.access import Actor
+from hukou.registry.clock import FixedClock
+from hukou.registry.models import ResidenceRegistration
+from hukou.registry.service import Registry
 
 
 def id_number(region: str, birth: str, seq: int, male: bool) -> str:
@@ -52,3 +58,22 @@ def owner_case(
             }
         )
     return facts
+
+
+def reside_on(
+    registry: Registry, actor: Actor, number: str, county: str, day: dt.date, **given: Any
+) -> ResidenceRegistration:
+    """A residence registration the station recorded on ``day`` (the register's clock set
+    back to that day, then forward again), as a registration of long ago is made: a station
+    dates one at most ``r663_register.registration_backdate_days`` back. A day after today
+    is passed as it is (refused)."""
+    clock = registry.clock
+    assert isinstance(clock, FixedClock)
+    today = clock.today()
+    if day >= today:
+        return registry.register_residence(actor, number, county, since=day, **given)
+    clock.day = day
+    try:
+        return registry.register_residence(actor, number, county, since=day, **given)
+    finally:
+        clock.day = today

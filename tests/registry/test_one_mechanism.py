@@ -57,6 +57,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the person of that resolved procedure; _move refuses (Named.authorise) a person "
         "whose hukou has since moved to another county"
     ),
+    ("apply_on_registration", "Person"): (
+        "permits.py: the person of the registration resolved by Named.residence_registration "
+        "(authorised, its person held) in the same transaction"
+    ),
     ("_person_of", "Person"): (
         "permits.py: the person of a residence permit resolved by Named.residence_permit, "
         "read only (the case the rules decide at review)"

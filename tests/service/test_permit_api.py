@@ -52,6 +52,35 @@ def migrant(seq: int) -> str:
 WRONG_CHECK = migrant(5)[:-1] + ("0" if migrant(5)[-1] != "0" else "1")  # a bad check character
 
 
+def last_action(registry: Registry) -> str:
+    """The action of the audit trail's newest record."""
+    return str(
+        registry.read(
+            lambda s: s.execute(text("SELECT action FROM audit_log ORDER BY id DESC LIMIT 1"))
+        ).scalar_one()
+    )
+
+
+def refused_only(registry: Registry, before: dict[str, int], refusals: int = 1) -> bool:
+    """Since ``before`` (``written``), nothing was written but the register's audit records
+    of ``refusals`` refused writes."""
+    after = written(registry)
+    if {**after, "audit_log": 0} != {**before, "audit_log": 0}:
+        return False
+    if after["audit_log"] != before["audit_log"] + refusals:
+        return False
+    actions = registry.read(
+        lambda s: (
+            s.execute(
+                text("SELECT action FROM audit_log ORDER BY id DESC LIMIT :n"), {"n": refusals}
+            )
+            .scalars()
+            .all()
+        )
+    )
+    return all(str(a).endswith(".refused") for a in actions)
+
+
 def written(registry: Registry) -> dict[str, int]:
     """What a refused write must leave alone: every table's rows (the change records of
     the audit trail among them), and the versions of the residence rows."""
@@ -101,17 +130,11 @@ def prepare(w: World, county: str, state: str, seq: int) -> int:
     residence ``registration`` (its id), or a permit (its id) ``applied``,
     ``under_review``, ``issued`` (today) or ``lapsed`` (issued a year ago, not endorsed)."""
     officer, number = w.officers[county], migrant(seq)
-    if state == "lapsed":
-        w.clock.day = TODAY - dt.timedelta(days=366)
+    day = TODAY - dt.timedelta(days=366) if state == "lapsed" else w.clock.day
     try:
-        reg = w.registry.register_residence(
-            officer,
-            number,
-            county,
-            name="张三",
-            since=w.clock.day - dt.timedelta(days=300),
-            **HOUSING,
-        )
+        w.clock.day = day - dt.timedelta(days=300)  # recorded then: dated back 30 days at most
+        reg = w.registry.register_residence(officer, number, county, name="张三", **HOUSING)
+        w.clock.day = day
         if state == "registration":
             return reg.id
         permit = w.registry.apply_for_residence_permit(
@@ -239,7 +262,9 @@ def test_each_write_allowed_and_refused(world: World, row: Row) -> None:
         err = r.json().get("errors", [{}])[0] if r.status_code >= 400 else {}
         if r.status_code != want:
             problems.append(f"{case}: {r.status_code} (wanted {want}) {r.text[:300]}")
-        elif before != after:
+        elif {**before, "audit_log": 0} != {**after, "audit_log": 0} or after["audit_log"] != (
+            before["audit_log"] + (case != "nobody")  # the register audits its refusals
+        ):
             changed = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
             problems.append(f"{case}: refused yet wrote {changed}")
         elif not (err.get("zh") and err.get("en")):
@@ -296,7 +321,13 @@ def test_bad_input_is_422_naming_the_field(
     err = r.json()["errors"][0]
     assert err["field"] == field and err["zh"] and err["en"], err
     assert any("\u4e00" <= ch <= "\u9fff" for ch in err["zh"]), err  # Chinese, not pydantic's
-    assert written(world.registry) == before
+    after = written(world.registry)
+    # nothing written; a refusal by the register leaves its audit record, one by the
+    # request's schema none
+    assert {**after, "audit_log": 0} == {**before, "audit_log": 0}
+    if after["audit_log"] != before["audit_log"]:
+        assert after["audit_log"] == before["audit_log"] + 1
+        assert last_action(world.registry).endswith(".refused")
 
 
 def test_bad_steps_are_422_or_409(world: World) -> None:
@@ -321,12 +352,14 @@ def test_bad_steps_are_422_or_409(world: World) -> None:
 def test_a_migrants_path_through_the_api(world: World) -> None:
     w, h = world, world.tokens["nanhu"]
     number = migrant(7)
+    w.clock.day = dt.date(2024, 6, 1)  # registered then (a date 30 days back at most)
     r = w.client.post(
         "/api/residence-registrations",
         headers=h,
         json={"id_number": number, "county": NANHU, "name": "赵六", "since": "2024-06-01",
               **HOUSING},
     )  # fmt: skip
+    w.clock.day = TODAY
     assert r.status_code == 201, r.text
     reg = r.json()
     assert reg["state"] == "open" and reg["start_date"] == "2024-06-01"
@@ -424,10 +457,10 @@ def test_change_of_address_keeps_the_history(world: World) -> None:
     r = w.client.post(
         f"/api/residence-registrations/{reg}:change-address",
         headers=h,
-        json={**HOUSING, "address": "经济开发区宿舍9幢9", "on": "2025-01-01"},
+        json={**HOUSING, "address": "经济开发区宿舍9幢9", "on": "2025-02-10"},
     )
     assert r.status_code == 200, r.text
-    assert r.json()["previous_id"] == reg and r.json()["start_date"] == "2025-01-01"
+    assert r.json()["previous_id"] == reg and r.json()["start_date"] == "2025-02-10"
     body = w.client.post("/api/residence/history", headers=h, json={"id_number": migrant(1)}).json()
     assert [(x["state"], x["end_reason"]) for x in body["registrations"]] == [
         ("ended", "address_change"),

@@ -52,9 +52,10 @@ def _owner(number: str, **applicant: Any) -> dict[str, Any]:
 
 def _permit_holder(register: Registry, officer: Actor, the_clock: FixedClock, number: str) -> int:
     """Registered in 南湖区 since ``SINCE``, a permit issued on ``ISSUED``: its id."""
-    the_clock.day = ISSUED
+    the_clock.day = SINCE  # recorded that day (a registration is dated 30 days back at most)
     try:
-        register.register_residence(officer, number, NANHU, name=NAME, since=SINCE, **HOUSING)
+        register.register_residence(officer, number, NANHU, name=NAME, **HOUSING)
+        the_clock.day = ISSUED
         applied = register.apply_for_residence_permit(
             officer, number, NANHU, "employment", facts={"local_labour_contract": True}
         )

@@ -85,6 +85,23 @@ def _nfc(text: str | None) -> str:
     return unicodedata.normalize("NFC", text or "").strip()
 
 
+# the separators names of ethnic minorities are written with (买买提·艾力), in the forms
+# keyboards and fonts give them
+_NAME_DOTS = re.compile(r"[\u00b7\u2022\u2027\u2219\u22c5\u30fb\uff0e\uff65.]")
+
+
+def name_key(text: str | None) -> str:
+    """A name as compared with the register's: compatibility forms folded (NFKC: full-width
+    letters, ideographs' variants), spaces dropped, the middle-dot variants one — the same
+    name typed on another keyboard is the same name; any other difference is not."""
+    folded = unicodedata.normalize("NFKC", text or "")
+    return _NAME_DOTS.sub("·", "".join(folded.split()))
+
+
+def same_name(typed: str | None, registered: str | None) -> bool:
+    return name_key(typed) == name_key(registered)
+
+
 def identity_problems(s: Session, facts: dict[str, Any]) -> list[dict[str, str]]:
     """The applicant and relatives matched against the register by ID number: a name or a
     birth date that differs from the register's record is a problem naming the field."""
@@ -103,7 +120,7 @@ def identity_problems(s: Session, facts: dict[str, Any]) -> list[dict[str, str]]
         person = known.get(number)
         if person is None:
             continue
-        if data.get("name") and _nfc(data["name"]) != _nfc(person.name):
+        if data.get("name") and not same_name(data["name"], person.name):
             out.append(
                 {
                     "field": f"facts.{path}.name",

@@ -9,19 +9,30 @@ of address ends the record (``address_change``) and opens a new one the same day
 county, linked by ``previous_id``; the end (``left``) closes it. Records run from
 ``start_date`` to ``end_date`` inclusive, so the day of a change counts in both. A start, a
 change or an end is dated today or earlier, but at most
-``r663_register.registration_backdate_days`` (365: this project's reading, a parameter)
-before today: years of residence (§1.2 counts them) are not made by dating back. One open
+``r663_register.registration_backdate_days`` (30: this project's reading, a parameter)
+before today: years of residence (§1.2 counts them) and order 663's half year are not made
+by dating back. One open
 registration per person, city-wide (a partial unique index): **registering in another county
 ends the open registration where the person lived before** (``moved_away``, on the new start
-date, which may not precede that record's start) together with that county's live permit —
+date, within the same days back, never before that record's start or its permit's own
+dates: the move is dated the day the person moved, and that station is told the date)
+together with that county's live permit —
 the person has moved; the new station does it in its own transaction, audited under its
 officer, the way a registration closes a hukou membership in another county
 (``Registry._move``), and **that county's station is told**: a ``StationNotice`` of kind
 ``residence_moved_away`` (naming the registration ended) in its queue, in the same
 transaction. Only this path and settlement (below) touch another county's records: ending,
 changing or cancelling them directly is refused (``scope.Named``). The person may be new to the register: created
-from the ID number (GB 11643: sex and birth date from the number), as an applicant is; a
-name differing from the register's is refused.
+from the ID number (GB 11643: sex and birth date from the number), as an applicant is. The
+number comes with the name (from the ID card in hand): a missing name, or one differing from
+the register's, is refused naming ``name`` and the register's is never shown — an ID number
+alone does not open a person's record to another county's station.
+
+**Refusals and races.** A refused write is audited (``refusals_audited``: who, which record
+or a keyed digest of the ID number, why); nothing else of it is kept. Every write holds the
+person it acts on first (``Named.hold_person``, as ``Registry._move`` does for settlement),
+so two writes on one person — a settlement and a residence registration in its area — run
+one after the other and the second reads what the first committed.
 
 **Residence permit.** The state machine (``PERMIT_TRANSITIONS``; anything else is refused)::
 
@@ -107,11 +118,14 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
+import inspect
+import logging
 import secrets
 import unicodedata
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -127,7 +141,7 @@ from hukou.policy.facts import (
     id_sex,
     parse_case,
 )
-from hukou.policy.permit import load_parameters
+from hukou.policy.permit import GROUNDS, load_parameters
 from hukou.policy.places import area_of, in_jiaxing, jiaxing_counties
 from hukou.registry import audit
 from hukou.registry.access import Actor
@@ -144,13 +158,16 @@ from hukou.registry.models import (
     ResidenceRegistration,
     StationNotice,
 )
+from hukou.registry.moves import same_name
 from hukou.registry.scope import Named, county_of_person
 
 if TYPE_CHECKING:
     from hukou.policy.params import ParameterSet, ResolvedParameters
     from hukou.registry.clock import Clock
+    from hukou.registry.keys import KeyRing
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 REGISTRATION_FIELDS = (
     "person_id",
@@ -189,6 +206,7 @@ PERMIT_FIELDS = (
 REGISTRATION_TRANSITIONS: dict[tuple[str, str], str] = {
     ("open", "change_address"): "ended",  # and a new open record, the same day
     ("open", "end"): "ended",
+    ("open", "apply"): "open",  # a permit applied for on it (the officer's page)
 }
 # 居住证: (state, action) -> new state. Anything else is refused (409, naming the state).
 PERMIT_TRANSITIONS: dict[tuple[str, str], str] = {
@@ -212,6 +230,7 @@ ACTION_WORDS = {
     "cancel": "注销",
     "change_address": "变更居住地址",
     "end": "注销居住登记",
+    "apply": "申领居住证",
 }
 END_REASONS = ("left",)  # an officer's; address_change, moved_away, settled are the register's
 CANCEL_REASONS = ("left", "issued_in_error")  # an officer's; settled, moved_away the register's
@@ -223,10 +242,15 @@ GROUND_RULES = {
     "dwelling": "stable_dwelling",
     "study": "continuous_study",
 }
+# a ground's words: its condition's label (``policy.permit.GROUNDS``) without the
+# explanation in brackets
+_GROUND_CONDITIONS = {c.key: c for c in GROUNDS}
 GROUND_WORDS = {
-    "employment": ("合法稳定就业", "lawful stable employment"),
-    "dwelling": ("合法稳定住所", "a lawful stable dwelling"),
-    "study": ("连续就读", "continuous study"),
+    ground: (
+        _GROUND_CONDITIONS[rule].zh.split("（")[0].removeprefix("有"),
+        _GROUND_CONDITIONS[rule].en.split(" (")[0],
+    )
+    for ground, rule in GROUND_RULES.items()
 }
 ADDRESS_MAX, PROVIDER_MAX, TEXT_MAX = 255, 128, 2000
 
@@ -434,9 +458,66 @@ def _hukou_here(s: Session, person: Person, county: str) -> bool:
     return hukou is not None and area_of(hukou) == area_of(county)
 
 
+def _ground_facts(ground: str, facts: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An application's ground and its evidence checked (the facts NFC, as kept)."""
+    if ground not in RESIDENCE_PERMIT_GROUNDS:
+        raise RegistryError(
+            "申领依据无效：合法稳定就业、合法稳定住所或连续就读",
+            f"the ground is one of {', '.join(RESIDENCE_PERMIT_GROUNDS)}",
+            "ground",
+        )
+    if facts is None:
+        return None
+    bad = bad_text(facts, "facts")
+    if bad is not None:
+        czh, _, cen = CONTROL_MESSAGE.partition(" / ")
+        raise RegistryError(czh, cen, bad)
+    facts = _nfc(facts)
+    unknown = sorted(set(facts) - set(GROUND_FACTS))
+    if unknown:
+        raise RegistryError(
+            "申领依据的事实无此项",
+            f"the facts of a ground are {', '.join(GROUND_FACTS)}",
+            f"facts.{unknown[0]}",
+        )
+    return facts
+
+
+W = TypeVar("W", bound=Callable[..., Any])
+_REFUSAL_REASONS = {403: "forbidden", 404: "not_found", 409: "conflict", 422: "invalid"}
+
+
+def refusals_audited(action: str, entity: str | None = None) -> Callable[[W], W]:
+    """A refused residence write leaves its trace in the audit trail (``<action>.refused``,
+    in a transaction of its own once the write's is rolled back): who asked, about which
+    record (of ``entity``, by default the action's) or which ID number (a keyed digest,
+    ``audit.number_digest``), why, naming the field. Nothing of the refused write is kept;
+    an officer trying ID numbers and names, or another county's records, is seen. The
+    service being busy (503) is not a refusal."""
+
+    def wrap(method: W) -> W:
+        # the subject: the parameter after the actor, passed by position or by name
+        subject_name = list(inspect.signature(method).parameters)[2]
+
+        @functools.wraps(method)
+        def run(self: ResidenceOffice, actor: Actor, *args: Any, **kw: Any) -> Any:
+            try:
+                return method(self, actor, *args, **kw)
+            except RegistryError as exc:
+                if exc.status != 503:
+                    subject = args[0] if args else kw.get(subject_name)
+                    self._refused(actor, action, entity, subject, exc)
+                raise
+
+        return cast(W, run)
+
+    return wrap
+
+
 class ResidenceOffice:
     """The residence-registration and residence-permit operations of ``Registry`` (a mixin:
-    each public method is one transaction of ``Registry._tx``, checked and audited)."""
+    each public method is one transaction of ``Registry._tx``, checked and audited; a
+    refused one is audited too, ``refusals_audited``)."""
 
     if TYPE_CHECKING:
         clock: Clock
@@ -472,7 +553,38 @@ class ResidenceOffice:
             self, s: Session, actor: Actor, notice: StationNotice
         ) -> StationNotice: ...
 
+        def audit_event(
+            self,
+            actor: Actor | str,
+            action: str,
+            entity: str,
+            entity_id: object = "",
+            detail: dict[str, Any] | None = None,
+        ) -> None: ...
+
+        keys: KeyRing
+
+    def _refused(
+        self, actor: Actor, action: str, entity: str | None, subject: Any, exc: RegistryError
+    ) -> None:
+        """The audit record of a refused write (``refusals_audited``)."""
+        entity = entity or action.partition(".")[0]
+        by_number = isinstance(subject, str)
+        detail = {
+            "reason": _REFUSAL_REASONS.get(exc.status, str(exc.status)),
+            "field": exc.field,
+        }
+        if by_number:  # an ID number, perhaps mistyped: never kept in clear
+            detail["number"] = audit.number_digest(self.keys.audit, subject.strip().upper())
+        try:
+            self.audit_event(
+                actor, f"{action}.refused", entity, "" if by_number else str(subject)[:32], detail
+            )
+        except Exception:  # the refusal itself stands; its caller must see it, not this
+            log.warning("a refused %s left no audit record", action, exc_info=True)
+
     # ---- residence registration --------------------------------------------------------
+    @refusals_audited("residence_registration.start")
     def register_residence(
         self,
         actor: Actor,
@@ -486,36 +598,34 @@ class ResidenceOffice:
         provider: str | None = None,
         since: dt.date | None = None,
     ) -> ResidenceRegistration:
-        """居住登记: the person (by ID number; created when new, ``name`` then required)
-        lives in ``county`` from ``since`` (default today; at most
+        """居住登记: the person (by ID number and ``name``, which must be the register's for
+        a person it holds; created when new) lives in ``county`` from ``since`` (default today; at most
         ``r663_register.registration_backdate_days`` back) at a dwelling of the register
         (``dwelling_id``, in the county) or in housing an employer or school provides
         (``housing`` ``employer``/``school`` with ``address`` and ``provider``). Refused when
         the person's hukou is in ``county``'s area (市本级 one), or they are registered in it
         already (change the address instead). An open registration in another county ends
         (``moved_away``, on ``since``: refused when that precedes its start or its permit's
-        own dates) and that county's station is told (a ``residence_moved_away`` notice)."""
+        own dates) and that county's station is told, with the date (a
+        ``residence_moved_away`` notice). Nor may ``since`` precede the day the person's
+        hukou left this area (those days were a resident's)."""
         actor.require_role("officer")
         county = _county(county)
         given_address, given_provider = _housing(housing, dwelling_id, address, provider)
         today = self.clock.today()
         start = _day(since, today, "start_date")
-        given_name = _text(name, "name", 64, "姓名", "name") if name is not None else None
+        given_name = _text(name, "name", 64, "姓名", "name")
         with self._tx() as s:
             named = Named(s, actor)
             named.authorise(county, "county", ResidenceRegistration)
-            number, person = named.resident(id_number)
+            number, person = named.resident(id_number, lock=True)
             if person is None:
-                if given_name is None:
-                    raise RegistryError(
-                        "登记簿中无此人，须填写姓名",
-                        "the register does not hold this person: the name is needed",
-                        "name",
-                    )
                 person = self._add_person(
                     s, actor, number, given_name, id_sex(number).value, id_birth_date(number)
                 )
-            elif given_name is not None and given_name != person.name:
+            elif not same_name(given_name, person.name):
+                # the number and the name together identify the person (from the ID card
+                # in hand); the register's name is never shown, and the refusal is audited
                 raise RegistryError(
                     "姓名与登记簿中该身份证号码的记录不符（更正姓名须另行办理）",
                     "the name differs from the register's record for this ID number "
@@ -535,6 +645,23 @@ class ResidenceOffice:
                     "and Xiuzhou, is one): residence registration is for people living away "
                     "from their hukou's place",
                     "county",
+                )
+            left = s.execute(
+                select(func.max(Membership.end_date))
+                .join(Household, Household.id == Membership.household_id)
+                .where(
+                    Membership.person_id == person.id,
+                    Membership.end_date.is_not(None),
+                    Household.county.in_(_area_counties(county)),
+                )
+            ).scalar_one()
+            if left is not None and start < left:
+                # the days the hukou was here are a resident's, not a migrant's
+                raise RegistryError(
+                    f"居住起始日早于此人户口迁离本地（县级，市本级为一地）之日（{left}）",
+                    f"the start date precedes the day the person's hukou left this area "
+                    f"({left}; by county, the city proper one)",
+                    "start_date",
                 )
             where, detail = self._place(named, county, housing, dwelling_id)
             ended = s.execute(
@@ -595,6 +722,7 @@ class ResidenceOffice:
             )
             return reg
 
+    @refusals_audited("residence_registration.change_address")
     def change_residence_address(
         self,
         actor: Actor,
@@ -616,7 +744,7 @@ class ResidenceOffice:
         day = _day(on, today, "on")
         with self._tx() as s:
             named = Named(s, actor)
-            old = named.residence_registration(registration_id)
+            old = named.residence_registration(registration_id, lock=True)
             _version(old, version)
             _step(
                 registration_state(old), "change_address", REGISTRATION_TRANSITIONS, "registration"
@@ -661,6 +789,7 @@ class ResidenceOffice:
             )
             return reg
 
+    @refusals_audited("residence_registration.end")
     def end_residence(
         self,
         actor: Actor,
@@ -681,7 +810,7 @@ class ResidenceOffice:
         actor.require_role("officer")
         day = _day(on, self.clock.today(), "on")
         with self._tx() as s:
-            reg = Named(s, actor).residence_registration(registration_id)
+            reg = Named(s, actor).residence_registration(registration_id, lock=True)
             _version(reg, version)
             _step(registration_state(reg), "end", REGISTRATION_TRANSITIONS, "registration")
             if day < reg.start_date:
@@ -722,6 +851,7 @@ class ResidenceOffice:
         return self.read(query)
 
     # ---- residence permits -----------------------------------------------------------
+    @refusals_audited("residence_permit.apply")
     def apply_for_residence_permit(
         self,
         actor: Actor,
@@ -737,82 +867,96 @@ class ResidenceOffice:
         one live application or permit each."""
         actor.require_role("officer")
         county = _county(county)
-        if ground not in RESIDENCE_PERMIT_GROUNDS:
-            raise RegistryError(
-                "申领依据无效：合法稳定就业、合法稳定住所或连续就读",
-                f"the ground is one of {', '.join(RESIDENCE_PERMIT_GROUNDS)}",
-                "ground",
-            )
-        if facts is not None:
-            bad = bad_text(facts, "facts")
-            if bad is not None:
-                czh, _, cen = CONTROL_MESSAGE.partition(" / ")
-                raise RegistryError(czh, cen, bad)
-            facts = _nfc(facts)
-            unknown = sorted(set(facts) - set(GROUND_FACTS))
-            if unknown:
-                raise RegistryError(
-                    "申领依据的事实无此项",
-                    f"the facts of a ground are {', '.join(GROUND_FACTS)}",
-                    f"facts.{unknown[0]}",
-                )
-        today = self.clock.today()
+        facts = _ground_facts(ground, facts)
         with self._tx() as s:
             named = Named(s, actor)
             named.authorise(county, "county", ResidencePermit)
-            _number, person = named.resident(id_number)
-            current = self._open_registration(s, person.id) if person is not None else None
-            if person is None or current is None or current.county != county:
-                raise RegistryError(
-                    "申领居住证须先在本县（市、区）办理居住登记",
-                    "a residence permit needs the person's residence registration in this "
-                    "county first",
-                    "id_number",
-                )
-            if _hukou_here(s, person, county):
-                raise RegistryError(
-                    "此人户口在本地（县级，市本级南湖区、秀洲区为一地），不能申领居住证",
-                    "this person's hukou is in this area (by county; the city proper, Nanhu "
-                    "and Xiuzhou, is one): no residence permit",
-                    "county",
-                )
-            live = s.execute(
-                select(ResidencePermit.id).where(
-                    ResidencePermit.person_id == person.id,
-                    ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
-                )
-            ).first()
-            if live is not None:
-                raise Conflict(
-                    "此人已有居住证或未办结的申领",
-                    "this person already holds a residence permit or has an open application",
-                    "id_number",
-                )
-            check_permit_case(permit_case(s, person, county, facts, today)[0], facts)
-            permit = ResidencePermit(
-                reference=_reference(today),
-                person_id=person.id,
-                county=county,
-                ground=ground,
-                facts=facts,
-                state="applied",
-                applied_on=today,
-                created_by=actor.user_id,
-                created_at=self.clock.now(),
-            )
-            s.add(permit)
-            self._flush(s)
-            self._audit(
-                s,
-                actor,
-                "residence_permit.apply",
-                "residence_permit",
-                permit.id,
-                None,
-                audit.snapshot(permit, PERMIT_FIELDS),
-            )
-            return permit
+            _number, person = named.resident(id_number, lock=True)
+            return self._apply(s, actor, person, county, ground, facts)
 
+    @refusals_audited("residence_permit.apply", entity="residence_registration")
+    def apply_on_registration(
+        self,
+        actor: Actor,
+        registration_id: int,
+        ground: str,
+        *,
+        facts: dict[str, Any] | None = None,
+    ) -> ResidencePermit:
+        """申领居住证 for the person of the open registration named (the officer's page), as
+        ``apply_for_residence_permit`` for that person in the registration's county: the
+        registration resolved and authorised, its person held, in the same transaction."""
+        actor.require_role("officer")
+        facts = _ground_facts(ground, facts)
+        with self._tx() as s:
+            reg = Named(s, actor).residence_registration(registration_id, lock=True)
+            _step(registration_state(reg), "apply", REGISTRATION_TRANSITIONS, "registration")
+            person = s.get(Person, reg.person_id)
+            return self._apply(s, actor, person, reg.county, ground, facts)
+
+    def _apply(
+        self,
+        s: Session,
+        actor: Actor,
+        person: Person | None,
+        county: str,
+        ground: str,
+        facts: dict[str, Any] | None,
+    ) -> ResidencePermit:
+        """An application taken, in the caller's transaction (the person held)."""
+        today = self.clock.today()
+        current = self._open_registration(s, person.id) if person is not None else None
+        if person is None or current is None or current.county != county:
+            raise RegistryError(
+                "申领居住证须先在本县（市、区）办理居住登记",
+                "a residence permit needs the person's residence registration in this county first",
+                "id_number",
+            )
+        if _hukou_here(s, person, county):
+            raise RegistryError(
+                "此人户口在本地（县级，市本级南湖区、秀洲区为一地），不能申领居住证",
+                "this person's hukou is in this area (by county; the city proper, Nanhu "
+                "and Xiuzhou, is one): no residence permit",
+                "county",
+            )
+        live = s.execute(
+            select(ResidencePermit.id).where(
+                ResidencePermit.person_id == person.id,
+                ResidencePermit.state.in_(tuple(PERMIT_LIVE)),
+            )
+        ).first()
+        if live is not None:
+            raise Conflict(
+                "此人已有居住证或未办结的申领",
+                "this person already holds a residence permit or has an open application",
+                "id_number",
+            )
+        check_permit_case(permit_case(s, person, county, facts, today)[0], facts)
+        permit = ResidencePermit(
+            reference=_reference(today),
+            person_id=person.id,
+            county=county,
+            ground=ground,
+            facts=facts,
+            state="applied",
+            applied_on=today,
+            created_by=actor.user_id,
+            created_at=self.clock.now(),
+        )
+        s.add(permit)
+        self._flush(s)
+        self._audit(
+            s,
+            actor,
+            "residence_permit.apply",
+            "residence_permit",
+            permit.id,
+            None,
+            audit.snapshot(permit, PERMIT_FIELDS),
+        )
+        return permit
+
+    @refusals_audited("residence_permit.review")
     def review_residence_permit(
         self,
         actor: Actor,
@@ -855,6 +999,7 @@ class ResidenceOffice:
             )
             return permit
 
+    @refusals_audited("residence_permit.issue")
     def issue_residence_permit(
         self, actor: Actor, permit_id: int, *, version: int | None = None
     ) -> ResidencePermit:
@@ -903,6 +1048,7 @@ class ResidenceOffice:
             )
             return permit
 
+    @refusals_audited("residence_permit.refuse")
     def refuse_residence_permit(
         self, actor: Actor, permit_id: int, reasons: str, *, version: int | None = None
     ) -> ResidencePermit:
@@ -927,6 +1073,7 @@ class ResidenceOffice:
             )
             return permit
 
+    @refusals_audited("residence_permit.withdraw")
     def withdraw_residence_permit(
         self, actor: Actor, permit_id: int, *, version: int | None = None
     ) -> ResidencePermit:
@@ -936,6 +1083,7 @@ class ResidenceOffice:
             self._permit_step(s, actor, permit, "withdraw", self.clock.today(), None)
             return permit
 
+    @refusals_audited("residence_permit.endorse")
     def endorse_residence_permit(
         self, actor: Actor, permit_id: int, *, version: int | None = None
     ) -> ResidencePermit:
@@ -995,6 +1143,7 @@ class ResidenceOffice:
             )
             return permit
 
+    @refusals_audited("residence_permit.reissue")
     def replace_residence_permit(
         self, actor: Actor, permit_id: int, reason: str, *, version: int | None = None
     ) -> ResidencePermit:
@@ -1051,6 +1200,7 @@ class ResidenceOffice:
             )
             return new
 
+    @refusals_audited("residence_permit.cancel")
     def cancel_residence_permit(
         self, actor: Actor, permit_id: int, reason: str, *, version: int | None = None
     ) -> ResidencePermit:
@@ -1317,7 +1467,7 @@ class ResidenceOffice:
     ) -> ResidencePermit:
         """The permit a step is about: only an officer of its county takes a step."""
         actor.require_role("officer")
-        permit = Named(s, actor).residence_permit(permit_id)
+        permit = Named(s, actor).residence_permit(permit_id, lock=True)
         _version(permit, version)
         return permit
 
@@ -1442,6 +1592,8 @@ def permit_case(
             "address": {"county": hukou.county},
         }
     elif "hukou" not in applicant:
+        # the register is the system of record of Jiaxing's hukou: a person it holds no
+        # hukou for has theirs outside Jiaxing (typed facts may say where)
         applicant["hukou"] = {"kind": "outside_jiaxing"}
     case = {"decision_date": day.isoformat(), "applicant": applicant, "relatives": []}
     return case, conflicts
@@ -1647,10 +1799,12 @@ def endorsement_anchor(s: Session, permit: ResidencePermit) -> dt.date:
 
 
 def close_floor(s: Session, permit: ResidencePermit) -> tuple[dt.date, str, str]:
-    """(day, zh, en) of the last of a permit's own dates — applied, issued, last endorsed:
-    no close (cancellation, withdrawal, the registration's end that carries them) is dated
-    before it."""
+    """(day, zh, en) of the last of a permit's own dates — applied, reviewed, issued, last
+    endorsed: no close (cancellation, withdrawal, the registration's end that carries them)
+    is dated before it."""
     floor = (permit.applied_on, "申领日期", "application date")
+    if permit.reviewed_on is not None and permit.reviewed_on > floor[0]:
+        floor = (permit.reviewed_on, "审核日期", "review date")
     if permit.issued_on is not None and permit.issued_on > floor[0]:
         floor = (permit.issued_on, "签发日期", "issue date")
     endorsed = s.execute(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hukou.policy.facts import check_id_number
@@ -158,25 +158,32 @@ class Named:
         return n
 
     def residence_registration(
-        self, row_id: int | None, field: str = "registration_id"
+        self, row_id: int | None, field: str = "registration_id", *, lock: bool = False
     ) -> ResidenceRegistration:
         r = self._load(ResidenceRegistration, row_id, field)
         self.authorise(r.county, field, ResidenceRegistration)
+        if lock:
+            self.hold_person(r.person_id)
+            self.s.refresh(r)  # as the holder of the person left it
         return r
 
     def residence_permit(
-        self, row_id: int | None, field: str = "residence_permit_id"
+        self, row_id: int | None, field: str = "residence_permit_id", *, lock: bool = False
     ) -> ResidencePermit:
         p = self._load(ResidencePermit, row_id, field)
         self.authorise(p.county, field, ResidencePermit)
+        if lock:
+            self.hold_person(p.person_id)
+            self.s.refresh(p)
         return p
 
     def resident(
-        self, id_number: str | None, field: str = "id_number"
+        self, id_number: str | None, field: str = "id_number", *, lock: bool = False
     ) -> tuple[str, Person | None]:
         """A person named by ID number in a residence write: the number checked (GB 11643,
-        422 naming the field) and the register's person, if any. No county rule here: the
-        caller authorises the county of the record it writes (``authorise``)."""
+        422 naming the field) and the register's person, if any (held, with ``lock``). No
+        county rule here: the caller authorises the county of the record it writes
+        (``authorise``)."""
         try:
             number = check_id_number(str(id_number or ""))
         except ValueError as exc:
@@ -185,7 +192,33 @@ class Named:
         person = self.s.execute(
             select(Person).where(Person.id_number == number)
         ).scalar_one_or_none()
+        if person is not None and lock:
+            self.hold_person(person.id)
+            self.s.refresh(person)  # as the last holder left it
         return number, person
+
+    def hold_person(self, person_id: int) -> None:
+        """Hold the person's row (``SELECT … FOR UPDATE``) until the write commits.
+
+        Every write that reads where a person's hukou is, or which residence registration
+        or permit they hold, and writes on that reading — a residence write, a settlement's
+        move (``Registry._move``) — holds the person first. Two such writes on one person
+        then run one after the other, and the second reads what the first committed: a
+        settlement and a residence registration in its area at once cannot both pass.
+
+        SQLite renders no ``FOR UPDATE``, and its driver begins a transaction at the first
+        write only: there a no-op update of the row takes the database's write lock now, so
+        what the write reads after it is what the last writer committed, and no other
+        writer commits before this one does."""
+        if self.s.get_bind().dialect.name == "sqlite":
+            self.s.execute(
+                update(Person)
+                .where(Person.id == person_id)
+                .values(id=Person.id)
+                .execution_options(synchronize_session=False)
+            )
+            return
+        self.s.execute(select(Person.id).where(Person.id == person_id).with_for_update())
 
 
 OPEN_STATES = ("draft", "submitted", "under_review", "approved")

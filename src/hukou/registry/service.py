@@ -1797,7 +1797,9 @@ class Registry(ResidenceOffice):
         sending station is told all the same). ``held_in``: for a registration, the county
         where the register held the hukou when the registration's checks read it; the open
         membership is locked (FOR UPDATE) and must still be there, else a concurrent
-        registration moved the person first and this one is refused."""
+        registration moved the person first and this one is refused. The person is held
+        first (``Named.hold_person``), as every residence write holds them."""
+        Named(s, actor).hold_person(person.id)
         current = s.execute(
             select(Membership)
             .where(Membership.person_id == person.id, Membership.end_date.is_(None))

@@ -93,12 +93,23 @@ class Housing(BaseModel):
 
 class ResidenceIn(Housing):
     """居住登记 / register that a person lives in the county (created in the register when
-    new: then the name is needed)."""
+    new). The ID number comes with the name, as on the ID card: a name differing from the
+    register's is refused (422 naming ``name``; the register's is never shown)."""
 
     id_number: IdNumber
     county: County
-    name: Text | None = Field(None, min_length=1, max_length=NAME_MAX, description="姓名 / name")
-    since: Day | None = Field(None, description="居住起始日（默认今日） / living there since")
+    name: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=NAME_MAX,
+        description="姓名（与身份证一致，必填） / name, as on the ID card (required)",
+    )
+    since: Day | None = Field(
+        None,
+        description="居住起始日（默认今日，至多追溯30日；迁自他县时为今日） / living there "
+        "since (default today; at most 30 days back; today when it ends a registration in "
+        "another county)",
+    )
 
 
 class AddressChangeIn(Housing):

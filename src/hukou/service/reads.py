@@ -35,8 +35,6 @@ cannot bury the real ones.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
@@ -45,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hukou.registry import audit
 from hukou.registry.access import Actor
 from hukou.registry.errors import RegistryError
 from hukou.registry.models import APPLICATION_KINDS, APPLICATION_STATES, Application
@@ -90,8 +89,7 @@ def done(
 
 def number_digest(registry: Registry, number: str) -> str:
     """A keyed digest of an ID number asked for, for the audit record (never the number)."""
-    mac = hmac.new(registry.keys.audit, f"hukou-id-number:{number}".encode(), hashlib.sha256)
-    return "#" + mac.hexdigest()[:16]
+    return audit.number_digest(registry.keys.audit, number)
 
 
 def looked_up(

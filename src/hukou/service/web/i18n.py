@@ -791,8 +791,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "rp.lookup_go": ("查询", "Look up"),
     "rp.id_number": ("身份证号码", "ID number"),
     "rp.name": (
-        "姓名（登记簿中无此人时必填）",
-        "Name (needed when the register does not hold the person)",
+        "姓名（与身份证一致）",
+        "Name (as on the ID card)",
     ),
     "rp.register": ("办理居住登记", "Register residence"),
     "rp.housing": ("住所类别", "Kind of housing"),

@@ -26,7 +26,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from hukou.engine.permit import decide_permit, permit_json
@@ -36,7 +35,6 @@ from hukou.registry.access import Actor
 from hukou.registry.errors import NotFound, RegistryError
 from hukou.registry.models import Person, ResidencePermit
 from hukou.registry.permits import PERMIT_TRANSITIONS
-from hukou.registry.scope import Named
 from hukou.service import permits_api, reads
 from hukou.service.limits import DecisionPool
 from hukou.service.web import explain, i18n
@@ -437,21 +435,15 @@ def _registration_action(request: Request, registration_id: int, form: FormData)
         person_id = reg.person_id
     elif action == "apply":
         ground = _form_text(form, "ground", 16)
-
-        def named(s: Session) -> tuple[str, str, int]:
-            # the registration named, resolved and authorised like any named object
-            reg = Named(s, actor).residence_registration(registration_id)
-            person = s.get(Person, reg.person_id)
-            assert person is not None
-            return person.id_number, reg.county, person.id
-
-        number, county, person_id = registry.read(named)
         facts = {
             fact: True
             for fact in ("local_labour_contract", "local_business", "continuous_study")
             if form.get(fact) == "yes"
         }
-        registry.apply_for_residence_permit(actor, number, county, ground, facts=facts or None)
+        applied = registry.apply_on_registration(
+            actor, registration_id, ground, facts=facts or None
+        )
+        person_id = applied.person_id
     else:
         raise RegistryError("操作无效", "unknown action", "action")
     return _see_other(f"/officer/residence/person/{person_id}?done={action}")
