@@ -50,8 +50,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## unit: the tests in two processes (pytest-xdist, a file to a process), then the browser
+## tests in one (a Playwright session stays in the process that started it); a test still
+## running after 15 minutes fails with every thread's stack instead of hanging the run
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile -m "not browser" --timeout 900
+	$(BIN)/pytest -m browser --timeout 900
 
 ## test-deep: the properties with five times as many generated examples (slow; not CI)
 test-deep: $(STAMP) pg browser

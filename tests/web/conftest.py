@@ -127,6 +127,15 @@ def live_url(web_app: FastAPI) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium is a ``browser`` test, whatever its file says:
+    ``make test`` runs those in one process of their own (``-m browser``), because a
+    Playwright session inside a pytest-xdist worker has hung at the end of a run."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
