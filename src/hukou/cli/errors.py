@@ -21,6 +21,8 @@ from typer._click import exceptions as click_exc  # Typer's own copy of Click
 from typer._click.core import Command, Context
 from typer.core import TyperCommand, TyperGroup
 
+from hukou.cli.startup import light_params
+
 Problem = dict[str, str]
 
 _debug = False
@@ -279,6 +281,7 @@ class HukouGroup(TyperGroup):
         cmd.params = [  # the completion options belong to the top-level program only
             p for p in cmd.params if p.name not in ("install_completion", "show_completion")
         ]
+        light_params(cmd)
         self.commands[name] = cmd
         return cmd
 
@@ -295,7 +298,14 @@ class HukouGroup(TyperGroup):
     ) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] in LAZY:
             self._load(args[0])
-        return super().resolve_command(ctx, args)
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            light_params(cmd, ctx)  # its options converted without pydantic (cli.startup)
+        return name, cmd, rest
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        light_params(self, ctx)  # (cli.startup)
+        return super().parse_args(ctx, args)
 
     def main(  # type: ignore[override]
         self,

@@ -27,7 +27,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from stdnum.cn import ric
 
 from hukou.policy import places
 from hukou.policy.regions import county_entry
@@ -525,6 +524,8 @@ def check_id_number(value: str) -> str:
         raise ValueError(
             "身份证号码须为18位数字（末位可为X） / an ID number has 18 digits (last may be X)"
         )
+    from stdnum.cn import ric  # here: the package's import is felt in a command's start-up
+
     if number[-1] != ric.calc_check_digit(number):
         raise ValueError("身份证号码校验码错误 / the ID number's check character is wrong")
     try:

@@ -14,12 +14,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from hukou.policy.scales import rank
 from hukou.policy.yamlfile import load_yaml
 
+HERE = Path(__file__).parent  # the package's own files (not importlib.resources: ~4 ms)
 FILES = (
     "s1_urban",
     "s2_talent",
@@ -148,7 +149,7 @@ def _resolve(pset: ParameterSet, on: dt.date) -> ResolvedParameters:
 
 
 def _parse_file(name: str, text: str) -> dict[str, Parameter]:
-    tree = load_yaml(text) or {}
+    tree = load_yaml(text, cache=True) or {}
     out: dict[str, Parameter] = {}
     for key, spec in tree.items():
         path = f"{name}.{key}"
@@ -172,7 +173,7 @@ def _parse_file(name: str, text: str) -> dict[str, Parameter]:
 def load() -> ParameterSet:
     """The parameters shipped with the package (the law as enacted)."""
     params: dict[str, Parameter] = {}
-    folder = resources.files("hukou.policy") / "parameters"
+    folder = HERE / "parameters"
     for name in FILES:
         params.update(_parse_file(name, (folder / f"{name}.yaml").read_text("utf-8")))
     return ParameterSet(params)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 from hukou.policy.regions import county_entry
 from hukou.policy.yamlfile import load_yaml
@@ -33,8 +33,8 @@ class UrbanRural:
 
 
 def _data(name: str) -> dict:  # type: ignore[type-arg]
-    text = (resources.files("hukou.policy") / "data" / name).read_text("utf-8")
-    loaded = load_yaml(text)
+    text = (Path(__file__).with_name("data") / name).read_text("utf-8")
+    loaded = load_yaml(text, cache=True)
     assert isinstance(loaded, dict)
     return loaded
 

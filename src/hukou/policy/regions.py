@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import stat
 import tempfile
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 FORMAT = 1  # of the JSON written here; a new format is a new file
@@ -101,15 +101,31 @@ def _valid(loaded: object) -> bool:
     )
 
 
+def _stdnum_table() -> bytes | None:
+    """The bytes of stdnum's ``cn/loc.dat``, found without importing stdnum (its package
+    loads ``ssl`` and ``pydoc``, about 5 ms of the command line's start-up)."""
+    try:
+        spec = importlib.util.find_spec("stdnum")
+        folders = list(spec.submodule_search_locations or []) if spec else []
+        for folder in folders:
+            path = Path(folder) / "cn" / "loc.dat"
+            if path.is_file():
+                return path.read_bytes()
+        from importlib import resources
+
+        return (resources.files("stdnum") / "cn" / "loc.dat").read_bytes()  # e.g. a zip
+    except (OSError, ImportError, ValueError):
+        return None
+
+
 @cache
 def address_codes() -> dict[str, str]:
     """Every six-digit code stdnum's table knows at county level, with its dated names."""
     folder = cache_dir()
     if folder is None:
         return _from_stdnum()
-    try:
-        table = (resources.files("stdnum") / "cn" / "loc.dat").read_bytes()
-    except OSError:
+    table = _stdnum_table()
+    if table is None:
         return _from_stdnum()
     digest = hashlib.sha256(table + f"\0format {FORMAT}".encode()).hexdigest()[:16]
     path = folder / f"stdnum-cn-loc-{digest}.json"
