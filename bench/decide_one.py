@@ -54,6 +54,9 @@ def main() -> None:
         ),
         "parse only": parse_case,
     }
+    decided = decide(parse_case(data))
+    # the report alone, from a decision made once: its share of the second line
+    runs["report + orjson (decided once)"] = lambda _b: orjson.dumps(decision_json(decided))
     print(
         f"case: {args.case} ({people} people), n={args.n}, "
         f"python {platform.python_version()}, {platform.machine()}"

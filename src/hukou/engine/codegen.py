@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hukou.engine import codecache
+from hukou.engine.scopes import DERIVED_FACTS
 from hukou.policy import calendar
 from hukou.policy.expr import (
     AddYears,
@@ -675,7 +676,7 @@ def _leaf_facts(node: Expr) -> list[Fact]:
 
 
 # facts whose answering fields depend on what the case knows (``evaluate.sources_of``)
-_MULTI_SOURCE = frozenset(("hukou_here", "stretch_exists", "stretch_start", "stretch_end"))
+_MULTI_SOURCE = DERIVED_FACTS
 
 # (scope path, scope kind, fact) -> the case field that answers it (``source_of``)
 _SOURCES: dict[tuple[str, str, str], str] = {}

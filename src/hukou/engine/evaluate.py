@@ -235,6 +235,8 @@ class Evaluator:
         # split open results on their unknown finite facts (``exact.py``); False: Kleene only
         self.split = True
         self.bool_fn = codegen.root_fn if self.generated else bool_fn
+        # id(env) -> (env, the scopes of the case it reaches): ``exact.env_scopes``
+        self.env_scopes: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
     def value(self, node: Expr, env: dict[str, dict[str, Any]]) -> Any:
         return value_fn(node)(self, env)

@@ -201,27 +201,52 @@ def _scopes(value: Any, depth: int = 0) -> list[dict[str, Any]]:
     return out
 
 
-def finite_slots(rule: Expr, env: dict[str, dict[str, Any]], missing: list[str]) -> list[Slot]:
+def env_scopes(ev: Evaluator, env: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``_scopes(env)``, once per env for the evaluator's life (one decision): the scopes
+    of a case and their lists keep their shape while it is decided (completions change
+    only the values of facts). The env is kept with its entry, so its id is not reused."""
+    hit = ev.env_scopes.get(id(env))
+    if hit is None or hit[0] is not env:
+        hit = ev.env_scopes[id(env)] = (env, _scopes(env))
+    return hit[1]
+
+
+def finite_slots(
+    rule: Expr,
+    env: dict[str, dict[str, Any]],
+    missing: list[str],
+    scopes: list[dict[str, Any]] | None = None,
+    bound: int | None = None,
+) -> list[Slot]:
     """The unknown finite-domain facts among ``missing`` (the facts on the open paths of
     ``rule``, ``Evaluator.missing``, which the compiled rules compute fast), with their
     scopes: the same set ``open_finite_facts`` finds by walking, at a fraction of its cost
-    (it re-evaluated every open sub-expression)."""
+    (it re-evaluated every open sub-expression). ``scopes``: ``_scopes(env)``, if known.
+    ``bound``: stop as soon as the slots found have more completions than that (the
+    caller then keeps the Kleene answer: the rest would not change it)."""
+    if not missing:
+        return []
     wanted = set(missing)
     facts = _finite_facts(rule)
     out: dict[tuple[int, str], Slot] = {}
     seen: set[int] = set()
-    for scope in _scopes(env):
-        if id(scope) in seen:
+    count = 1
+    for scope in _scopes(env) if scopes is None else scopes:
+        sid = id(scope)
+        if sid in seen:
             continue
-        seen.add(id(scope))
+        seen.add(sid)
         for name, dom in facts.items():
-            if name in scope and scope[name] is None:
+            if scope.get(name, 0) is None:
                 try:
                     srcs = sources_of(scope, name)
                 except KeyError:
                     continue
-                if any(src in wanted for src in srcs):
-                    out.setdefault((id(scope), name), (scope, name, dom))
+                if not wanted.isdisjoint(srcs) and (sid, name) not in out:
+                    out[(sid, name)] = (scope, name, dom)
+                    count *= len(dom)
+                    if bound is not None and count > bound:
+                        return list(out.values())
     return list(out.values())
 
 
@@ -378,16 +403,18 @@ def date_slots(
     env: dict[str, dict[str, Any]],
     missing: list[str],
     born_by: dt.date | None = None,
+    scopes: list[dict[str, Any]] | None = None,
 ) -> list[Slot] | None:
     """The unknown dates among ``missing`` that the case states (not those derived from a
-    list), each with its representatives; None if one of them cannot be split."""
+    list), each with its representatives; None if one of them cannot be split.
+    ``scopes``: ``_scopes(env)``, if known."""
     reads = _date_reads(rule)
     if not reads:
         return []
     wanted = set(missing)
     out: dict[tuple[int, str], Slot] = {}
     seen: set[int] = set()
-    for scope in _scopes(env):
+    for scope in _scopes(env) if scopes is None else scopes:
         if id(scope) in seen:
             continue
         seen.add(id(scope))
@@ -517,8 +544,8 @@ def exact(
     default the decision date)."""
     day = ev.day
     kleene_missing = ev.missing(rule, env)
-    slots = finite_slots(rule, env, kleene_missing)
-    dates = date_slots(ev, rule, env, kleene_missing, born_by)
+    scopes = env_scopes(ev, env)
+    slots = finite_slots(rule, env, kleene_missing, scopes, MAX_COMPLETIONS)
     sets, missing = kleene, kleene_missing
     if slots:
         if _count(slots) > MAX_COMPLETIONS:
@@ -530,6 +557,7 @@ def exact(
         if truth(sets, day) is not None:
             return Exact(sets, [], True)
         missing = a.missing
+    dates = date_slots(ev, rule, env, kleene_missing, born_by, scopes)
     if not dates:
         # an unknown date that cannot be split is named like a list (still exact for the
         # finite facts, as documented)

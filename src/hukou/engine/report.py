@@ -10,8 +10,8 @@ import datetime as dt
 from typing import Any
 
 from hukou.engine.decide import ChannelResult, Decision, Place
-from hukou.engine.evaluate import POS, Trace, contains, first_from, last_of_run
-from hukou.engine.scopes import display_value
+from hukou.engine.evaluate import POS, Trace
+from hukou.engine.scopes import LEVEL_FACTS, ONGOING, display_value
 from hukou.policy.facts import field_label
 from hukou.policy.rules import CLAUSE_TEXTS
 from hukou.privacy import mask_id, mask_name
@@ -35,36 +35,111 @@ def _leaf(path: str) -> str:
     return found
 
 
-def _trace(t: Trace, day: int, cited: set[str]) -> dict[str, Any]:
+# a fact's value is shown as it is when it is text, a number that is no qualification
+# level, or unknown; dates, lists and levels go through ``display_value``
+_AS_IS = frozenset({str, float, type(None)})
+_INTS = frozenset({bool, int})
+_NOT_LEVEL: set[str] = set()  # fact paths whose name is no qualification level
+_DATE = dt.date
+_DATE_TEXT: dict[dt.date, str | None] = {}  # a date as a fact shows it
+_LEVEL_TEXT: dict[tuple[str, int], Any] = {}  # (level fact, rank) -> the level's name
+
+
+def _display(path: str, value: Any) -> Any:
+    cls = value.__class__
+    if cls is _DATE:  # as ``display_value`` shows a date, whatever the fact
+        found = _DATE_TEXT.get(value, _DATE)
+        if found is _DATE:
+            if len(_DATE_TEXT) > 65_536:
+                _DATE_TEXT.clear()
+            found = _DATE_TEXT[value] = None if value == ONGOING else value.isoformat()
+        return found
+    if cls is list:
+        return f"[{len(value)}]"
+    leaf = _leaf(path)
+    if leaf not in LEVEL_FACTS:
+        if len(_NOT_LEVEL) < 65_536:
+            _NOT_LEVEL.add(path)
+        return display_value(leaf, value)
+    if cls is int:  # a rank on its ladder: the level's name, looked up once
+        found = _LEVEL_TEXT.get((leaf, value), _DATE)
+        if found is _DATE:
+            found = _LEVEL_TEXT[(leaf, value)] = display_value(leaf, value)
+        return found
+    return display_value(leaf, value)
+
+
+_ISO: dict[int, str] = {}  # day ordinal -> ISO date (the same days recur in every report)
+
+
+def _iso_day(day: int) -> str:
+    found = _ISO.get(day)
+    if found is None:
+        if len(_ISO) > 65_536:
+            _ISO.clear()
+        found = _ISO[day] = dt.date.fromordinal(day).isoformat()
+    return found
+
+
+def _trace(t: Trace, day: int, cited: set[str], done: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """One explained node, and its subtree; the clauses met are added to ``cited`` on the
-    way (one walk of the tree, not two)."""
-    cited.add(t.clause)
-    yes = t.sets[0]
-    value = True if contains(yes, day) else False if contains(t.sets[1], day) else None
+    way (one walk of the tree, not two). ``done``: the nodes already written in this report,
+    by the id of their trace (a channel embedded in a relative's route is one trace, shared
+    by both trees: written once, its JSON shared too)."""
+    found = done.get(id(t))
+    if found is not None:
+        return found
+    clause = t.clause
+    cited.add(clause)
+    yes, no = t.sets
+    value = until = earliest = None
+    for lo, hi in yes:
+        if lo <= day <= hi:  # true: until the end of this run
+            value = True
+            if hi < POS:
+                until = _iso_day(hi)
+            break
+    else:
+        for lo, hi in no:
+            if lo <= day <= hi:
+                value = False
+                break
+        after = day + 1
+        for lo, hi in yes:  # the first day true after the decision date
+            if hi >= after:
+                if lo > after:
+                    after = lo
+                if after < POS:
+                    earliest = _iso_day(after)
+                break
     out: dict[str, Any] = {
         "kind": t.kind,
         "key": t.key,
-        "clause": t.clause,
+        "clause": clause,
         "text": {"zh": t.zh, "en": t.en},
         "value": value,
     }
-    if value is True:
-        end = last_of_run(yes, day)
-        if end is not None and end < POS:
-            out["until"] = dt.date.fromordinal(end).isoformat()
-    else:
-        nxt = first_from(yes, day + 1)
-        if nxt is not None and nxt < POS:
-            out["earliest_date"] = dt.date.fromordinal(nxt).isoformat()
-    if t.facts:
-        out["facts"] = {k: display_value(_leaf(k), v) for k, v in t.facts.items()}
-    if t.children:
-        out["children"] = [_trace(c, day, cited) for c in t.children]
+    if until is not None:
+        out["until"] = until
+    elif earliest is not None:
+        out["earliest_date"] = earliest
+    facts = t.facts
+    if facts:
+        out["facts"] = {
+            k: v
+            if v.__class__ in _AS_IS or (v.__class__ in _INTS and k in _NOT_LEVEL)
+            else _display(k, v)
+            for k, v in facts.items()
+        }
+    children = t.children
+    if children:
+        out["children"] = [_trace(c, day, cited, done) for c in children]
+    done[id(t)] = out
     return out
 
 
 def trace_json(t: Trace, day: int) -> dict[str, Any]:
-    return _trace(t, day, set())
+    return _trace(t, day, set(), {})
 
 
 def place_json(p: Place | None) -> dict[str, Any] | None:
@@ -81,28 +156,41 @@ def place_json(p: Place | None) -> dict[str, Any] | None:
     }
 
 
-def channel_json(c: ChannelResult, day: int, cited: set[str] | None = None) -> dict[str, Any]:
+def channel_json(
+    c: ChannelResult,
+    day: int,
+    cited: set[str] | None = None,
+    done: dict[int, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    missing, materials = c.missing_facts, c.materials
+    earliest, until, place = c.earliest_date, c.eligible_until, c.registration_place
     return {
         "key": c.key,
         "clause": c.clause,
         "title": {"zh": c.zh, "en": c.en},
         "clause_text": CLAUSE_TEXTS.get(c.clause, ""),
         "status": c.status,
-        "earliest_date": _iso(c.earliest_date),
-        "eligible_until": _iso(c.eligible_until),
+        "earliest_date": None if earliest is None else earliest.isoformat(),
+        "eligible_until": None if until is None else until.isoformat(),
         "self_only": c.self_only,
-        "missing_facts": c.missing_facts,
+        "missing_facts": missing,
         "exact": c.exact,
         "dates_exact": c.dates_exact,
         "missing_labels": [
-            {"zh": field_label(f, "zh"), "en": field_label(f, "en")} for f in c.missing_facts
-        ],
-        "registration_place": place_json(c.registration_place),
+            {"zh": field_label(f, "zh"), "en": field_label(f, "en")} for f in missing
+        ]
+        if missing
+        else [],
+        "registration_place": None if place is None else place_json(place),
         "materials": [
             {"zh": m.zh, "en": m.en, "clause": m.clause, "if_applicable": m.if_applicable}
-            for m in c.materials
-        ],
-        "explanation": _trace(c.explanation, day, set() if cited is None else cited),
+            for m in materials
+        ]
+        if materials
+        else [],
+        "explanation": _trace(
+            c.explanation, day, set() if cited is None else cited, {} if done is None else done
+        ),
     }
 
 
@@ -121,6 +209,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
     best = d.best
     applicant = d.case.applicant
     cited: set[str] = set()
+    done: dict[int, dict[str, Any]] = {}  # the nodes written, by trace: shared trees once
     out = {
         "schema": SCHEMA,
         "decision_date": d.decision_date.isoformat(),
@@ -131,7 +220,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
             "digest": d.rule_version.digest,
         },
         "status": d.status,
-        "in_force": _trace(d.in_force_trace, day, cited),
+        "in_force": _trace(d.in_force_trace, day, cited, done),
         "applicant": {
             "name": mask_name(applicant.name),
             "id_number": mask_id(applicant.id_number),
@@ -144,7 +233,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "materials_for": [c.key for c in materials_channels(d)],
         "earliest_date": _iso(d.earliest_date),
         "missing_facts": d.missing_facts,
-        "channels": [channel_json(c, day, cited) for c in d.channels],
+        "channels": [channel_json(c, day, cited, done) for c in d.channels],
         "relatives": [
             {
                 "index": r.index,
@@ -155,7 +244,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
                 "earliest_date": _iso(r.earliest_date),
                 "notes": [{"zh": zh, "en": en} for zh, en in r.notes],
                 "anchor_of": r.anchor_of,
-                "routes": [channel_json(x, day, cited) for x in r.routes],
+                "routes": [channel_json(x, day, cited, done) for x in r.routes],
             }
             for r in d.relatives
         ],

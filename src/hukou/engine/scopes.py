@@ -221,11 +221,14 @@ def _dwelling_scope(
         )
         scope["__sources__"] = {
             "hukou_here": (here,) if hukou_known else (here, f"{owner_path}.hukou.address.county"),
-            "stretch_exists": stretch_sources,
-            "stretch_start": stretch_sources,
-            "stretch_end": stretch_sources,
+            **dict.fromkeys(DERIVED_FACTS - {"hukou_here"}, stretch_sources),
         }
     return scope
+
+
+DERIVED_FACTS = frozenset(("hukou_here", "stretch_exists", "stretch_start", "stretch_end"))
+"""A dwelling's facts derived from several of the case's fields: which of them answer one
+depends on what the case knows (``__sources__``, ``evaluate.sources_of``)."""
 
 
 def _registration(
