@@ -67,12 +67,23 @@ def _label(zh: str, en: str, cjk: bool, wrap: int = 40) -> str:
     return f"{zh}\n{en}" if len(zh) * 2 + len(en) > wrap else f"{zh} {en}"
 
 
-def write_png(panels: Sequence[Panel], title_zh: str, title_en: str, path: Path) -> Path:
-    """Grouped horizontal bars, one panel under the other."""
-    import matplotlib
+DPI = 110
 
-    matplotlib.use("Agg")  # no display on a server
-    import matplotlib.pyplot as plt
+
+def _lines(text: str) -> int:
+    return text.count("\n") + 1
+
+
+def write_png(panels: Sequence[Panel], title_zh: str, title_en: str, path: Path) -> Path:
+    """Grouped horizontal bars, one panel under the other.
+
+    The layout is computed here from the widths of the labels (no layout engine: the
+    constrained layout drew the whole figure twice, ~40 % of the time), and the figure
+    is drawn once, by the Agg canvas directly (no pyplot)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
     family = cjk_font()
     cjk = family is not None
@@ -80,39 +91,59 @@ def write_png(panels: Sequence[Panel], title_zh: str, title_en: str, path: Path)
     if family:
         rc["font.family"] = [family, "DejaVu Sans"]
     heights = [max(2.2, 0.32 * len(p.categories_en) * max(1, len(p.series)) + 1.2) for p in panels]
-    with plt.rc_context(cast(Any, rc)):
-        fig, axes = plt.subplots(
-            len(panels),
-            1,
-            figsize=(10, sum(heights) + 0.8),
-            gridspec_kw={"height_ratios": heights},
-            squeeze=False,
-            layout="constrained",
+    categories = [
+        [_label(zh, en, cjk) for zh, en in zip(p.categories_zh, p.categories_en, strict=True)]
+        for p in panels
+    ]
+    title = _label(title_zh, title_en, cjk, wrap=0)
+    top = 0.2 + 0.25 * _lines(title)  # inches above the first panel: the title
+    width = 10.0
+    height = sum(heights) + top + 0.1
+    with matplotlib.rc_context(cast(Any, rc)):
+        fig = Figure(figsize=(width, height), dpi=DPI)
+        renderer = cast(Any, FigureCanvasAgg(fig)).get_renderer()
+        prop = FontProperties(size=9)
+        widest = max(
+            (
+                renderer.get_text_width_height_descent(line, prop, ismath=False)[0]
+                for cats in categories
+                for cat in cats
+                for line in cat.split("\n")
+            ),
+            default=0.0,
         )
-        for ax, panel in zip(axes[:, 0], panels, strict=True):
-            cats = [
-                _label(zh, en, cjk)
-                for zh, en in zip(panel.categories_zh, panel.categories_en, strict=True)
-            ]
-            n = max(1, len(panel.series))
-            width = 0.8 / n
-            for i, s in enumerate(panel.series):
-                ys = [j + (i - (n - 1) / 2) * width for j in range(len(cats))]
-                color = s.color or PALETTE[i % len(PALETTE)]
-                bars = ax.barh(
-                    ys, s.values, height=width, color=color, label=_label(s.zh, s.en, cjk)
+        left = widest / DPI + 0.25  # the category labels, the ticks and a gap (inches)
+        right = 0.3
+        y = height - top
+        for panel, cats, h in zip(panels, categories, heights, strict=True):
+            panel_title = _label(panel.zh, panel.en, cjk)
+            axes_top = y - (0.12 + 0.2 * _lines(panel_title))
+            axes_bottom = y - h + 0.45  # the x tick labels and the gap to the next panel
+            ax = fig.add_axes(
+                (
+                    left / width,
+                    axes_bottom / height,
+                    (width - left - right) / width,
+                    (axes_top - axes_bottom) / height,
                 )
+            )
+            n = max(1, len(panel.series))
+            bar = 0.8 / n
+            for i, s in enumerate(panel.series):
+                ys = [j + (i - (n - 1) / 2) * bar for j in range(len(cats))]
+                color = s.color or PALETTE[i % len(PALETTE)]
+                bars = ax.barh(ys, s.values, height=bar, color=color, label=_label(s.zh, s.en, cjk))
                 ax.bar_label(bars, fmt="%g", padding=2, fontsize=8)
             ax.set_yticks(range(len(cats)), cats, fontsize=9)
             ax.invert_yaxis()
-            ax.set_title(_label(panel.zh, panel.en, cjk), fontsize=11, loc="left")
+            ax.set_title(panel_title, fontsize=11, loc="left")
             ax.axvline(0, color="#444", linewidth=0.8)
             ax.grid(axis="x", alpha=0.3)
             ax.legend(fontsize=8, loc="lower right")
-        fig.suptitle(_label(title_zh, title_en, cjk, wrap=0), fontsize=13)
+            y -= h
+        fig.suptitle(title, fontsize=13, y=1 - 0.1 / height, va="top")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        fig.savefig(path, dpi=DPI, pil_kwargs={"compress_level": 1})  # fast; ~1.5x bigger
     return path
 
 

@@ -19,6 +19,12 @@ counts settlements. ``hukou_county`` would put nearly every migrant outside
 Jiaxing. A NULL ``lives_in`` counts as ``unknown``, a county outside Jiaxing as
 ``outside``.
 
+The comparison query of the compiled evaluator is compiled once per rule code, parameter
+sets, date and tables and kept in the user's cache folder (``analytics.sqlcache``):
+Ibis takes seconds to write its SQL (~1 MB), the backend well under a second to run it.
+A cached query runs as SQL text (DuckDB, Spark) or as a temporary view read through Ibis
+(PostgreSQL), never parsed back by Ibis.
+
 Only aggregates leave this module: the analyst role sees no person (README, roles).
 """
 
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
     import ibis  # type: ignore[import-untyped, unused-ignore]
     import ibis.expr.types as ir  # type: ignore[import-untyped, unused-ignore]
 
+    from hukou.analytics import sqlcache
     from hukou.engine.decide import RuleVersion
 
 Problem = dict[str, str]
@@ -361,16 +368,24 @@ def load_reform(path: Path, base: ParameterSet | None = None) -> Reform:
 # ---- evaluators ------------------------------------------------------------------
 
 
+class CompiledEvaluator:
+    """``batch_evaluator``'s: the compiled population query, a pure function of the
+    rules, the parameters and the tables — so its SQL may be cached (``sqlcache``)."""
+
+    def __init__(self) -> None:
+        from hukou.analytics.batch import evaluate
+
+        self._evaluate = evaluate
+
+    def __call__(
+        self, tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
+    ) -> tuple[ibis.Table, ibis.Table]:
+        return self._evaluate(dict(tables), on, params.at(on))
+
+
 def batch_evaluator() -> Evaluate:
     """The compiled population query (``analytics.batch.evaluate``)."""
-    from hukou.analytics.batch import evaluate as compiled
-
-    def run(
-        tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
-    ) -> tuple[ibis.Table, ibis.Table]:
-        return compiled(dict(tables), on, params.at(on))
-
-    return run
+    return CompiledEvaluator()
 
 
 def reference_evaluator() -> Evaluate:
@@ -563,16 +578,129 @@ def _to_arrow(expr: ibis.Table) -> pa.Table:
     return result
 
 
-def fetch_cubes(cube: ibis.Table, rel_cube: ibis.Table) -> tuple[pa.Table, pa.Table]:
-    """Run ``comparison_query`` on the cubes' backend; the two cubes as Arrow tables."""
+def _split(
+    rows: pa.Table, persons: Sequence[str], relatives: Sequence[str]
+) -> tuple[pa.Table, pa.Table]:
+    """``comparison_query``'s rows as the two cubes."""
     import pyarrow.compute as pc
-
-    rows = _to_arrow(comparison_query(cube, rel_cube))
 
     def part(which: str, columns: Sequence[str]) -> pa.Table:
         return rows.filter(pc.equal(rows[CUBE], which)).select(list(columns))
 
-    return part("persons", cube.columns), part("relatives", rel_cube.columns)
+    return part("persons", persons), part("relatives", relatives)
+
+
+def fetch_cubes(cube: ibis.Table, rel_cube: ibis.Table) -> tuple[pa.Table, pa.Table]:
+    """Run ``comparison_query`` on the cubes' backend; the two cubes as Arrow tables."""
+    rows = _to_arrow(comparison_query(cube, rel_cube))
+    return _split(rows, cube.columns, rel_cube.columns)
+
+
+# ---- the compiled comparison, cached ----------------------------------------------------
+
+
+def _backend(tables: Mapping[str, ibis.Table]) -> Any:
+    return tables["persons"].get_backend()
+
+
+def _in_database(tables: Mapping[str, ibis.Table]) -> bool:
+    """Whether every table is a table (or view) of one backend, named in its catalogue —
+    what a SQL text run on that backend can read; not, say, an in-memory table that Ibis
+    registers as it runs an expression."""
+    import ibis.expr.operations as ops  # type: ignore[import-untyped, unused-ignore]
+
+    backends = set()
+    for table in tables.values():
+        if not isinstance(table.op(), ops.DatabaseTable):
+            return False
+        backends.add(id(table.op().source))
+    return len(backends) == 1
+
+
+def _compile(backend: Any, query: ibis.Table) -> str:
+    """The SQL the backend itself would run for ``query`` (what ``to_pyarrow`` compiles)."""
+    import ibis  # type: ignore[import-untyped, unused-ignore]
+
+    if backend.name == "pyspark":
+        return str(ibis.to_sql(query, dialect="pyspark"))
+    return str(backend.compile(query))
+
+
+def comparison_key(
+    tables: Mapping[str, ibis.Table], on: dt.date, baseline: ParameterSet, reform: ParameterSet
+) -> str:
+    """``sqlcache.key`` of the comparison query of ``baseline`` and ``reform`` on ``on``:
+    everything the SQL depends on besides the code (``sqlcache.source_digest``)."""
+    from hukou.analytics import sqlcache
+
+    parts = [
+        "comparison",
+        on.isoformat(),
+        baseline.at(on).digest,
+        reform.at(on).digest,
+        repr(AGE_BANDS),
+        repr(sorted(jiaxing_counties())),
+    ]
+    return sqlcache.key(_backend(tables).name, tables, parts)
+
+
+def compiled_comparison(
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    baseline: ParameterSet,
+    reform: ParameterSet,
+    evaluate: Evaluate,
+    *,
+    cached: bool = True,
+) -> sqlcache.CompiledQuery:
+    """``comparison_query`` of the cubes compiled to the tables' backend's SQL — from the
+    cache (``sqlcache``) when it holds this rule version, parameter sets, date and tables,
+    else compiled through Ibis (seconds) and kept there."""
+    from hukou.analytics import sqlcache
+
+    k = comparison_key(tables, on, baseline, reform)
+    if cached:
+        hit = sqlcache.load(k)
+        if hit is not None and set(hit.columns) == {"persons", "relatives"}:
+            return hit
+    cube, rel_cube = comparison_cubes(tables, on, baseline, reform, evaluate)
+    query = comparison_query(cube, rel_cube)
+    entry = sqlcache.CompiledQuery(
+        _compile(_backend(tables), query),
+        query.schema().to_pyarrow(),
+        {"persons": list(cube.columns), "relatives": list(rel_cube.columns)},
+    )
+    sqlcache.store(k, entry)
+    return entry
+
+
+def run_sql(backend: Any, sql: str, schema: pa.Schema) -> pa.Table:
+    """Run SQL compiled for ``backend``; its rows as Arrow in ``schema``. Ibis is not
+    handed the SQL (it would parse the ~1 MB back with sqlglot, seconds): DuckDB and Spark
+    run it directly; elsewhere (PostgreSQL) it becomes a temporary view of the session,
+    read through Ibis as one small table."""
+    if backend.name == "duckdb":
+        table = backend.con.execute(sql).to_arrow_table()
+    elif backend.name == "pyspark":
+        table = backend._session.sql(sql).toArrow()
+    else:
+        import secrets
+
+        view = f"_hukou_query_{secrets.token_hex(6)}"
+        backend.raw_sql(f'CREATE TEMPORARY VIEW "{view}" AS {sql}').close()
+        try:
+            table = backend.table(view).to_pyarrow()
+        finally:
+            backend.raw_sql(f'DROP VIEW IF EXISTS "{view}"').close()
+    return table.rename_columns(schema.names).cast(schema)
+
+
+def fetch_compiled(
+    tables: Mapping[str, ibis.Table], compiled: sqlcache.CompiledQuery
+) -> tuple[pa.Table, pa.Table]:
+    """Run a ``compiled_comparison`` where the tables are; the two cubes as Arrow tables."""
+    rows = run_sql(_backend(tables), compiled.sql, compiled.schema)
+    return _split(rows, compiled.columns["persons"], compiled.columns["relatives"])
 
 
 # ---- the report ---------------------------------------------------------------------
@@ -792,10 +920,16 @@ def run_reform(
     for i, on in enumerate(when):
         if progress is not None:
             progress("compiling", i)
-        cubes = comparison_cubes(tables, on, baseline, reformed, run)
-        if progress is not None:
-            progress("evaluating", i)
-        cube, rel_cube = fetch_cubes(*cubes)
+        if isinstance(run, CompiledEvaluator) and _in_database(tables):  # SQL cached
+            compiled = compiled_comparison(tables, on, baseline, reformed, run)
+            if progress is not None:
+                progress("evaluating", i)
+            cube, rel_cube = fetch_compiled(tables, compiled)
+        else:
+            cubes = comparison_cubes(tables, on, baseline, reformed, run)
+            if progress is not None:
+                progress("evaluating", i)
+            cube, rel_cube = fetch_cubes(*cubes)
         if progress is not None:
             progress("tabulating", i)
         report = ReformReport(
