@@ -41,6 +41,7 @@ _AS_IS = frozenset({str, float, type(None)})
 _INTS = frozenset({bool, int})
 _NOT_LEVEL: set[str] = set()  # fact paths whose name is no qualification level
 _DATE = dt.date
+_UNSEEN = object()  # a cache's "not yet looked up" (its values may be None)
 _DATE_TEXT: dict[dt.date, str | None] = {}  # a date as a fact shows it
 _LEVEL_TEXT: dict[tuple[str, int], Any] = {}  # (level fact, rank) -> the level's name
 
@@ -48,8 +49,8 @@ _LEVEL_TEXT: dict[tuple[str, int], Any] = {}  # (level fact, rank) -> the level'
 def _display(path: str, value: Any) -> Any:
     cls = value.__class__
     if cls is _DATE:  # as ``display_value`` shows a date, whatever the fact
-        found = _DATE_TEXT.get(value, _DATE)
-        if found is _DATE:
+        found = _DATE_TEXT.get(value, _UNSEEN)
+        if found is _UNSEEN:
             if len(_DATE_TEXT) > 65_536:
                 _DATE_TEXT.clear()
             found = _DATE_TEXT[value] = None if value == ONGOING else value.isoformat()
@@ -62,8 +63,8 @@ def _display(path: str, value: Any) -> Any:
             _NOT_LEVEL.add(path)
         return display_value(leaf, value)
     if cls is int:  # a rank on its ladder: the level's name, looked up once
-        found = _LEVEL_TEXT.get((leaf, value), _DATE)
-        if found is _DATE:
+        found = _LEVEL_TEXT.get((leaf, value), _UNSEEN)
+        if found is _UNSEEN:
             found = _LEVEL_TEXT[(leaf, value)] = display_value(leaf, value)
         return found
     return display_value(leaf, value)
