@@ -385,10 +385,42 @@ _RELATION_WORDS = {
 _ITEM = re.compile(r"^(applicant|relatives\[(\d+)\])(?:\.dwellings\[(\d+)\])?$")
 
 
+def _item_path(detail: str) -> tuple[str | None, str | None] | None:
+    """``_ITEM.match(detail)``'s groups 2 and 3 (relative, dwelling), or None: once per
+    path (paths are few, the same in every case)."""
+    hit = _ITEM_PATHS.get(detail, _UNSEEN)
+    if hit is _UNSEEN:
+        m = _ITEM.match(detail)
+        hit = None if m is None else (m.group(2), m.group(3))
+        if len(_ITEM_PATHS) > 4096:
+            _ITEM_PATHS.clear()
+        _ITEM_PATHS[detail] = hit
+    return hit  # type: ignore[return-value]
+
+
+_ITEM_PATHS: dict[str, tuple[str | None, str | None] | None] = {}
+_UNSEEN = object()
+
+
 def _address_text(a: Address | None) -> tuple[str, str]:
     """An address as people write it: 南湖区 建设街道 禾兴社区 … / the same in English order."""
     if a is None:
         return "", ""
+    key = (a.county, a.township, a.community, a.detail)
+    hit = _ADDRESS_TEXTS.get(key)
+    if hit is None:
+        if len(_ADDRESS_TEXTS) > 4096:
+            _ADDRESS_TEXTS.clear()
+        hit = _ADDRESS_TEXTS[key] = _address_words(a)
+    return hit
+
+
+# (county, township, community, detail) -> the address's text: a family's few addresses
+# recur through its channels and routes
+_ADDRESS_TEXTS: dict[tuple[str | None, ...], tuple[str, str]] = {}
+
+
+def _address_words(a: Address) -> tuple[str, str]:
     parts = [a.township, a.community, a.detail]
     local = " ".join(p for p in parts if p)
     zh = " ".join(p for p in (county_label(a.county, "zh"), local) if p)
@@ -398,13 +430,14 @@ def _address_text(a: Address | None) -> tuple[str, str]:
 
 def _with_where(place: Place, case: Case) -> Place:
     """Fill ``where_zh``/``where_en`` from the case path in ``detail``."""
-    m = _ITEM.match(place.detail)
+    m = _item_path(place.detail)
     if m is None:
         return place
-    person = case.applicant if m.group(2) is None else case.relatives[int(m.group(2))]
-    if m.group(3) is not None:  # one of that person's dwellings
+    relative, dwelling_index = m
+    person = case.applicant if relative is None else case.relatives[int(relative)]
+    if dwelling_index is not None:  # one of that person's dwellings
         dwellings = person.dwellings or []
-        dwelling = dwellings[int(m.group(3))]
+        dwelling = dwellings[int(dwelling_index)]
         place.where_zh, place.where_en = _address_text(dwelling.address)
         return place
     # a relative joined: their hukou's registered address (§3.1, §3.3)

@@ -54,6 +54,7 @@ from hukou.engine.evaluate import (
     truth,
     union,
 )
+from hukou.engine.scopes import FactKeys
 from hukou.policy import calendar
 from hukou.policy.expr import (
     AddYears,
@@ -193,12 +194,19 @@ def _scopes(value: Any, depth: int = 0) -> list[dict[str, Any]]:
             out.append(value)
         if depth < 3:
             for v in value.values():
+                cls = v.__class__
+                if cls in _NO_SCOPES:  # a fact's value, or a scope's fact keys: no scope in it
+                    continue
                 if isinstance(v, dict | list):
                     out += _scopes(v, depth + 1)
     elif isinstance(value, list) and depth < 3:
         for v in value:
             out += _scopes(v, depth + 1)
     return out
+
+
+# classes of values that hold no scope (``_scopes`` need not look inside them)
+_NO_SCOPES = frozenset({str, bool, int, float, type(None), dt.date, tuple, FactKeys})
 
 
 def env_scopes(ev: Evaluator, env: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -238,9 +246,8 @@ def finite_slots(
         seen.add(sid)
         for name, dom in facts.items():
             if scope.get(name, 0) is None:
-                try:
-                    srcs = sources_of(scope, name)
-                except KeyError:
+                srcs = _sources(scope, name)
+                if srcs is None:
                     continue
                 if not wanted.isdisjoint(srcs) and (sid, name) not in out:
                     out[(sid, name)] = (scope, name, dom)
@@ -248,6 +255,30 @@ def finite_slots(
                     if bound is not None and count > bound:
                         return list(out.values())
     return list(out.values())
+
+
+# (scope path, kind, owner, fact) -> the fields answering it (``source_of``), None if none
+_SOURCES: dict[tuple[Any, Any, Any, str], tuple[str, ...] | None] = {}
+_UNSEEN = object()
+
+
+def _sources(scope: dict[str, Any], name: str) -> tuple[str, ...] | None:
+    """``sources_of(scope, name)``, None where it raises ``KeyError``; a fact's one source
+    looked up once per scope path (paths and facts are few, the same in every case)."""
+    over = scope.get("__sources__")
+    if over is not None and over.get(name) is not None:
+        return over[name]  # type: ignore[no-any-return]
+    key = (scope.get("__path__"), scope.get("__kind__"), scope.get("__owner__"), name)
+    hit = _SOURCES.get(key, _UNSEEN)
+    if hit is _UNSEEN:
+        try:
+            hit = (source_of(scope, name),)
+        except KeyError:
+            hit = None
+        if len(_SOURCES) > 65_536:
+            _SOURCES.clear()
+        _SOURCES[key] = hit
+    return hit  # type: ignore[return-value]
 
 
 Saved = list[tuple[dict[str, Any], str, Any]]  # (scope, fact, value to restore)
@@ -463,8 +494,7 @@ def _split(
     names = [sources_of(scope, name) for scope, name, _dom in slots]
     split = {src for srcs in names for src in srcs}
 
-    def fresh() -> Evaluator:
-        return Evaluator(ev.params, ev.today, ev.generated)
+    fresh = ev.fresh
 
     try:
         for combo in itertools.product(*(dom for _s, _n, dom in slots)):
@@ -544,6 +574,11 @@ def exact(
     default the decision date)."""
     day = ev.day
     kleene_missing = ev.missing(rule, env)
+    expr = getattr(rule, "expr", None)
+    if rule.__class__ is Condition and expr.__class__ is Fact and expr.type == "bool":
+        # one yes/no fact, unknown: each answer gives its own value, so the split would
+        # keep the rule open on every day and name that fact, as Kleene logic does
+        return Exact(kleene, kleene_missing, True)
     scopes = env_scopes(ev, env)
     slots = finite_slots(rule, env, kleene_missing, scopes, MAX_COMPLETIONS)
     sets, missing = kleene, kleene_missing

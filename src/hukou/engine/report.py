@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from hukou.engine.decide import ChannelResult, Decision, Place
-from hukou.engine.evaluate import POS, Trace
+from hukou.engine.evaluate import ALL, POS, Trace
 from hukou.engine.scopes import LEVEL_FACTS, ONGOING, display_value
 from hukou.policy.facts import field_label
 from hukou.policy.rules import CLAUSE_TEXTS
@@ -82,60 +82,83 @@ def _iso_day(day: int) -> str:
     return found
 
 
-def _trace(t: Trace, day: int, cited: set[str], done: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _trace(
+    t: Trace, day: int, cited: set[str], done: dict[Trace, dict[str, Any]]
+) -> dict[str, Any]:
     """One explained node, and its subtree; the clauses met are added to ``cited`` on the
     way (one walk of the tree, not two). ``done``: the nodes already written in this report,
-    by the id of their trace (a channel embedded in a relative's route is one trace, shared
-    by both trees: written once, its JSON shared too)."""
-    found = done.get(id(t))
+    by their trace (a channel embedded in a relative's route is one trace, shared by both
+    trees: written once, its JSON shared too)."""
+    found = done.get(t)
     if found is not None:
         return found
+    return _node(t, day, cited, done)
+
+
+def _node(t: Trace, day: int, cited: set[str], done: dict[Trace, dict[str, Any]]) -> dict[str, Any]:
+    """``_trace`` for a node not yet written."""
     clause = t.clause
     cited.add(clause)
     yes, no = t.sets
-    value = until = earliest = None
-    for lo, hi in yes:
-        if lo <= day <= hi:  # true: until the end of this run
-            value = True
-            if hi < POS:
-                until = _iso_day(hi)
-            break
+    if yes is ALL:  # true on every day (most nodes): no run ends, no date to give
+        out: dict[str, Any] = {
+            "kind": t.kind,
+            "key": t.key,
+            "clause": clause,
+            "text": {"zh": t.zh, "en": t.en},
+            "value": True,
+        }
+    elif no is ALL and not yes:  # false on every day: never true
+        out = {
+            "kind": t.kind,
+            "key": t.key,
+            "clause": clause,
+            "text": {"zh": t.zh, "en": t.en},
+            "value": False,
+        }
     else:
-        for lo, hi in no:
-            if lo <= day <= hi:
-                value = False
+        value = until = earliest = None
+        for lo, hi in yes:
+            if lo <= day <= hi:  # true: until the end of this run
+                value = True
+                if hi < POS:
+                    until = _iso_day(hi)
                 break
-        after = day + 1
-        for lo, hi in yes:  # the first day true after the decision date
-            if hi >= after:
-                if lo > after:
-                    after = lo
-                if after < POS:
-                    earliest = _iso_day(after)
-                break
-    out: dict[str, Any] = {
-        "kind": t.kind,
-        "key": t.key,
-        "clause": clause,
-        "text": {"zh": t.zh, "en": t.en},
-        "value": value,
-    }
-    if until is not None:
-        out["until"] = until
-    elif earliest is not None:
-        out["earliest_date"] = earliest
+        else:
+            for lo, hi in no:
+                if lo <= day <= hi:
+                    value = False
+                    break
+            after = day + 1
+            for lo, hi in yes:  # the first day true after the decision date
+                if hi >= after:
+                    if lo > after:
+                        after = lo
+                    if after < POS:
+                        earliest = _iso_day(after)
+                    break
+        out = {
+            "kind": t.kind,
+            "key": t.key,
+            "clause": clause,
+            "text": {"zh": t.zh, "en": t.en},
+            "value": value,
+        }
+        if until is not None:
+            out["until"] = until
+        elif earliest is not None:
+            out["earliest_date"] = earliest
     facts = t.facts
     if facts:
-        out["facts"] = {
-            k: v
-            if v.__class__ in _AS_IS or (v.__class__ in _INTS and k in _NOT_LEVEL)
-            else _display(k, v)
-            for k, v in facts.items()
-        }
+        shown = out["facts"] = facts.copy()  # most values are shown as they are
+        for k, v in facts.items():
+            cls = v.__class__
+            if cls not in _AS_IS and (cls not in _INTS or k not in _NOT_LEVEL):
+                shown[k] = _display(k, v)
     children = t.children
     if children:
-        out["children"] = [_trace(c, day, cited, done) for c in children]
-    done[id(t)] = out
+        out["children"] = [done.get(c) or _node(c, day, cited, done) for c in children]
+    done[t] = out
     return out
 
 
@@ -161,7 +184,7 @@ def channel_json(
     c: ChannelResult,
     day: int,
     cited: set[str] | None = None,
-    done: dict[int, dict[str, Any]] | None = None,
+    done: dict[Trace, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     missing, materials = c.missing_facts, c.materials
     earliest, until, place = c.earliest_date, c.eligible_until, c.registration_place
@@ -204,13 +227,16 @@ def materials_channels(d: Decision) -> list[ChannelResult]:
     return [c for c in d.channels if c.status == "undetermined"]
 
 
+_FLAG_VALUES = {"eligible": True, "not_eligible": False}  # a flag's status as its value
+
+
 def decision_json(d: Decision) -> dict[str, Any]:
     """The whole report; the trees are walked once, collecting the clauses they cite."""
     day = d.decision_date.toordinal()
     best = d.best
     applicant = d.case.applicant
     cited: set[str] = set()
-    done: dict[int, dict[str, Any]] = {}  # the nodes written, by trace: shared trees once
+    done: dict[Trace, dict[str, Any]] = {}  # the nodes written, by trace: shared trees once
     out = {
         "schema": SCHEMA,
         "decision_date": d.decision_date.isoformat(),
@@ -230,8 +256,11 @@ def decision_json(d: Decision) -> dict[str, Any]:
         },
         "best_channel": best.key if best else None,
         "registration_place": place_json(best.registration_place) if best else None,
-        # whose materials to bring: the best channel, else each open one (by its own list)
-        "materials_for": [c.key for c in materials_channels(d)],
+        # whose materials to bring (``materials_channels``): the best channel, else each
+        # open one (by its own list)
+        "materials_for": [best.key]
+        if best is not None
+        else [c.key for c in d.channels if c.status == "undetermined"],
         "earliest_date": _iso(d.earliest_date),
         "missing_facts": d.missing_facts,
         "channels": [channel_json(c, day, cited, done) for c in d.channels],
@@ -268,7 +297,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
                 "clause": f.clause,
                 "zh": f.zh,
                 "en": f.en,
-                "value": {"eligible": True, "not_eligible": False}.get(f.status),
+                "value": _FLAG_VALUES.get(f.status),
             }
             for f in d.reporting_flags
         ],

@@ -440,10 +440,10 @@ class Person(_Model):
                 )
             object.__setattr__(self, "birth_date", birth)
             object.__setattr__(self, "sex", sex)
-        if self.birth_date is not None:
-            today = dt.date.today()
-            if self.birth_date > today:
-                raise ValueError("birth_date::出生日期在未来 / birth_date is in the future")
+        born = self.birth_date
+        # the clock is read only for a birth date after a day already known to be past
+        if born is not None and born > _past_day() and born > _today():
+            raise ValueError("birth_date::出生日期在未来 / birth_date is in the future")
         if (
             self.secondary_vocational_graduation_date is not None
             and self.secondary_vocational_graduate is None
@@ -457,6 +457,19 @@ class Person(_Model):
                 "count: answer no)"
             )
         return self
+
+
+_SEEN_TODAY = [dt.date.today()]  # a day known not to lie in the future (time moves on)
+
+
+def _past_day() -> dt.date:
+    """A day on or before today: a birth date up to it needs no look at the clock."""
+    return _SEEN_TODAY[0]
+
+
+def _today() -> dt.date:
+    today = _SEEN_TODAY[0] = dt.date.today()
+    return today
 
 
 class Relative(Person):
