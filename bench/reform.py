@@ -7,14 +7,15 @@ where the time goes.
 
 End to end: the command line as a user types it (``hukou reform <file> --in <pop> --out
 <dir>``), each run a new process; wall-clock median and min, and CPU seconds (user+sys of
-the child) median. The compiled comparison query is cached in the user's cache folder
-(``analytics.sqlcache``); ``--cold`` gives every run a fresh, empty ``HUKOU_CACHE_DIR``
+the child) median. On DuckDB each parameter set is decided by one SQL with the parameters
+as session variables (``compile.SymbolicParameters``), cached in the user's cache folder
+(``analytics.sqlcache``), then compared; ``--cold`` gives every run a fresh, empty ``HUKOU_CACHE_DIR``
 (what the first run after a change of rules, parameters or code costs). The population is
 ``hukou synth --people N --seed S`` (kept under ``--work``).
 
 Breakdown: the same steps in this process, each timed — imports, opening the population,
-the comparison query (from the cache, or built and compiled through Ibis), running it,
-the tables, CSV/Parquet, the PNG and HTML charts and the workbook — once with the cache as
+the decisions' SQL (from the cache, or built and compiled through Ibis), deciding the
+baseline and the reform, comparing them, the tables, CSV/Parquet, the PNG and HTML charts and the workbook — once with the cache as
 it is and once compiling afresh (``--no-cold-breakdown`` skips that).
 """
 
@@ -100,7 +101,7 @@ def breakdown(reform_file: Path, pop: Path, work: Path, cold: bool) -> None:
     with lap("import (ibis, duckdb, hukou)"):
         import ibis  # type: ignore[import-untyped, unused-ignore]
 
-        from hukou.analytics import charts, reform, sqlcache, workbook
+        from hukou.analytics import charts, reform, workbook
         from hukou.cli.analytics_cmds import _write_tables
 
     saved = os.environ.get("HUKOU_CACHE_DIR")
@@ -112,31 +113,20 @@ def breakdown(reform_file: Path, pop: Path, work: Path, cold: bool) -> None:
             baseline = reform.load()
             reformed = definition.apply(baseline)
             on = definition.dates[0]
-            evaluate = reform.batch_evaluator()
         with lap("open the population (DuckDB views)"):
             con = ibis.duckdb.connect()
             tables = reform.population_tables(pop, con)
-        with lap("cache key, cache read"):
-            key = reform.comparison_key(tables, on, baseline, reformed)
-            compiled = sqlcache.load(key)
-        if compiled is None:
-            with lap("build the Ibis expressions"):
-                cube_expr, rel_expr = reform.comparison_cubes(
-                    tables, on, baseline, reformed, evaluate
-                )
-                query = reform.comparison_query(cube_expr, rel_expr)
-            with lap("compile to SQL (Ibis, sqlglot)"):
-                sql = reform._compile(con, query)
-                compiled = sqlcache.CompiledQuery(
-                    sql,
-                    query.schema().to_pyarrow(),
-                    {"persons": list(cube_expr.columns), "relatives": list(rel_expr.columns)},
-                )
-            with lap("cache write"):
-                sqlcache.store(key, compiled)
-        print(f"comparison query: {len(compiled.sql):,} characters of SQL")
-        with lap("run the query (DuckDB: plan + execute)"):
-            cube, rel_cube = reform.fetch_compiled(tables, compiled)
+        # DuckDB's path (``reform.run_reform``): each parameter set decided by the symbolic
+        # SQL (one per rule version and tables), then the comparison over the four tables
+        with lap("decisions' SQL (cache, or Ibis)"):
+            res_sql, rel_sql = reform.compiled_decisions(tables, on, baseline)
+        print(f"decisions' SQL: {len(res_sql.sql) + len(rel_sql.sql):,} characters")
+        with lap("decide the baseline (plan + run)"):
+            before = reform.decide_parameter_set(tables, on, baseline)
+        with lap("decide the reform (plan + run)"):
+            after = reform.decide_parameter_set(tables, on, reformed)
+        with lap("compare (SQL cached per date)"):
+            cube, rel_cube = reform.compare_decided(tables, on, before, after)
         with lap("the report's tables"):
             from hukou.engine.decide import rule_version
 

@@ -1,6 +1,10 @@
 """The compiled comparison query kept between runs (``analytics.sqlcache``): a hit answers
 as a fresh compile does, without compiling; a changed parameter set, date or rule code
-misses; a corrupt, foreign or misplaced file is ignored."""
+misses; a corrupt, foreign or misplaced file is ignored.
+
+This is the path of PostgreSQL and Spark (parameters as literals, one comparison query);
+on DuckDB a reform takes the symbolic path (``test_reform_symbolic``), so these tests
+send DuckDB down the literal one."""
 
 from __future__ import annotations
 
@@ -42,6 +46,11 @@ def population(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pop")
     synth.generate(400, 11, out)
     return out
+
+
+@pytest.fixture(autouse=True)
+def literal_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reform_module, "symbolic", lambda _tables: False)
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +111,7 @@ def kept(population: Path, cache_root: Path) -> ReformReport:
     """``two-years`` decided with an empty cache: compiled, and kept."""
     with pytest.MonkeyPatch.context() as m:
         m.setenv("HUKOU_CACHE_DIR", str(cache_root))
+        m.setattr(reform_module, "symbolic", lambda _tables: False)
         assert not (cache_root / "sql").exists()
         report = _run(population, "two-years")
         assert sqlcache.load(_key(population, "two-years")) is not None

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -78,7 +78,7 @@ from hukou.policy.expr import (
     Type,
     walk,
 )
-from hukou.policy.params import ResolvedParameters
+from hukou.policy.params import Parameter, ResolvedParameters
 from hukou.policy.rules.vocabulary import DWELLING_FACTS, PERSON_FACTS, RELATIVE_FACTS
 from hukou.policy.scales import SCALES
 
@@ -97,6 +97,101 @@ _IBIS_TYPE: dict[Type, str] = {
 
 class CompileError(TypeError):
     """A rule uses a construct the population compiler does not support."""
+
+
+# ---- parameters as session variables (DuckDB) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class SymbolicParameters(ResolvedParameters):
+    """Parameters resolved on a date that enter the SQL as DuckDB session variables
+    (``getvariable('<prefix><path>')``), not as literals (参数作为会话变量).
+
+    The compiled SQL is then the same for every parameter set of one rule version and
+    date, so it is compiled once and kept (``sqlcache``); a new reform only sets the
+    variables (``variables``) and runs it. DuckDB folds a variable into a constant when it
+    binds the query, so the plan is the one the literals would give. The values here are
+    the ones ``variables`` sets; nothing in the SQL depends on them."""
+
+    prefix: str = "p_"
+
+    @classmethod
+    def of(cls, params: ResolvedParameters, prefix: str) -> SymbolicParameters:
+        return cls(params.on, params.values, params.as_of, params.digest, params.ranks, prefix)
+
+
+# one builtin per type: the argument is not called ``name`` (an Ibis operation's own)
+@ibis.udf.scalar.builtin(name="getvariable")  # type: ignore[untyped-decorator, unused-ignore]
+def _var_int(key: str) -> int: ...  # type: ignore[empty-body, unused-ignore]
+
+
+@ibis.udf.scalar.builtin(name="getvariable")  # type: ignore[untyped-decorator, unused-ignore]
+def _var_bool(key: str) -> bool: ...  # type: ignore[empty-body, unused-ignore]
+
+
+@ibis.udf.scalar.builtin(name="getvariable")  # type: ignore[untyped-decorator, unused-ignore]
+def _var_str(key: str) -> str: ...  # type: ignore[empty-body, unused-ignore]
+
+
+@ibis.udf.scalar.builtin(name="getvariable")  # type: ignore[untyped-decorator, unused-ignore]
+def _var_date(key: str) -> dt.date: ...  # type: ignore[empty-body, unused-ignore]
+
+
+_VARIABLE = {"int": _var_int, "level": _var_int, "bool": _var_bool, "str": _var_str}
+_SQL_TYPE = {"int": "BIGINT", "level": "BIGINT", "bool": "BOOLEAN", "str": "VARCHAR"}
+_SQL_TYPE["date"] = "DATE"
+
+
+def variable_name(prefix: str, path: str, level: bool = False) -> str:
+    """The session variable holding parameter ``path`` (its rank when ``level``)."""
+    return prefix + path.replace(".", "__") + ("__rank" if level else "")
+
+
+def _variable(prefix: str, path: str, kind: Type) -> ir.Value:
+    name = variable_name(prefix, path, kind == "level")
+    if kind == "date":
+        return _var_date(name)
+    return _VARIABLE[kind](name)
+
+
+def decision_day(params: ResolvedParameters) -> ir.Value:
+    """The decision date in the SQL: a literal, or with ``SymbolicParameters`` the session
+    variable ``<prefix>on`` (set by ``variables``), so one SQL serves every date too."""
+    if isinstance(params, SymbolicParameters):
+        return _var_date(params.prefix + "on")
+    return ibis.literal(params.on, type="date")
+
+
+def _sql_literal(value: Any, kind: str) -> str:
+    sql_type = _SQL_TYPE[kind]
+    if value is None:
+        return f"CAST(NULL AS {sql_type})"
+    if kind == "bool":
+        return "TRUE" if value else "FALSE"
+    if kind in ("int", "level"):
+        return str(int(value))
+    if kind == "date":
+        return f"DATE '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def variables(
+    params: ResolvedParameters, declared: Mapping[str, Parameter], prefix: str
+) -> list[str]:
+    """The ``SET VARIABLE`` statements giving every ``declared`` parameter (those of the
+    parameter set: a reform adds none) its value in ``params`` under ``prefix``, and a
+    parameter on a scale also its rank: NULL where it is not in force on the date, as the
+    literals would be. Every variable is set, so none is left from an earlier run."""
+    out = [f"SET VARIABLE {prefix}on = {_sql_literal(params.on, 'date')}"]
+    for path, spec in sorted(declared.items()):
+        # a level's own value is its name on the scale; its rank is set below
+        kind = spec.type if spec.type in ("int", "bool", "date") else "str"
+        value = _sql_literal(params.values.get(path), kind)
+        out.append(f"SET VARIABLE {variable_name(prefix, path)} = {value}")
+        if spec.scale or spec.type == "level":
+            rank = _sql_literal(params.ranks.get(path), "level")
+            out.append(f"SET VARIABLE {variable_name(prefix, path, True)} = {rank}")
+    return out
 
 
 def prefix(scope: str) -> str:
@@ -151,6 +246,13 @@ def area_of(county: ir.StringValue) -> ir.Value:
     return _cases(branches, county) if branches else county
 
 
+def _days(n: int | ir.IntegerValue) -> ir.Value:
+    """An interval of ``n`` days: a literal, or a session variable's (``SymbolicParameters``)."""
+    if isinstance(n, int):
+        return ibis.interval(days=n)
+    return n.as_interval("D")
+
+
 def _jiaxing() -> list[str]:
     return list(places.jiaxing_counties())
 
@@ -158,10 +260,15 @@ def _jiaxing() -> list[str]:
 # ---- facts from the population tables --------------------------------------------
 
 
-def person_facts(persons: ir.Table, on: dt.date) -> ir.Table:
+def _day(on: dt.date | ir.Value) -> ir.Value:
+    """The decision date as an SQL value: a literal, or a session variable's."""
+    return ibis.literal(on, type="date") if isinstance(on, dt.date) else on
+
+
+def person_facts(persons: ir.Table, on: dt.date | ir.Value) -> ir.Table:
     """``id`` and every person fact of the vocabulary, as ``engine.scopes`` derives it."""
     p = persons
-    applied = p.permit_issued_on >= ibis.literal(on, type="date")  # not yet issued: applied for
+    applied = p.permit_issued_on >= _day(on)  # not yet issued: applied for
     unstated = ibis.literal(SINCE_UNSTATED, type="date")
     county = p.hukou_county
     facts: dict[str, ir.Value] = {
@@ -181,7 +288,7 @@ def person_facts(persons: ir.Table, on: dt.date) -> ir.Table:
         "lives_in": p.lives_in,
         "residence_registration": _cases(
             [
-                (p.residence_registration_since >= ibis.literal(on, type="date"), True),
+                (p.residence_registration_since >= _day(on), True),
             ],
             p.residence_registration,
         ),
@@ -219,7 +326,9 @@ def person_facts(persons: ir.Table, on: dt.date) -> ir.Table:
     return p.select(**facts)
 
 
-def residence_stretches(periods: ir.Table, on: dt.date, gap_days: int) -> ir.Table:
+def residence_stretches(
+    periods: ir.Table, on: dt.date | ir.Value, gap_days: int | ir.IntegerValue
+) -> ir.Table:
     """§1.2 The latest unbroken stretch of residence per (person, area) begun by ``on``.
 
     Gaps and islands: periods in the same area, ordered by (start, end), start a
@@ -227,7 +336,7 @@ def residence_stretches(periods: ir.Table, on: dt.date, gap_days: int) -> ir.Tab
     so far (``engine.scopes.residence_stretch``); the latest island is the
     stretch. An open period ends on ``ONGOING``.
     """
-    h = periods.filter(periods.start <= ibis.literal(on, type="date"))
+    h = periods.filter(periods.start <= _day(on))
     h = h.select(
         person_id=h.person_id,
         area=area_of(h.county),
@@ -239,7 +348,7 @@ def residence_stretches(periods: ir.Table, on: dt.date, gap_days: int) -> ir.Tab
     # subtract from the start rather than add to an end that may be ONGOING
     new = _cases(
         [(latest_end.isnull(), 1)],
-        (h.start - ibis.interval(days=1 + gap_days) > latest_end).ifelse(1, 0),
+        (h.start - _days(1 + gap_days) > latest_end).ifelse(1, 0),
     )
     h = h.mutate(new=new)
     upto = ibis.window(group_by=[h.person_id, h.area], order_by=[h.start, h.end], rows=(None, 0))
@@ -256,8 +365,11 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
     d = tables["dwellings"]
     p = tables["persons"]
     # before §8 no parameter is in force, and nothing is judged: any value will do
-    gap = int(params.values.get("s1_urban.residence_gap_tolerance_days", 0))
-    s = residence_stretches(tables["residence_periods"], params.on, gap)
+    gap_path = "s1_urban.residence_gap_tolerance_days"
+    gap: int | ir.IntegerValue = int(params.values.get(gap_path, 0))
+    if isinstance(params, SymbolicParameters):
+        gap = _variable(params.prefix, gap_path, "int").fill_null(0)
+    s = residence_stretches(tables["residence_periods"], decision_day(params), gap)
     s = s.rename(s_person="person_id", s_area="area")
     known = p.select(
         k_person=p.person_id,
@@ -316,7 +428,7 @@ def relative_facts(relations: ir.Table, people: ir.Table) -> ir.Table:
 
 def fact_tables(tables: dict[str, ir.Table], params: ResolvedParameters) -> dict[str, ir.Table]:
     """The facts the rules read, per scope kind: ``people``, ``dwellings``, ``relatives``."""
-    people = person_facts(tables["persons"], params.on)
+    people = person_facts(tables["persons"], decision_day(params))
     return {
         "people": people,
         "dwellings": dwelling_facts(tables, params),
@@ -337,7 +449,7 @@ class Frame:
 
     table: ir.Table
     scopes: tuple[str, ...]  # bound scopes, outermost first; each has an ``id`` column
-    on: dt.date
+    on: ir.Value  # the decision date, as an SQL value (``decision_day``)
     temporal: bool = False
     static: Frame | None = None  # the same bindings without candidate days (TODAY = on)
     exists: dict[int, str] = field(default_factory=dict)  # id(Exists node) -> column
@@ -357,7 +469,7 @@ class Frame:
     def today(self) -> ir.Value:
         if self.temporal:
             return self.table[T]
-        return ibis.literal(self.on, type="date")
+        return self.on
 
 
 def _outer_exists(node: Expr, found: dict[int, Exists]) -> None:
@@ -464,6 +576,9 @@ class Compiler:
         written out once by ``batch.run``); by default they are part of the query."""
         self.params = params
         self.on = params.on
+        self.day = decision_day(params)  # the decision date in the SQL
+        # parameters as session variables (``SymbolicParameters``) or as literals
+        self.symbols = params.prefix if isinstance(params, SymbolicParameters) else None
         self.leap = str(params.values.get("readings.leap_day_anniversary", "feb28"))
         facts = facts or fact_tables(tables, params)
         self.people = facts["people"]
@@ -475,14 +590,14 @@ class Compiler:
     # ---- frames ------------------------------------------------------------------
     def applicant_frame(self) -> Frame:
         """One row per person, as the applicant."""
-        return Frame(prefixed(self.people, "applicant"), ("applicant",), self.on)
+        return Frame(prefixed(self.people, "applicant"), ("applicant",), self.day)
 
     def pair_frame(self) -> Frame:
         """One row per (applicant, relative) of ``relations``."""
         a = prefixed(self.people, "applicant")
         r = prefixed(self.relatives, "relative")
         table = a.join(r, a.applicant__id == r.relative__owner).drop("relative__owner")
-        return Frame(table, ("applicant", "relative"), self.on)
+        return Frame(table, ("applicant", "relative"), self.day)
 
     def _items(self, node: Exists, frame: Frame) -> tuple[ir.Table, ir.Value]:
         """The item table of a list fact (prefixed by the item scope) and whether the
@@ -509,7 +624,7 @@ class Compiler:
         if frame.temporal:
             assert frame.static is not None
             static = self.item_frame(node, frame.static)
-        return Frame(table, (*frame.scopes, node.item_scope), self.on, frame.temporal, static)
+        return Frame(table, (*frame.scopes, node.item_scope), self.day, frame.temporal, static)
 
     def is_temporal(self, node: Expr) -> bool:
         return _temporal_node(node, self._temporal)
@@ -527,7 +642,7 @@ class Compiler:
         ``None`` when no comparison can flip at all (``later_only`` only)."""
         assert not frame.temporal
         ids = frame.ids
-        on = ibis.literal(self.on, type="date")
+        on = self.day
         # flips gathered per list context (the frame itself, its dwellings, its relatives…)
         contexts: dict[tuple[str, ...], tuple[Frame, list[ir.Value]]] = {(): (frame, [])}
         seen: set[tuple[int, tuple[str, ...]]] = set()
@@ -625,7 +740,7 @@ class Compiler:
         renamed = cands.rename({f"_c{i}": k for i, k in enumerate(ids)})
         preds = [frame.table[k] == renamed[f"_c{i}"] for i, k in enumerate(ids)]
         table = frame.table.join(renamed, preds).drop(*[f"_c{i}" for i in range(len(ids))])
-        return Frame(table, frame.scopes, self.on, True, frame)
+        return Frame(table, frame.scopes, self.day, True, frame)
 
     # ---- exists: aggregates joined to the frame ------------------------------------
     def attach(self, rules: Iterable[Expr], frame: Frame) -> Frame:
@@ -695,7 +810,7 @@ class Compiler:
             # intervals: from the decision date on, those holding on it overlap, so
             # the union is one interval unless some start later beyond a gap; the
             # measures below tell (``_union_span``)
-            on = ibis.literal(self.on, type="date")
+            on = self.day
             now = (first <= on) & (end > on)
             late = (first > on) & (first < end)
             aggs[f"{name}_on_end"] = _cases([(now, end)], _null("date")).max()
@@ -710,7 +825,7 @@ class Compiler:
         return Frame(
             table,
             frame.scopes,
-            self.on,
+            frame.on,
             frame.temporal,
             frame.static,
             {**frame.exists, **names},
@@ -905,7 +1020,7 @@ class Compiler:
             first = t[f"{name}_first"].fill_null(_END)
             end = t[f"{name}_end"].fill_null(_FIRST)
         else:
-            on = ibis.literal(self.on, type="date")
+            on = self.day
             on_end, late_first = t[f"{name}_on_end"], t[f"{name}_late_first"]
             late_n, late_end = t[f"{name}_late_n"].fill_null(0), t[f"{name}_late_end"]
             # items holding on the decision date reach to ``on_end``; at most one starts
@@ -960,6 +1075,8 @@ class Compiler:
         if isinstance(node, Const):
             return _lit(node.value, node.type)
         if isinstance(node, Param):
+            if self.symbols is not None:
+                return _variable(self.symbols, node.path, node.type)
             if node.type == "level":
                 return _lit(self.params.ranks.get(node.path), "level")
             # not in force on the date (before §8): unknown, as the engine's "not in force"
@@ -975,17 +1092,29 @@ class Compiler:
     def _add_years(self, node: AddYears, frame: Frame) -> ir.Value:
         if not isinstance(node.years, Param | Const):
             raise CompileError(f"{node!r}: years must be a parameter or a constant")
-        raw = (
-            self.params.values.get(node.years.path)
-            if isinstance(node.years, Param)
-            else node.years.value
-        )
         start = self.value(node.date, frame)
-        if raw is None:
-            return _null("date")
-        shifted = start + ibis.interval(years=int(raw))
-        if self.leap == "mar1":  # 29 February in a common year: 1 March (reading R8)
+        leap_reading = "readings.leap_day_anniversary"
+        if self.symbols is not None and isinstance(node.years, Param):
+            # NULL years (not in force) give NULL, as the literal path below
+            shifted = start + self.value(node.years, frame).as_interval("Y")
+            mar1: ir.BooleanValue | None = _variable(self.symbols, leap_reading, "str") == "mar1"
+        else:
+            raw = (
+                self.params.values.get(node.years.path)
+                if isinstance(node.years, Param)
+                else node.years.value
+            )
+            if raw is None:
+                return _null("date")
+            shifted = start + ibis.interval(years=int(raw))
+            if self.symbols is not None:
+                mar1 = _variable(self.symbols, leap_reading, "str") == "mar1"
+            else:
+                mar1 = ibis.literal(True) if self.leap == "mar1" else None
+        if mar1 is not None:  # 29 February in a common year: 1 March (reading R8)
             leap = (start.month() == 2) & (start.day() == 29) & (shifted.day() == 28)
+            if self.symbols is not None:
+                leap = leap & mar1.fill_null(False)
             shifted = _cases([(leap, shifted + ibis.interval(days=1))], shifted)
         # Civil Code art. 202: the engines clamp 29 February to 28 February themselves;
         # an open end stays open
@@ -1091,7 +1220,7 @@ def timelines(
     codes = {f"_v_{k}": truth_code(compiler.boolean(rule, frame)) for k, rule in rules.items()}
     table = frame.table.mutate(**codes)  # each rule once, read three times below
     t = table[T]
-    on = ibis.literal(frame.on, type="date")
+    on = frame.on
     later = t > on
     null = _null("date")
     aggs: dict[str, ir.Value] = {}
@@ -1140,7 +1269,7 @@ def decide_rules(
     # the earliest date is ``first`` when later than the decision date, and the first
     # later day it is no longer true is ``end`` (``span``)
     spans = {k: compiler.span(r, base) for k, r in spannable.items()}
-    on = ibis.literal(frame.on, type="date")
+    on = frame.on
     inexact: dict[str, str] = {}
     if spans:
         named: dict[str, ir.Value] = {}
@@ -1219,9 +1348,11 @@ __all__ = [
     "CompileError",
     "Compiler",
     "Frame",
+    "SymbolicParameters",
     "area_of",
     "dates_of",
     "decide_rules",
+    "decision_day",
     "dwelling_facts",
     "fact_tables",
     "person_facts",
@@ -1230,4 +1361,6 @@ __all__ = [
     "status_of",
     "timelines",
     "truth_code",
+    "variable_name",
+    "variables",
 ]

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -703,6 +705,179 @@ def fetch_compiled(
     return _split(rows, compiled.columns["persons"], compiled.columns["relatives"])
 
 
+# ---- DuckDB: each parameter set decided once, its values as session variables ----------
+#
+# On DuckDB the rules are compiled with the parameters as session variables
+# (``compile.SymbolicParameters``): one SQL per rule version, date and tables decides any
+# parameter set, so a new reform costs no compiling, only running. Each parameter set's
+# RESULTS and RESULT_RELATIVES are decided on their own and kept in this process for the
+# population's files as they are (``_decided``): the baseline is decided once, a reform
+# adds its own half, and the comparison runs over the four small tables.
+
+DECISION_PREFIX = "p_"  # the variables' prefix in the decisions' SQL
+_DECIDED_ENTRIES = 8  # parameter sets kept per process (the baseline and recent reforms)
+_DECIDED_MAX_ROWS = 2_000_000  # a larger population's results are not kept in memory
+_decided: OrderedDict[tuple[str, ...], tuple[pa.Table, pa.Table]] = OrderedDict()
+_decided_lock = threading.Lock()
+_RESULT_TABLES = {"b": ("_hukou_res_b", "_hukou_rel_b"), "r": ("_hukou_res_r", "_hukou_rel_r")}
+
+
+def _declared(params: ParameterSet) -> str:
+    """What the symbolic SQL assumes of a parameter set: its parameters' paths and types
+    (their values are the session's variables)."""
+    return repr(sorted((path, p.type, p.scale or "") for path, p in params.parameters.items()))
+
+
+def symbolic(tables: Mapping[str, ibis.Table]) -> bool:
+    """Whether the tables are DuckDB tables of its catalogue (the symbolic path)."""
+    return _in_database(tables) and _backend(tables).name == "duckdb"
+
+
+def compiled_decisions(
+    tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet, *, cached: bool = True
+) -> tuple[sqlcache.CompiledQuery, sqlcache.CompiledQuery]:
+    """RESULTS and RESULT_RELATIVES of any parameter set shaped as ``params`` on ``on``, as
+    DuckDB SQL reading the parameters from session variables (``compile.variables``);
+    from the cache when it holds this rule version, date and tables."""
+    from hukou.analytics import sqlcache
+    from hukou.analytics.batch import evaluate
+    from hukou.analytics.compile import SymbolicParameters
+
+    backend = _backend(tables)
+    keys = [
+        sqlcache.key(backend.name, tables, [f"decisions-{part}", on.isoformat(), _declared(params)])
+        for part in ("results", "relatives")
+    ]
+    if cached:
+        hits = [sqlcache.load(k) for k in keys]
+        if hits[0] is not None and hits[1] is not None:
+            return hits[0], hits[1]
+    resolved = SymbolicParameters.of(params.at(on), DECISION_PREFIX)
+    exprs = evaluate(dict(tables), on, resolved)
+    entries = []
+    for k, expr in zip(keys, exprs, strict=True):
+        entry = sqlcache.CompiledQuery(_compile(backend, expr), expr.schema().to_pyarrow())
+        sqlcache.store(k, entry)
+        entries.append(entry)
+    return entries[0], entries[1]
+
+
+def _population_files(tables: Mapping[str, ibis.Table]) -> tuple[str, ...] | None:
+    """Each table's Parquet file (path, size, modification time) when every table is a
+    view over one (``population_tables``); None otherwise — then nothing is kept."""
+    import re
+
+    backend = _backend(tables)
+    out = []
+    for name in sorted(tables):
+        row = backend.con.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = ? AND NOT temporary",
+            [tables[name].get_name()],
+        ).fetchone()
+        found = re.fullmatch(
+            r"CREATE VIEW \S+ AS SELECT \* FROM read_parquet\('((?:[^']|'')*)'\);?",
+            (row[0] if row else "").strip(),
+        )
+        if found is None:
+            return None
+        path = Path(found.group(1).replace("''", "'"))
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        out.append(f"{name}={path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+    return tuple(out)
+
+
+def decide_parameter_set(
+    tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
+) -> tuple[pa.Table, pa.Table]:
+    """RESULTS and RESULT_RELATIVES of ``params`` on ``on`` (Arrow): kept in this process
+    for the population's files as they are, else decided by the symbolic SQL."""
+    from hukou.analytics import sqlcache
+    from hukou.analytics.compile import variables
+
+    files = _population_files(tables)
+    memo = None
+    if files is not None:
+        memo = (sqlcache.source_digest(), on.isoformat(), params.at(on).digest, *files)
+        with _decided_lock:
+            hit = _decided.get(memo)
+            if hit is not None:
+                _decided.move_to_end(memo)
+                return hit
+    res_sql, rel_sql = compiled_decisions(tables, on, params)
+    backend = _backend(tables)
+    for statement in variables(params.at(on), params.parameters, DECISION_PREFIX):
+        backend.con.execute(statement)
+    out = (
+        run_sql(backend, res_sql.sql, res_sql.schema),
+        run_sql(backend, rel_sql.sql, rel_sql.schema),
+    )
+    if memo is not None and out[0].num_rows + out[1].num_rows <= _DECIDED_MAX_ROWS:
+        with _decided_lock:
+            _decided[memo] = out
+            while len(_decided) > _DECIDED_ENTRIES:
+                _decided.popitem(last=False)
+    return out
+
+
+def compare_decided(
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    baseline: tuple[pa.Table, pa.Table],
+    reformed: tuple[pa.Table, pa.Table],
+) -> tuple[pa.Table, pa.Table]:
+    """The two cubes from both parameter sets' decisions, compared where the population
+    is (the comparison's SQL, a few KB, cached as the others)."""
+    from hukou.analytics import sqlcache
+
+    backend = _backend(tables)
+    named: dict[str, ibis.Table] = dict(tables)
+    for side, decided in (("b", baseline), ("r", reformed)):
+        for name, table in zip(_RESULT_TABLES[side], decided, strict=True):
+            backend.con.register(name, table)
+            named[name] = backend.table(name)
+    k = sqlcache.key(
+        backend.name,
+        named,
+        [
+            "comparison-of-decisions",
+            on.isoformat(),
+            repr(AGE_BANDS),
+            repr(sorted(jiaxing_counties())),
+        ],
+    )
+    compiled = sqlcache.load(k)
+    if compiled is None or set(compiled.columns) != {"persons", "relatives"}:
+        sides = {"b": _SIDE_B, "r": _SIDE_R}
+
+        def read(_tables: Mapping[str, ibis.Table], _on: dt.date, which: ParameterSet) -> Any:
+            side = "b" if which is sides["b"] else "r"
+            res, rel = _RESULT_TABLES[side]
+            return named[res], named[rel]
+
+        cube, rel_cube = comparison_cubes(tables, on, _SIDE_B, _SIDE_R, read)
+        query = comparison_query(cube, rel_cube)
+        compiled = sqlcache.CompiledQuery(
+            _compile(backend, query),
+            query.schema().to_pyarrow(),
+            {"persons": list(cube.columns), "relatives": list(rel_cube.columns)},
+        )
+        sqlcache.store(k, compiled)
+    try:
+        return fetch_compiled(tables, compiled)
+    finally:
+        for side in ("b", "r"):
+            for name in _RESULT_TABLES[side]:
+                backend.con.unregister(name)
+
+
+# stand-ins telling ``comparison_cubes``' two calls apart in ``compare_decided``
+_SIDE_B = ParameterSet({})
+_SIDE_R = ParameterSet({})
+
+
 # ---- the report ---------------------------------------------------------------------
 
 MEASURES = (
@@ -920,7 +1095,13 @@ def run_reform(
     for i, on in enumerate(when):
         if progress is not None:
             progress("compiling", i)
-        if isinstance(run, CompiledEvaluator) and _in_database(tables):  # SQL cached
+        if isinstance(run, CompiledEvaluator) and symbolic(tables):  # decided once each
+            if progress is not None:
+                progress("evaluating", i)
+            before = decide_parameter_set(tables, on, baseline)
+            after = decide_parameter_set(tables, on, reformed)
+            cube, rel_cube = compare_decided(tables, on, before, after)
+        elif isinstance(run, CompiledEvaluator) and _in_database(tables):  # SQL cached
             compiled = compiled_comparison(tables, on, baseline, reformed, run)
             if progress is not None:
                 progress("evaluating", i)
