@@ -148,16 +148,23 @@ def test_variables_decide_as_literals(population: Path, on: dt.date) -> None:
 def test_a_new_reform_compiles_nothing_and_answers_as_the_literal_path(
     population: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = _run(population, "two-years")  # compiles (or finds) the date's SQL
+    first = _run(population, "two-years")  # compiles (or finds) the SQL
     _same(first, _literal(population, "two-years"))
     expected = _literal(population, "no-parent-age-limit")
+    later = ON + dt.timedelta(days=1)
+    expected_later = _literal(population, "two-years", later)
     reform_module._decided.clear()  # not even the baseline kept: everything run again
+    cubes = reform_module.comparison_cubes
     _no_compiling(monkeypatch)
     got = _run(population, "no-parent-age-limit")
     _same(got, expected)
     assert got.overall()["gains"] > 0
-    with pytest.raises(Compiled):  # another date is another SQL
-        _run(population, "two-years", ON + dt.timedelta(days=1))
+    # another date: the same decisions' SQL (the date is a variable too); only the small
+    # comparison, whose age bands are the date's, is compiled
+    with pytest.raises(Compiled):
+        _run(population, "two-years", later)
+    monkeypatch.setattr(reform_module, "comparison_cubes", cubes)
+    _same(_run(population, "two-years", later), expected_later)
 
 
 def test_each_parameter_set_is_decided_once_per_process(

@@ -736,16 +736,17 @@ def symbolic(tables: Mapping[str, ibis.Table]) -> bool:
 def compiled_decisions(
     tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet, *, cached: bool = True
 ) -> tuple[sqlcache.CompiledQuery, sqlcache.CompiledQuery]:
-    """RESULTS and RESULT_RELATIVES of any parameter set shaped as ``params`` on ``on``, as
-    DuckDB SQL reading the parameters from session variables (``compile.variables``);
-    from the cache when it holds this rule version, date and tables."""
+    """RESULTS and RESULT_RELATIVES of any parameter set shaped as ``params`` on any date,
+    as DuckDB SQL reading the parameters and the decision date from session variables
+    (``compile.variables``); from the cache when it holds this rule version and tables
+    (``on`` only resolves the parameters the expressions are built with)."""
     from hukou.analytics import sqlcache
     from hukou.analytics.batch import evaluate
     from hukou.analytics.compile import SymbolicParameters
 
     backend = _backend(tables)
     keys = [
-        sqlcache.key(backend.name, tables, [f"decisions-{part}", on.isoformat(), _declared(params)])
+        sqlcache.key(backend.name, tables, [f"decisions-{part}", _declared(params)])
         for part in ("results", "relatives")
     ]
     if cached:
