@@ -44,6 +44,7 @@ from hukou.analytics.compile import (
     decide_rules,
     decision_day,
     fact_tables,
+    facts_read,
     relative_facts,
     status_of,
 )
@@ -67,6 +68,18 @@ RELATIVES_FILE = "result_relatives.parquet"
 
 # where each channel registers the hukou (decide._place), for the best channel's place
 RELATION = RELATIVE.relation  # the relative's relation to the applicant, for the output
+# the relative's facts that ``evaluate`` reads: only these are spilled per pair (``run``)
+_RELATIVE_FACTS_READ = facts_read(
+    [
+        *(ch.rule for ch in CHANNELS),
+        *(route.rule for route in RELATIVE_ROUTES),
+        REGISTRATION_PLACE,
+        ANCHOR_CONSENT,
+        IN_FORCE,
+        RELATION,
+    ],
+    RELATIVE.scope,
+)
 
 _PLACE_OF = {
     "own_dwelling": "own_dwelling",
@@ -508,7 +521,8 @@ def run(
 
             def fact_expr(name: str) -> ir.Table:
                 if name == "relatives":  # from the people's facts just written, not again
-                    return relative_facts(tables["relations"], fact_table("people"))
+                    people = fact_table("people")
+                    return relative_facts(tables["relations"], people, _RELATIVE_FACTS_READ)
                 return fact_exprs()[name]
 
             for i, name in enumerate(FACTS):

@@ -410,8 +410,23 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
     return j.select(**facts)
 
 
-def relative_facts(relations: ir.Table, people: ir.Table) -> ir.Table:
-    """``owner`` (the applicant), ``id`` (the relative) and the relative's facts."""
+# what a relative's row always carries: its keys, and whether its own lists are known
+RELATIVE_KEYS = ("id", "dwellings_known", "history_known")
+
+
+def facts_read(rules: Iterable[Expr], scope: str) -> set[str]:
+    """The facts of ``scope`` (``relative``, …) that ``rules`` read."""
+    return {
+        n.name for rule in rules for n in walk(rule) if isinstance(n, Fact) and n.scope == scope
+    }
+
+
+def relative_facts(
+    relations: ir.Table, people: ir.Table, read: Iterable[str] | None = None
+) -> ir.Table:
+    """``owner`` (the applicant), ``id`` (the relative) and the relative's facts — only
+    those in ``read`` (``facts_read``) when given: a relative's row is written out once
+    per pair (``batch.run`` spills it), and the rules read about half its facts."""
     r = relations
     j = r.join(people, r.relative_id == people.id)
     cols: dict[str, ir.Value] = {
@@ -422,7 +437,8 @@ def relative_facts(relations: ir.Table, people: ir.Table) -> ir.Table:
     missing = set(RELATIVE_FACTS) - set(cols)
     if missing:
         raise CompileError(f"no column for relative facts {sorted(missing)}")
-    cols.update({name: j[name] for name in people.columns})
+    wanted = None if read is None else {*read, *RELATIVE_KEYS}
+    cols.update({name: j[name] for name in people.columns if wanted is None or name in wanted})
     return j.select(**cols)
 
 
@@ -1355,6 +1371,7 @@ __all__ = [
     "decision_day",
     "dwelling_facts",
     "fact_tables",
+    "facts_read",
     "person_facts",
     "relative_facts",
     "residence_stretches",
