@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hukou.analytics import batch
-from hukou.analytics.compile import CompileError, Compiler
+from hukou.analytics import compile as compile_module
+from hukou.analytics.compile import ONGOING, CompileError, Compiler
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
 from hukou.analytics.population import Tables, from_cases
 from hukou.analytics.reference import reference_results
@@ -636,3 +637,65 @@ def test_s3_1_places_the_parent_by_the_collectives_consent(parameters: str) -> N
         "anchor_household",
         None,
     ], kinds
+
+
+# every tenure (and unknown) × commercial housing or not (or unknown)
+STRETCH_KINDS = [
+    (tenure, commercial)
+    for tenure in ("owned", "rented_registered", "rented_unregistered", None)
+    for commercial in (True, False, None)
+]
+
+
+def test_stretches_are_computed_only_where_s1_2_may_read_them() -> None:
+    """The §1.2 stretch is computed only for a dwelling that may be a rented commercial
+    flat (``s1_urban.rented_commercial_flat`` not certainly false); the decisions of
+    people with every other kind of dwelling, and a stretch that would reach 3 years
+    in 100 days, are still the engine's — and so are the stretch's dates where it is read."""
+    on = dt.date(2025, 6, 1)
+    cases = []
+    for tenure, commercial in STRETCH_KINDS:
+        flat: dict[str, Any] = {"address": {"county": "330421", "urban_rural_code": "111"}}
+        if tenure is not None:
+            flat["tenure"] = tenure
+        if commercial is not None:
+            flat["commercial_housing"] = commercial
+        start = add_years(on + dt.timedelta(days=100), -3).isoformat()
+        cases.append(
+            {
+                "decision_date": on.isoformat(),
+                "applicant": {
+                    "sex": "female",
+                    "birth_date": "1985-03-01",
+                    "residence_registration": True,
+                    "dwellings": [flat],
+                    "residence_history": [{"start": start, "county": "330421"}],
+                },
+            }
+        )
+    tables = parsed_population(cases)
+    assert_same(reference_results(tables, on), run_duckdb(tables, on), tables)
+    # which rows carry a stretch: exactly the kinds §1.2 may read
+    con = ibis.duckdb.connect()
+    named = {}
+    for name, table in tables.items():
+        con.con.register(name, table)
+        named[name] = con.table(name)
+    facts = compile_module.dwelling_facts(named, parameter_sets()["law"].at(on))
+    rows = con.to_pyarrow(facts).to_pylist()
+    by_owner = {r["owner"]: r for r in rows}
+    persons = tables["persons"].to_pylist()
+    dwellings = {d["person_id"]: d for d in tables["dwellings"].to_pylist()}
+    read = 0
+    for person in persons:
+        d = dwellings[person["person_id"]]
+        may_read = (
+            d["tenure"] in (None, "rented_registered") and d["commercial_housing"] is not False
+        )
+        row = by_owner[person["person_id"]]
+        if may_read:
+            read += 1
+            assert row["stretch_exists"] is True and row["stretch_end"] == ONGOING
+        else:
+            assert row["stretch_exists"] is None and row["stretch_start"] is None
+    assert read == 4  # rented_registered or unknown tenure, commercial or unknown

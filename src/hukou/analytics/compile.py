@@ -78,7 +78,7 @@ from hukou.policy.expr import (
     Type,
     walk,
 )
-from hukou.policy.params import Parameter, ResolvedParameters
+from hukou.policy.params import Parameter, ParameterSet, ResolvedParameters
 from hukou.policy.rules.vocabulary import DWELLING_FACTS, PERSON_FACTS, RELATIVE_FACTS
 from hukou.policy.scales import SCALES
 
@@ -173,6 +173,12 @@ def _sql_literal(value: Any, kind: str) -> str:
     if kind == "date":
         return f"DATE '{value.isoformat()}'"
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def declared_signature(params: ParameterSet) -> str:
+    """What SQL compiled with ``SymbolicParameters`` assumes of a parameter set: its
+    parameters' paths, types and scales (their values are the session's variables)."""
+    return repr(sorted((path, p.type, p.scale or "") for path, p in params.parameters.items()))
 
 
 def variables(
@@ -327,14 +333,18 @@ def person_facts(persons: ir.Table, on: dt.date | ir.Value) -> ir.Table:
 
 
 def residence_stretches(
-    periods: ir.Table, on: dt.date | ir.Value, gap_days: int | ir.IntegerValue
+    periods: ir.Table,
+    on: dt.date | ir.Value,
+    gap_days: int | ir.IntegerValue,
+    only: ir.Table | None = None,
 ) -> ir.Table:
     """§1.2 The latest unbroken stretch of residence per (person, area) begun by ``on``.
 
     Gaps and islands: periods in the same area, ordered by (start, end), start a
     new island when they begin more than ``gap_days`` days after the latest end
     so far (``engine.scopes.residence_stretch``); the latest island is the
-    stretch. An open period ends on ``ONGOING``.
+    stretch. An open period ends on ``ONGOING``. ``only``: the (``person_id``, ``area``)
+    pairs wanted; every period of such a pair is kept, so their stretches are unchanged.
     """
     h = periods.filter(periods.start <= _day(on))
     h = h.select(
@@ -343,6 +353,8 @@ def residence_stretches(
         start=h.start,
         end=h.end.fill_null(ibis.literal(ONGOING, type="date")),
     )
+    if only is not None:
+        h = h.semi_join(only, [h.person_id == only.person_id, h.area == only.area])
     before = ibis.window(group_by=[h.person_id, h.area], order_by=[h.start, h.end], rows=(None, -1))
     latest_end = h.end.max().over(before)
     # subtract from the start rather than add to an end that may be ONGOING
@@ -369,7 +381,17 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
     gap: int | ir.IntegerValue = int(params.values.get(gap_path, 0))
     if isinstance(params, SymbolicParameters):
         gap = _variable(params.prefix, gap_path, "int").fill_null(0)
-    s = residence_stretches(tables["residence_periods"], decision_day(params), gap)
+    d = d.mutate(d_area=area_of(d.county))
+    # §1.2 reads the stretch only of a dwelling that may be a rented commercial flat
+    # (``s1_urban.rented_commercial_flat``: tenure rented_registered, commercial housing);
+    # where that is certainly false the exception's "and" is false whatever the stretch,
+    # so the window runs over the periods of the other dwellings' (person, area) only
+    read = (d.tenure.isnull() | (d.tenure == "rented_registered")) & d.commercial_housing.fill_null(
+        True
+    )
+    d = d.mutate(d_read=read)
+    wanted = d.filter(d.d_read).select(person_id=d.person_id, area=d.d_area).distinct()
+    s = residence_stretches(tables["residence_periods"], decision_day(params), gap, wanted)
     s = s.rename(s_person="person_id", s_area="area")
     known = p.select(
         k_person=p.person_id,
@@ -377,10 +399,10 @@ def dwelling_facts(tables: dict[str, ir.Table], params: ResolvedParameters) -> i
         k_hukou_kind=p.hukou_kind,
         k_hukou_area=area_of(p.hukou_county),
     )
-    d = d.mutate(d_area=area_of(d.county))
     j = d.left_join(s, [d.person_id == s.s_person, d.d_area == s.s_area])
     j = j.left_join(known, j.person_id == known.k_person)
-    derived = j.k_history & j.county.notnull()
+    # not derived where not read: unknown, not "no stretch"
+    derived = j.k_history & j.county.notnull() & j.d_read
     no_date = _null("date")
     facts: dict[str, ir.Value] = {
         "owner": j.person_id,
@@ -1369,6 +1391,7 @@ __all__ = [
     "dates_of",
     "decide_rules",
     "decision_day",
+    "declared_signature",
     "dwelling_facts",
     "fact_tables",
     "facts_read",

@@ -722,12 +722,6 @@ _decided_lock = threading.Lock()
 _RESULT_TABLES = {"b": ("_hukou_res_b", "_hukou_rel_b"), "r": ("_hukou_res_r", "_hukou_rel_r")}
 
 
-def _declared(params: ParameterSet) -> str:
-    """What the symbolic SQL assumes of a parameter set: its parameters' paths and types
-    (their values are the session's variables)."""
-    return repr(sorted((path, p.type, p.scale or "") for path, p in params.parameters.items()))
-
-
 def symbolic(tables: Mapping[str, ibis.Table]) -> bool:
     """Whether the tables are DuckDB tables of its catalogue (the symbolic path)."""
     return _in_database(tables) and _backend(tables).name == "duckdb"
@@ -742,11 +736,11 @@ def compiled_decisions(
     (``on`` only resolves the parameters the expressions are built with)."""
     from hukou.analytics import sqlcache
     from hukou.analytics.batch import evaluate
-    from hukou.analytics.compile import SymbolicParameters
+    from hukou.analytics.compile import SymbolicParameters, declared_signature
 
     backend = _backend(tables)
     keys = [
-        sqlcache.key(backend.name, tables, [f"decisions-{part}", _declared(params)])
+        sqlcache.key(backend.name, tables, [f"decisions-{part}", declared_signature(params)])
         for part in ("results", "relatives")
     ]
     if cached:
