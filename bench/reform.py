@@ -118,13 +118,16 @@ def breakdown(reform_file: Path, pop: Path, work: Path, cold: bool) -> None:
             tables = reform.population_tables(pop, con)
         # DuckDB's path (``reform.run_reform``): each parameter set decided by the symbolic
         # SQL (one per rule version and tables), then the comparison over the four tables
+        prepared: dict[str, Any] = {}
+        with lap("fact tables (SQL cached or Ibis; run)"):
+            facts = reform.prepare_facts(tables, on, baseline, prepared)
         with lap("decisions' SQL (cache, or Ibis)"):
-            res_sql, rel_sql = reform.compiled_decisions(tables, on, baseline)
+            res_sql, rel_sql = reform.compiled_decisions(tables, on, baseline, facts)
         print(f"decisions' SQL: {len(res_sql.sql) + len(rel_sql.sql):,} characters")
         with lap("decide the baseline (plan + run)"):
-            before = reform.decide_parameter_set(tables, on, baseline)
+            before = reform.decide_parameter_set(tables, on, baseline, prepared)
         with lap("decide the reform (plan + run)"):
-            after = reform.decide_parameter_set(tables, on, reformed)
+            after = reform.decide_parameter_set(tables, on, reformed, prepared)
         with lap("compare (SQL cached per date)"):
             cube, rel_cube = reform.compare_decided(tables, on, before, after)
         with lap("the report's tables"):

@@ -1,7 +1,8 @@
 """``batch.run`` keeps its compiled SQL (``analytics.sqlcache``): a second run with the same
-code, parameters, date and tables builds no Ibis expression and writes the same rows; a
-changed parameter set or date misses; a corrupt entry, or a cache folder that cannot be
-written, only means compiling again."""
+code and tables builds no Ibis expression and writes the same rows; on DuckDB the
+parameters and the date are session variables, so another parameter set or date reuses the
+SQL and decides as that set's own literal SQL does; a corrupt entry, or a cache folder that
+cannot be written, only means compiling again."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from typing import Any
 
 import ibis
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
 from hukou.analytics import batch, sqlcache, synth
+from hukou.analytics.compile import SymbolicParameters, declared_signature
+from hukou.analytics.reform import population_tables
 from hukou.policy.params import load
 
 ON = dt.date(2025, 1, 1)
@@ -90,8 +94,10 @@ def _key(population: Path, name: str, on: dt.date = ON, parameters: Any = None) 
     con = batch._duckdb_connect(None, None, None)
     try:
         tables = batch.duckdb_tables(con, population)
-        params = batch._parameters(on, parameters)
-        return batch._Queries(con, tables, on, params).key(name)
+        pset = parameters or load()
+        params = SymbolicParameters.of(pset.at(on), batch.SYMBOLS)
+        declared = declared_signature(pset)
+        return batch._Queries(con, tables, on, params, declared=declared).key(name)
     finally:
         con.disconnect()
 
@@ -139,23 +145,53 @@ def test_the_kept_sql_names_no_file(population: Path, cache: Path, tmp_path: Pat
     assert path.stat().st_mode & 0o077 == 0  # private, as every sqlcache file
 
 
-@pytest.mark.usefixtures("cache", "first", "no_compiling")
-def test_another_parameter_set_or_date_misses(population: Path, tmp_path: Path) -> None:
-    same = load().with_overrides({})  # another object with the same values: a hit
-    report, _ = _run(population, tmp_path / "same", parameters=same)
-    assert report["queries"]["cached"] == 5
+def _literal(population: Path, on: dt.date, parameters: Any) -> Output:
+    """The decisions by the parameter set's own SQL, its values and date as literals."""
+    con = ibis.duckdb.connect()
+    try:
+        tables = population_tables(population, con)
+        exprs = batch.evaluate(tables, on, parameters.at(on))
+        return con.to_pyarrow(exprs[0]), con.to_pyarrow(exprs[1])
+    finally:
+        con.disconnect()
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows in order, dates as dates (date arithmetic gives DuckDB timestamps)."""
+    cols = {
+        n: pc.cast(c, pa.date32()) if pa.types.is_timestamp(c.type) else c
+        for n, c in zip(table.column_names, table.columns, strict=True)
+    }
+    fixed = pa.table(cols)
+    keys = [k for k in ("person_id", "relative_id") if k in fixed.column_names]
+    return fixed.sort_by([(k, "ascending") for k in keys]).to_pylist()
+
+
+@pytest.mark.usefixtures("cache", "first")
+def test_another_parameter_set_or_date_reuses_the_sql(
+    population: Path, first: Output, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reform, later = load().with_overrides(REFORM), dt.date(2025, 1, 2)
+    expected = {
+        "reform": _literal(population, ON, reform),
+        "later": _literal(population, later, load()),
+    }
     keys = {
         _key(population, "results"),
-        _key(population, "results", parameters=load().with_overrides(REFORM)),
-        _key(population, "results", dt.date(2025, 1, 2)),
+        _key(population, "results", parameters=reform),
+        _key(population, "results", later),
     }
-    assert len(keys) == 3
-    with pytest.raises(Compiled):
-        batch.run(
-            population, tmp_path / "reform", "duckdb", ON, parameters=load().with_overrides(REFORM)
-        )
-    with pytest.raises(Compiled):
-        batch.run(population, tmp_path / "later", "duckdb", dt.date(2025, 1, 2))
+    assert len(keys) == 1  # one SQL per rule version and tables
+    for name in ("evaluate", "fact_tables", "relative_facts"):
+        monkeypatch.setattr(batch, name, _refuse)
+    monkeypatch.setattr(ibis, "to_sql", _refuse)
+    for name, on, parameters in (("reform", ON, reform), ("later", later, None)):
+        report, got = _run(population, tmp_path / name, on, parameters=parameters)
+        assert report["queries"]["cached"] == 5, name
+        for g, e in zip(got, expected[name], strict=True):
+            assert _rows(g) == _rows(e), name
+    # the variables were read: the reform's results are not the law's
+    assert _rows(expected["reform"][0]) != _rows(first[0])
     with pytest.raises(Compiled):  # asked not to read the cache
         batch.run(population, tmp_path / "uncached", "duckdb", ON, cached=False)
 

@@ -7,13 +7,15 @@ and reform) in one query. The rules are those of the per-case engine, compiled b
 ``analytics.compile``; ``analytics.reference`` computes the same tables case by
 case, and the differential tests keep the two equal.
 
-``run`` compiles its queries (on DuckDB: the three fact tables it spills, the results
-and the relatives; on Spark: the last two) through Ibis to SQL once per rule code,
-parameter set, decision date and tables: the SQL is kept in the user's cache folder
-(``analytics.sqlcache``) and a later run executes it as it is, without building an Ibis
-expression (on a million people Ibis took ~2 s of ~11 s). The SQL names only the
-population's tables and the ``_facts_<name>`` views, never a file: the spilled files'
-paths are written around it on each run.
+``run`` compiles its queries (the three fact tables, the results and the relatives; on
+Spark the last two) through Ibis to SQL once and keeps the SQL in the user's cache folder
+(``analytics.sqlcache``); a later run executes it as it is, without building an Ibis
+expression (on a million people Ibis took ~2 s of ~11 s). On DuckDB the parameters and
+the decision date are session variables (``compile.SymbolicParameters``), so one SQL per
+rule version serves every date and parameter set; on PostgreSQL and Spark they are
+literals, and the SQL is kept per parameter set and date. The SQL names only the
+population's tables and the fact tables, never a file: the spilled files' paths (DuckDB)
+and the run's own schema (PostgreSQL) are written around it on each run.
 """
 
 from __future__ import annotations
@@ -40,13 +42,16 @@ from hukou.analytics.compile import (
     TRUE,
     UNKNOWN,
     Compiler,
+    SymbolicParameters,
     dates_of,
     decide_rules,
     decision_day,
+    declared_signature,
     fact_tables,
     facts_read,
     relative_facts,
     status_of,
+    variables,
 )
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES, require_population
 from hukou.policy.expr import Exists
@@ -69,7 +74,7 @@ RELATIVES_FILE = "result_relatives.parquet"
 # where each channel registers the hukou (decide._place), for the best channel's place
 RELATION = RELATIVE.relation  # the relative's relation to the applicant, for the output
 # the relative's facts that ``evaluate`` reads: only these are spilled per pair (``run``)
-_RELATIVE_FACTS_READ = facts_read(
+RELATIVE_FACTS_READ = facts_read(
     [
         *(ch.rule for ch in CHANNELS),
         *(route.rule for route in RELATIVE_ROUTES),
@@ -90,7 +95,17 @@ _PLACE_OF = {
 
 def _typed(table: ir.Table, schema: pa.Schema) -> ir.Table:
     types = {"string": "string", "date32[day]": "date", "int64": "int64"}
-    return table.select(*[table[f.name].cast(types[str(f.type)]).name(f.name) for f in schema])
+    cols = []
+    for f in schema:
+        col = table[f.name]
+        if types[str(f.type)] == "date":
+            # date ± interval is a timestamp in DuckDB though Ibis types it a date, and
+            # would skip a cast to date: through timestamp, so the files hold dates
+            col = col.cast("timestamp").cast("date")
+        else:
+            col = col.cast(types[str(f.type)])
+        cols.append(col.name(f.name))
+    return table.select(*cols)
 
 
 def evaluate(
@@ -378,6 +393,8 @@ def spark_tables(con: Any, session: Any, in_dir: Path) -> dict[str, ir.Table]:
     return out
 
 
+SYMBOLS = "p_"  # the session variables' prefix on DuckDB (``compile.variables``)
+
 # the facts ``run`` spills on DuckDB, in order (the relatives' are read from the people's)
 FACTS = ("people", "dwellings", "relatives")
 
@@ -400,12 +417,15 @@ class _Queries:
         params: ResolvedParameters,
         *,
         cached: bool = True,
+        declared: str | None = None,
     ) -> None:
         self.dialect = str(backend.name)  # "duckdb", "pyspark": what ibis.to_sql takes
         self.tables = tables
         # the backend's version: the facts' views read back from Parquet have the types
         # it gives them, and Ibis compiles the later queries against those
         self.parts = ["batch", on.isoformat(), params.digest, f"{backend.version}"]
+        if declared is not None:  # the parameters and the date are session variables
+            self.parts = ["batch-symbolic", declared, f"{backend.version}"]
         self.cached = cached
         self.hits = 0
         self.seconds = 0.0  # looking up and compiling (Ibis), not running
@@ -477,7 +497,7 @@ def run(
     ``postgres``: the query runs inside the database on tables ``<pg_prefix><name>``
     (``load_postgres`` puts a population there); ``in_dir`` is then not read.
     ``spark``: a session on ``spark_master`` (``local[2]`` by default).
-    On DuckDB and Spark the compiled SQL is read from the cache folder when it holds it
+    The compiled SQL is read from the cache folder when it holds it
     (``sqlcache``; ``cached=False``: compiled anew, and kept) — the same SQL, the same
     files.
     Returns timings, row counts and, under ``queries``, how many queries were read from
@@ -504,7 +524,15 @@ def run(
         written: list[Path] = []
         try:
             tables = duckdb_tables(con, in_dir)
-            queries = _Queries(con, tables, on, params, cached=cached)
+            # the parameters and the decision date as session variables: one SQL per rule
+            # version decides any date and parameter set (``compile.SymbolicParameters``)
+            pset = parameters or load()
+            for statement in variables(params, pset.parameters, SYMBOLS):
+                con.con.execute(statement)
+            params = SymbolicParameters.of(params, SYMBOLS)
+            queries = _Queries(
+                con, tables, on, params, cached=cached, declared=declared_signature(pset)
+            )
             # the facts are read by many parts of the query: computed once, spilled to
             # Parquet (streaming, so memory stays bounded) and read back through the views
             # ``_facts_<name>``, which is how the later queries name them
@@ -522,7 +550,7 @@ def run(
             def fact_expr(name: str) -> ir.Table:
                 if name == "relatives":  # from the people's facts just written, not again
                     people = fact_table("people")
-                    return relative_facts(tables["relations"], people, _RELATIVE_FACTS_READ)
+                    return relative_facts(tables["relations"], people, RELATIVE_FACTS_READ)
                 return fact_exprs()[name]
 
             for i, name in enumerate(FACTS):
@@ -562,19 +590,136 @@ def run(
             if own_temp:
                 shutil.rmtree(spill, ignore_errors=True)
     elif engine == "postgres":
+        import uuid
+        from concurrent.futures import ThreadPoolExecutor
+
+        import pyarrow.csv as pa_csv
+
+        # The facts are read by both queries and by many parts of each: computed once
+        # into UNLOGGED tables ``_facts_<name>`` of a schema of this run's own (dropped at
+        # the end), which the later queries name through the search path (their SQL names
+        # no schema, so it is cached as on DuckDB). Then both queries at once. Each step
+        # runs in sessions of its own, two at a time: PostgreSQL runs a query on one core.
         con = postgres_connect(pg)
+        raw_con = con.con
+        run_schema = f"hukou_run_{uuid.uuid4().hex[:16]}"
+        search_path = f'"{run_schema}", {raw_con.execute("SHOW search_path").fetchone()[0]}'
+
+        def pg_session() -> Any:
+            session = postgres_connect(pg)
+            session.raw_sql(f"SET search_path = {search_path}").close()
+            return session
+
+        def in_session(statements: list[Callable[[], str]]) -> None:
+            session = pg_session()
+            try:
+                for statement in statements:
+                    session.con.execute(statement())
+            finally:
+                session.disconnect()
+
         try:
-            results, relatives = evaluate(postgres_tables(con, pg_prefix), on, params)
+            pg_tables = postgres_tables(con, pg_prefix)
+            queries = _Queries(con, pg_tables, on, params, cached=cached)
+            raw_con.execute(f'CREATE SCHEMA "{run_schema}"')
+            raw_con.execute(f"SET search_path = {search_path}")
+
+            @cache
+            def pg_fact_exprs() -> dict[str, ir.Table]:
+                return fact_tables(pg_tables, params)
+
+            def pg_fact_expr(name: str) -> ir.Table:
+                if name == "relatives":  # from the people's facts just written, not again
+                    people_facts = con.table("_facts_people")
+                    return relative_facts(pg_tables["relations"], people_facts, RELATIVE_FACTS_READ)
+                return pg_fact_exprs()[name]
+
+            def create_facts(name: str) -> str:
+                sql = queries.sql(f"facts_{name}", partial(pg_fact_expr, name))
+                return f'CREATE UNLOGGED TABLE "_facts_{name}" AS {sql}'
+
+            # people then relatives (which reads them, so is compiled once they exist)
+            # beside dwellings: about even halves; Ibis only ever in one thread at a time
+            people_sql, dwellings_sql = create_facts("people"), create_facts("dwellings")
+            with ThreadPoolExecutor(2) as pool:
+                chains: list[list[Callable[[], str]]] = [
+                    [lambda: people_sql, partial(create_facts, "relatives")],
+                    [lambda: dwellings_sql],
+                ]
+                for built in [pool.submit(in_session, chain) for chain in chains]:
+                    built.result()
+
+            @cache
+            def decided_pg() -> tuple[ir.Table, ir.Table]:
+                facts = {n: con.table(f"_facts_{n}") for n in FACTS}
+                return evaluate(pg_tables, on, params, facts=facts)
+
+            def decision_pg(i: int) -> ir.Table:  # 0: the results, 1: the relatives
+                return decided_pg()[i]
+
+            outputs = ((RESULTS_FILE, RESULTS), (RELATIVES_FILE, RESULT_RELATIVES))
+            sqls = [
+                queries.sql(name.removesuffix(".parquet"), partial(decision_pg, i))
+                for i, (name, _schema) in enumerate(outputs)
+            ]
+
+            def copy_out(sql: str, name: str, schema: pa.Schema) -> int:
+                """One query streamed out of a session of its own with ``COPY`` as CSV
+                (to a file beside the output, so memory stays bounded), parsed by Arrow
+                rather than row by row in Python, then written to Parquet. PostgreSQL
+                gives some date columns as timestamps (midnight): cast back to dates, as
+                Arrow did with the rows before."""
+                cols = ", ".join(
+                    f'CAST("{f.name}" AS DATE) AS "{f.name}"'
+                    if pa.types.is_date(f.type)
+                    else f'"{f.name}"'
+                    for f in schema
+                )
+                csv = out_dir / f".{name}.csv"
+                session = pg_session()
+                try:
+                    raw = session.con
+                    raw.execute("SET DateStyle = ISO")
+                    copy_sql = f"COPY (SELECT {cols} FROM ({sql}) AS t) TO STDOUT (FORMAT csv)"
+                    with csv.open("wb") as f, raw.cursor() as cur, cur.copy(copy_sql) as copy:
+                        for data in copy:
+                            f.write(data)
+                finally:
+                    session.disconnect()
+                try:
+                    reader = pa_csv.open_csv(
+                        csv,
+                        read_options=pa_csv.ReadOptions(
+                            column_names=schema.names, block_size=16 << 20
+                        ),
+                        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                        convert_options=pa_csv.ConvertOptions(
+                            column_types=schema,
+                            null_values=[""],  # NULL; an empty string is quoted
+                            strings_can_be_null=True,
+                            quoted_strings_can_be_null=False,
+                        ),
+                    )
+                    return _write_batches(iter(reader), schema, out_dir / name)
+                finally:
+                    csv.unlink(missing_ok=True)
+
             step(RESULTS_FILE, 0.05)
-            people = _write_batches(
-                con.to_pyarrow_batches(results), RESULTS, out_dir / RESULTS_FILE
-            )
-            step(RELATIVES_FILE, 0.7)
-            _write_batches(
-                con.to_pyarrow_batches(relatives), RESULT_RELATIVES, out_dir / RELATIVES_FILE
-            )
+            with ThreadPoolExecutor(len(outputs)) as pool:
+                running = [
+                    pool.submit(copy_out, sql, name, schema)
+                    for sql, (name, schema) in zip(sqls, outputs, strict=True)
+                ]
+                people = running[0].result()
+                step(RELATIVES_FILE, 0.7)
+                running[1].result()
+            queries.keep()
+            report["queries"] = queries.report()
         finally:
-            con.disconnect()
+            try:
+                raw_con.execute(f'DROP SCHEMA IF EXISTS "{run_schema}" CASCADE')
+            finally:
+                con.disconnect()
     elif engine == "spark":
         session = spark_session(spark_master)
         con = ibis.pyspark.connect(session)

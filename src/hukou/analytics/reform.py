@@ -727,20 +727,92 @@ def symbolic(tables: Mapping[str, ibis.Table]) -> bool:
     return _in_database(tables) and _backend(tables).name == "duckdb"
 
 
-def compiled_decisions(
+_FACT_TABLES = {name: f"_hukou_facts_{name}" for name in ("people", "dwellings", "relatives")}
+_GAP = "s1_urban.residence_gap_tolerance_days"  # the only parameter the facts read
+
+
+def _facts_sql(
     tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet, *, cached: bool = True
+) -> dict[str, sqlcache.CompiledQuery]:
+    """The three fact tables (``compile.fact_tables``; a relative's row narrowed to what
+    the rules read) as DuckDB SQL reading the date and the parameters from session
+    variables; from the cache when it holds this rule version and tables."""
+    from hukou.analytics import sqlcache
+    from hukou.analytics.batch import RELATIVE_FACTS_READ
+    from hukou.analytics.compile import (
+        SymbolicParameters,
+        declared_signature,
+        fact_tables,
+        relative_facts,
+    )
+
+    backend = _backend(tables)
+    keys = {
+        name: sqlcache.key(backend.name, tables, [f"facts-{name}", declared_signature(params)])
+        for name in _FACT_TABLES
+    }
+    if cached:
+        hits = {name: sqlcache.load(k) for name, k in keys.items()}
+        if all(hit is not None for hit in hits.values()):
+            return {name: hit for name, hit in hits.items() if hit is not None}
+    resolved = SymbolicParameters.of(params.at(on), DECISION_PREFIX)
+    exprs = fact_tables(dict(tables), resolved)
+    exprs["relatives"] = relative_facts(tables["relations"], exprs["people"], RELATIVE_FACTS_READ)
+    out = {}
+    for name, k in keys.items():
+        expr = exprs[name]
+        out[name] = sqlcache.CompiledQuery(_compile(backend, expr), expr.schema().to_pyarrow())
+        sqlcache.store(k, out[name])
+    return out
+
+
+def prepare_facts(
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    params: ParameterSet,
+    prepared: dict[str, Any] | None = None,
+) -> dict[str, ibis.Table]:
+    """The facts the rules read, as temporary tables of the tables' DuckDB connection —
+    made once for the date and the one parameter they depend on (the §1.2 gap), so the
+    baseline and a reform that keeps the gap read the same tables (``prepared`` remembers
+    for which, per run). Sets the session variables of ``params``."""
+    from hukou.analytics.compile import variables
+
+    backend = _backend(tables)
+    for statement in variables(params.at(on), params.parameters, DECISION_PREFIX):
+        backend.con.execute(statement)
+    made_for = (on, params.at(on).values.get(_GAP))
+    if prepared is None or prepared.get("facts") != made_for:
+        for name, compiled in _facts_sql(tables, on, params).items():
+            backend.con.execute(
+                f'CREATE OR REPLACE TEMP TABLE "{_FACT_TABLES[name]}" AS {compiled.sql}'
+            )
+        if prepared is not None:
+            prepared["facts"] = made_for
+    return {name: backend.table(table) for name, table in _FACT_TABLES.items()}
+
+
+def compiled_decisions(
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    params: ParameterSet,
+    facts: Mapping[str, ibis.Table],
+    *,
+    cached: bool = True,
 ) -> tuple[sqlcache.CompiledQuery, sqlcache.CompiledQuery]:
     """RESULTS and RESULT_RELATIVES of any parameter set shaped as ``params`` on any date,
-    as DuckDB SQL reading the parameters and the decision date from session variables
-    (``compile.variables``); from the cache when it holds this rule version and tables
-    (``on`` only resolves the parameters the expressions are built with)."""
+    over the fact tables ``prepare_facts`` made, as DuckDB SQL reading the parameters and
+    the decision date from session variables (``compile.variables``); from the cache when
+    it holds this rule version and tables (``on`` only resolves the parameters the
+    expressions are built with)."""
     from hukou.analytics import sqlcache
     from hukou.analytics.batch import evaluate
     from hukou.analytics.compile import SymbolicParameters, declared_signature
 
     backend = _backend(tables)
+    read = {**tables, **{f"facts_{name}": table for name, table in facts.items()}}
     keys = [
-        sqlcache.key(backend.name, tables, [f"decisions-{part}", declared_signature(params)])
+        sqlcache.key(backend.name, read, [f"decisions-{part}", declared_signature(params)])
         for part in ("results", "relatives")
     ]
     if cached:
@@ -748,7 +820,7 @@ def compiled_decisions(
         if hits[0] is not None and hits[1] is not None:
             return hits[0], hits[1]
     resolved = SymbolicParameters.of(params.at(on), DECISION_PREFIX)
-    exprs = evaluate(dict(tables), on, resolved)
+    exprs = evaluate(dict(tables), on, resolved, facts=dict(facts))
     entries = []
     for k, expr in zip(keys, exprs, strict=True):
         entry = sqlcache.CompiledQuery(_compile(backend, expr), expr.schema().to_pyarrow())
@@ -785,12 +857,15 @@ def _population_files(tables: Mapping[str, ibis.Table]) -> tuple[str, ...] | Non
 
 
 def decide_parameter_set(
-    tables: Mapping[str, ibis.Table], on: dt.date, params: ParameterSet
+    tables: Mapping[str, ibis.Table],
+    on: dt.date,
+    params: ParameterSet,
+    prepared: dict[str, Any] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """RESULTS and RESULT_RELATIVES of ``params`` on ``on`` (Arrow): kept in this process
-    for the population's files as they are, else decided by the symbolic SQL."""
+    for the population's files as they are, else decided by the symbolic SQL over the
+    fact tables (``prepare_facts``; ``prepared``: one run's record of them)."""
     from hukou.analytics import sqlcache
-    from hukou.analytics.compile import variables
 
     files = _population_files(tables)
     memo = None
@@ -801,10 +876,9 @@ def decide_parameter_set(
             if hit is not None:
                 _decided.move_to_end(memo)
                 return hit
-    res_sql, rel_sql = compiled_decisions(tables, on, params)
+    facts = prepare_facts(tables, on, params, prepared)
+    res_sql, rel_sql = compiled_decisions(tables, on, params, facts)
     backend = _backend(tables)
-    for statement in variables(params.at(on), params.parameters, DECISION_PREFIX):
-        backend.con.execute(statement)
     out = (
         run_sql(backend, res_sql.sql, res_sql.schema),
         run_sql(backend, rel_sql.sql, rel_sql.schema),
@@ -1093,8 +1167,9 @@ def run_reform(
         if isinstance(run, CompiledEvaluator) and symbolic(tables):  # decided once each
             if progress is not None:
                 progress("evaluating", i)
-            before = decide_parameter_set(tables, on, baseline)
-            after = decide_parameter_set(tables, on, reformed)
+            prepared: dict[str, Any] = {}  # the fact tables, shared by both sets
+            before = decide_parameter_set(tables, on, baseline, prepared)
+            after = decide_parameter_set(tables, on, reformed, prepared)
             cube, rel_cube = compare_decided(tables, on, before, after)
         elif isinstance(run, CompiledEvaluator) and _in_database(tables):  # SQL cached
             compiled = compiled_comparison(tables, on, baseline, reformed, run)
