@@ -217,3 +217,37 @@ def test_tables_that_are_not_parquet_views_are_not_kept(population: Path) -> Non
         assert not reform_module._decided
     finally:
         con.disconnect()
+
+
+def test_the_variables_hold_the_values_as_they_are() -> None:
+    """Every parameter's variable reads back as its value (a quote in a text kept, NULL
+    where not in force); the decision date as ``p_on``."""
+    import duckdb
+
+    from hukou.policy.params import Parameter
+
+    law = load()
+    text = "s2_talent.min_education"
+    odd = {**law.parameters}
+    spec = odd[text]
+    odd[text] = Parameter(
+        spec.path, spec.description, spec.reference, "str", ((START, "it's; DROP x --"),), None
+    )
+    odd_set = ParameterSet(odd)
+    con = duckdb.connect()
+    try:
+        for on in (START - dt.timedelta(days=1), ON):
+            params = odd_set.at(on)
+            for statement in variables(params, odd_set.parameters, "p_"):
+                con.execute(statement)
+            assert con.execute("SELECT getvariable('p_on')").fetchone() == (on,)
+            for path in odd_set.parameters:
+                name = path.replace(".", "__")
+                (got,) = con.execute(f"SELECT getvariable('p_{name}')").fetchone() or (None,)
+                assert got == params.values.get(path), path
+            (rank,) = con.execute(
+                "SELECT getvariable('p_s2_talent__min_title__rank')"
+            ).fetchone() or (None,)
+            assert rank == params.ranks.get("s2_talent.min_title")
+    finally:
+        con.close()
