@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import hukou
@@ -385,46 +386,28 @@ _RELATION_WORDS = {
 _ITEM = re.compile(r"^(applicant|relatives\[(\d+)\])(?:\.dwellings\[(\d+)\])?$")
 
 
+@lru_cache(maxsize=4096)  # paths are few, the same in every case
 def _item_path(detail: str) -> tuple[str | None, str | None] | None:
-    """``_ITEM.match(detail)``'s groups 2 and 3 (relative, dwelling), or None: once per
-    path (paths are few, the same in every case)."""
-    hit = _ITEM_PATHS.get(detail, _UNSEEN)
-    if hit is _UNSEEN:
-        m = _ITEM.match(detail)
-        hit = None if m is None else (m.group(2), m.group(3))
-        if len(_ITEM_PATHS) > 4096:
-            _ITEM_PATHS.clear()
-        _ITEM_PATHS[detail] = hit
-    return hit  # type: ignore[return-value]
-
-
-_ITEM_PATHS: dict[str, tuple[str | None, str | None] | None] = {}
-_UNSEEN = object()
+    """``_ITEM.match(detail)``'s groups 2 and 3 (relative, dwelling), or None."""
+    m = _ITEM.match(detail)
+    return None if m is None else (m.group(2), m.group(3))
 
 
 def _address_text(a: Address | None) -> tuple[str, str]:
     """An address as people write it: 南湖区 建设街道 禾兴社区 … / the same in English order."""
     if a is None:
         return "", ""
-    key = (a.county, a.township, a.community, a.detail)
-    hit = _ADDRESS_TEXTS.get(key)
-    if hit is None:
-        if len(_ADDRESS_TEXTS) > 4096:
-            _ADDRESS_TEXTS.clear()
-        hit = _ADDRESS_TEXTS[key] = _address_words(a)
-    return hit
+    # a family's few addresses recur through its channels and routes
+    return _address_words(a.county, a.township, a.community, a.detail)
 
 
-# (county, township, community, detail) -> the address's text: a family's few addresses
-# recur through its channels and routes
-_ADDRESS_TEXTS: dict[tuple[str | None, ...], tuple[str, str]] = {}
-
-
-def _address_words(a: Address) -> tuple[str, str]:
-    parts = [a.township, a.community, a.detail]
-    local = " ".join(p for p in parts if p)
-    zh = " ".join(p for p in (county_label(a.county, "zh"), local) if p)
-    en = ", ".join(p for p in (local, county_label(a.county, "en")) if p)
+@lru_cache(maxsize=4096)
+def _address_words(
+    county: str | None, township: str | None, community: str | None, detail: str | None
+) -> tuple[str, str]:
+    local = " ".join(p for p in (township, community, detail) if p)
+    zh = " ".join(p for p in (county_label(county, "zh"), local) if p)
+    en = ", ".join(p for p in (local, county_label(county, "en")) if p)
     return zh, en
 
 

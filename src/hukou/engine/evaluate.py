@@ -207,8 +207,6 @@ def sources_of(scope: dict[str, Any], name: str) -> tuple[str, ...]:
     return (source_of(scope, name),)
 
 
-_new_evaluator = object.__new__
-
 GENERATED = True
 """Run rules as generated source (``codegen.py``); False: as closures (``closures.py``)."""
 
@@ -241,14 +239,8 @@ class Evaluator:
         self.env_scopes: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
     def fresh(self) -> Evaluator:
-        """A new evaluator for the same parameters, date and code path (memos empty):
-        ``Evaluator(self.params, self.today, self.generated)`` without its look-ups."""
-        ev = _new_evaluator(Evaluator)
-        ev.params, ev.today, ev.day, ev.leap = self.params, self.today, self.day, self.leap
-        ev.stack, ev.memo, ev.memos, ev.alive = [], {}, {}, []
-        ev.generated, ev.split, ev.env_scopes = self.generated, True, {}
-        ev.bool_fn = codegen.root_fn if self.generated else bool_fn
-        return ev
+        """A new evaluator for the same parameters, date and code path (memos empty)."""
+        return Evaluator(self.params, self.today, self.generated)
 
     def value(self, node: Expr, env: dict[str, dict[str, Any]]) -> Any:
         return value_fn(node)(self, env)

@@ -100,24 +100,14 @@ def _node(t: Trace, day: int, cited: set[str], done: dict[Trace, dict[str, Any]]
     clause = t.clause
     cited.add(clause)
     yes, no = t.sets
+    until = earliest = None
+    value: bool | None
     if yes is ALL:  # true on every day (most nodes): no run ends, no date to give
-        out: dict[str, Any] = {
-            "kind": t.kind,
-            "key": t.key,
-            "clause": clause,
-            "text": {"zh": t.zh, "en": t.en},
-            "value": True,
-        }
+        value = True
     elif no is ALL and not yes:  # false on every day: never true
-        out = {
-            "kind": t.kind,
-            "key": t.key,
-            "clause": clause,
-            "text": {"zh": t.zh, "en": t.en},
-            "value": False,
-        }
+        value = False
     else:
-        value = until = earliest = None
+        value = None
         for lo, hi in yes:
             if lo <= day <= hi:  # true: until the end of this run
                 value = True
@@ -137,17 +127,17 @@ def _node(t: Trace, day: int, cited: set[str], done: dict[Trace, dict[str, Any]]
                     if after < POS:
                         earliest = _iso_day(after)
                     break
-        out = {
-            "kind": t.kind,
-            "key": t.key,
-            "clause": clause,
-            "text": {"zh": t.zh, "en": t.en},
-            "value": value,
-        }
-        if until is not None:
-            out["until"] = until
-        elif earliest is not None:
-            out["earliest_date"] = earliest
+    out: dict[str, Any] = {
+        "kind": t.kind,
+        "key": t.key,
+        "clause": clause,
+        "text": {"zh": t.zh, "en": t.en},
+        "value": value,
+    }
+    if until is not None:
+        out["until"] = until
+    elif earliest is not None:
+        out["earliest_date"] = earliest
     facts = t.facts
     if facts:
         shown = out["facts"] = facts.copy()  # most values are shown as they are
