@@ -120,3 +120,44 @@ def test_the_spouse_of_a_parent_joining_a_child_is_pointed_to_their_own_s3_1_app
     d = decide(parse_case(_parent_with_spouse("2007-01-01")))
     assert next(c for c in d.channels if c.key == "s3_1").status == "not_eligible"
     assert not any("§3.1" in zh for zh, _en in d.relatives[1].notes)
+
+
+def _minor_son_first(on: dt.date) -> dict[str, Any]:
+    """A father of 65: a son born 2006-06-02 (a minor until 2024-06-02) listed before
+    an adult daughter in a unit's collective household that has not consented."""
+    urban = {"county": "330402", "urban_rural_code": "111"}
+    flat = [{"tenure": "owned", "commercial_housing": True, "address": urban}]
+    return {
+        "decision_date": on.isoformat(),
+        "applicant": {"sex": "male", "birth_date": "1959-01-01", "dwellings": []},
+        "relatives": [
+            {
+                "relation": "child",
+                "birth_date": "2006-06-02",
+                "hukou": {"kind": "own_family_household", "address": urban},
+                "dwellings": flat,
+            },
+            {
+                "relation": "child",
+                "birth_date": "1990-01-01",
+                "hukou": {"kind": "unit_collective", "owner_consent": False, "address": urban},
+                "dwellings": flat,
+            },
+        ],
+    }
+
+
+def test_a_parent_joins_the_first_child_for_whom_s3_1_holds_not_a_minor_listed_before() -> None:
+    """The minor son's own flat is true on every day, but he is not yet an adult: the
+    place is the daughter's (her collective has not consented: the community collective)
+    until his 18th birthday, then his household."""
+    for on, kind, detail in (
+        (dt.date(2024, 6, 1), "community_collective", "relatives[1]"),
+        (dt.date(2024, 6, 2), "anchor_household", "relatives[0]"),
+        (dt.date(2024, 6, 3), "anchor_household", "relatives[0]"),
+    ):
+        d = decide(parse_case(_minor_son_first(on)))
+        s31 = next(c for c in d.channels if c.key == "s3_1")
+        assert s31.status == "eligible", on
+        place = s31.registration_place
+        assert place is not None and (place.kind, place.detail) == (kind, detail), (on, place)

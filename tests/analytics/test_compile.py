@@ -639,6 +639,53 @@ def test_s3_1_places_the_parent_by_the_collectives_consent(parameters: str) -> N
     ], kinds
 
 
+def test_s3_1_place_follows_the_first_child_for_whom_it_holds() -> None:
+    """The query drops the pairs on which §3.1's child part cannot hold before it looks
+    for the first child (R28): a spouse, a minor son and a daughter whose hukou is not in
+    Jiaxing come first in the case's order and are passed over; the first adult son
+    who qualifies is in a unit's collective without its consent (the community
+    collective), though a later one's family household would take the parent in."""
+    on = dt.date(2024, 6, 1)
+    urban = {"county": "330402", "urban_rural_code": "111"}
+
+    def child(birth: str, hukou: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "relation": "child",
+            "birth_date": birth,
+            "hukou": hukou,
+            "dwellings": [{"tenure": "owned", "commercial_housing": True, "address": urban}],
+        }
+
+    def family(first: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "decision_date": on.isoformat(),
+            "applicant": {"sex": "male", "birth_date": "1959-01-01", "dwellings": []},
+            "relatives": [
+                first,
+                child(
+                    "1990-01-01",
+                    {"address": urban, "kind": "unit_collective", "owner_consent": False},
+                ),
+                child("1992-01-01", {"address": urban, "kind": "own_family_household"}),
+            ],
+        }
+
+    away = {"county": "110101", "urban_rural_code": "111"}
+    firsts = [
+        {"relation": "spouse", "birth_date": "1960-01-01", "hukou": {"address": urban}},
+        child("2012-01-01", {"address": urban, "kind": "own_family_household"}),
+        child("1988-01-01", {"address": away, "kind": "own_family_household"}),
+        child("1988-01-01", {"address": urban, "kind": "own_family_household"}),
+    ]
+    tables = parsed_population([family(f) for f in firsts])
+    expected = reference_results(tables, on, parameter_sets()["law"])
+    assert_same(expected, run_duckdb(tables, on, "law"), tables)
+    applicants = {r["person_id"]: r for r in expected[0].to_pylist()}
+    kinds = [applicants[pid]["place_kind"] for pid in sorted(applicants)][::4]
+    # the fourth family's first child qualifies and takes the parent in
+    assert kinds == ["community_collective"] * 3 + ["anchor_household"], kinds
+
+
 # every tenure (and unknown) × commercial housing or not (or unknown)
 STRETCH_KINDS = [
     (tenure, commercial)
@@ -699,3 +746,83 @@ def test_stretches_are_computed_only_where_s1_2_may_read_them() -> None:
         else:
             assert row["stretch_exists"] is None and row["stretch_start"] is None
     assert read == 4  # rented_registered or unknown tenure, commercial or unknown
+
+
+def test_people_and_routes_false_on_every_day_or_true_only_later() -> None:
+    """Differential cases for the two ends of the date work: a person (and each of
+    their relatives' routes) that no rule can make true on any day, and a dwelling, a
+    spouse and a parent's §3.1 that become true only 100 or 30 days after the
+    decision date — with the engine's dates."""
+    on = dt.date(2025, 6, 1)
+    urban = {"county": "330421", "urban_rural_code": "111"}
+    start = add_years(on + dt.timedelta(days=100), -3).isoformat()
+    outside = {"kind": "outside_jiaxing"}
+    nobody = {  # no dwelling, no degree, hukou outside Jiaxing: nothing on any day
+        "decision_date": on.isoformat(),
+        "applicant": {
+            "sex": "male",
+            "birth_date": "1980-01-01",
+            "education": "high_school",
+            "professional_title": "none",
+            "vocational_qualification": "none",
+            "secondary_vocational_graduate": False,
+            "hukou": outside,
+            "dwellings": [],
+        },
+        "relatives": [
+            {
+                "relation": relation,
+                "birth_date": birth,
+                "lives_with_applicant": False,
+                "hukou": outside,
+                "dwellings": [],
+            }
+            for relation, birth in (("spouse", "1981-01-01"), ("child", "2000-01-01"))
+        ],
+    }
+    later = {  # a rented commercial flat whose third year of residence ends in 100 days
+        "decision_date": on.isoformat(),
+        "applicant": {
+            "sex": "female",
+            "birth_date": "1985-03-01",
+            "residence_registration": True,
+            "hukou": outside,
+            "dwellings": [
+                {"tenure": "rented_registered", "commercial_housing": True, "address": urban}
+            ],
+            "residence_history": [{"start": start, "county": "330421"}],
+        },
+        "relatives": [
+            {"relation": "spouse", "birth_date": "1984-01-01", "lives_with_applicant": True},
+            {"relation": "spouse", "birth_date": "1984-01-01", "lives_with_applicant": False},
+        ],
+    }
+    parent_at_60 = {  # an owner in Jiaxing whose father turns 60 in 30 days (§3.1)
+        "decision_date": on.isoformat(),
+        "applicant": {
+            "sex": "female",
+            "birth_date": "1990-01-01",
+            "hukou": {"kind": "own_family_household", "address": urban},
+            "dwellings": [{"tenure": "owned", "commercial_housing": True, "address": urban}],
+        },
+        "relatives": [
+            {
+                "relation": "parent",
+                "sex": "male",
+                "lives_with_applicant": False,
+                "birth_date": add_years(on + dt.timedelta(days=30), -60).isoformat(),
+            }
+        ],
+    }
+    tables = parsed_population([nobody, later, parent_at_60])
+    expected = reference_results(tables, on)
+    assert_same(expected, run_duckdb(tables, on), tables)
+
+    people = {r["person_id"]: r for r in expected[0].to_pylist()}
+    pairs = {(r["person_id"], r["relative_id"]): r for r in expected[1].to_pylist()}
+    for key in ((1, 2), (1, 3), (4, 6)):  # nothing on any day
+        assert pairs[key]["status"] == "not_eligible" and pairs[key]["earliest_date"] is None
+    assert people[1]["status"] == "not_eligible" and people[1]["earliest_date"] is None
+    assert people[4]["s1_1_earliest"] == on + dt.timedelta(days=100)
+    assert pairs[(4, 5)]["accompany_s1_1_earliest"] == on + dt.timedelta(days=100)
+    assert pairs[(7, 8)]["s3_1_earliest"] == on + dt.timedelta(days=30)

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
@@ -140,7 +141,11 @@ def evaluate(
     r0 = c.pair_frame()
     join_child = next(ch.rule.expr for ch in CHANNELS if ch.key == "s3_1")
     assert isinstance(join_child, Exists) and join_child.item_scope == "relative"
-    pairs = decide_rules(c, r0, {}, {"_item": join_child.where, "_consent": ANCHOR_CONSENT})
+    # only pairs on which the child's part may hold on the decision date can be the
+    # first: the others (not a child, a minor…) are dropped before it is evaluated
+    may = c.needed(join_child.where, r0)
+    r1 = r0 if may is None else replace(r0, table=r0.table.filter(may))
+    pairs = decide_rules(c, r1, {}, {"_item": join_child.where, "_consent": ANCHOR_CONSENT})
     held = pairs.filter(pairs._item.fill_null(False))
     first = held.group_by(_a_id=held.applicant__id).aggregate(_a_rel=held.relative__id.min())
     anchor = first.join(

@@ -813,7 +813,7 @@ class Compiler:
         # they form one interval (``span``): pruning may then use only parts that do
         # not depend on the day
         spanned = [] if base.temporal else [n for n in nodes if self.spannable(n)]
-        keep = [self._needed(n.where, items, static_only=bool(spanned)) for n in nodes]
+        keep = [self.needed(n.where, items, static_only=bool(spanned)) for n in nodes]
         if all(k is not None for k in keep):
             # an item on which every list rule is certainly false counts as no item
             # (both give 0 below): drop it before the lists inside are joined
@@ -886,7 +886,7 @@ class Compiler:
                     return base
         return self.applicant_frame()
 
-    def _needed(
+    def needed(
         self, where: Expr, frame: Frame, *, static_only: bool = False
     ) -> ir.BooleanValue | None:
         """Where ``where`` is not certainly false by the parts of its top-level "and" that

@@ -246,6 +246,9 @@ def _item_where(trace: Trace, day: int, which: int | None) -> Trace | None:
                 for lo, hi in child.sets[0]:
                     if lo <= day <= hi:
                         return child
+                # the lists inside an item that does not hold made nothing true: a
+                # minor son's own flat is not where his parent joins him
+                continue
             elif child.key in _NO_ITEMS and kind in ("condition", "exception"):
                 continue  # a rule with no "exists" in it: no item below
             if child.children:
