@@ -151,7 +151,9 @@ def settlers(draw: st.DrawFn, on: dt.date) -> dict[str, Any]:
             rel["hukou"] = {
                 "kind": draw(st.sampled_from(["own_family_household", "unit_collective"])),
                 "address": {"county": county, "urban_rural_code": "111"},
-                "owner_consent": True,
+                # R28: which child is joined decides the place only where a collective
+                # may refuse, so its consent varies
+                "owner_consent": draw(st.sampled_from([True, True, False, None])),
             }
             rel["dwellings"] = [
                 {"tenure": "owned", "address": {"county": county, "urban_rural_code": "121"}}
