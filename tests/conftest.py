@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 
 import hukou.registry.access as access
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Compiled queries, generated code and parsed parameters cached in the run's own
+    folder, never in the user's ``~/.cache/hukou`` (a test that sets the folder itself
+    still does)."""
+    before = os.environ.get("HUKOU_CACHE_DIR")
+    os.environ["HUKOU_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("HUKOU_CACHE_DIR", None)
+    else:
+        os.environ["HUKOU_CACHE_DIR"] = before
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -35,7 +33,6 @@ from .test_compile import (
     populations,
 )
 
-PG_SERVER = os.environ.get("HUKOU_TEST_PG", "postgresql+psycopg://127.0.0.1:5432")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -49,21 +46,6 @@ def _arrow(rows: list[tuple[Any, ...]], names: list[str], schema: pa.Schema) -> 
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[str]:
-    import psycopg
-
-    server = batch.pg_url(PG_SERVER)
-    name = f"hukou_test_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{server}/test", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/test", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _pg_load(url: str, tables: Tables) -> None:

@@ -9,9 +9,6 @@ nothing and writes the same rows.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,29 +18,9 @@ import pytest
 from hukou.analytics import batch, synth
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS
 
-PG_SERVER = os.environ.get("HUKOU_TEST_PG", "postgresql+psycopg://127.0.0.1:5432")
 ON = dt.date(2025, 1, 1)
 # relations' ``relation`` comes out as it went in (``result_relatives.relation``)
 ODD = ["NA", "", None, 'a,"b"\nc', "null", "\\N", " spouse "]
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[str]:
-    import psycopg
-
-    server = batch.pg_url(PG_SERVER)
-    try:
-        admin = psycopg.connect(f"{server}/test", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL unreachable at {server}: {exc}")
-    name = f"hukou_test_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/test", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ population, baseline and reform compared in one query whose only result is the c
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from functools import cache
@@ -39,7 +37,6 @@ pytestmark = pytest.mark.clause("§1.2", "§3.1", "§7")
 
 ROOT = Path(__file__).resolve().parents[2]
 REFORMS = ROOT / "examples" / "reforms"
-PG_SERVER = os.environ.get("HUKOU_TEST_PG", "postgresql+psycopg://127.0.0.1:5432")
 ON = dt.date(2025, 1, 1)
 PEOPLE = 2000
 SEED = 7  # on 2025-01-01 this population has a tenant who gains with two years, not three
@@ -69,25 +66,6 @@ def assert_same_tables(got: ReformReport, expected: ReformReport) -> None:
 
 
 # ---- PostgreSQL ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[str]:
-    import psycopg
-
-    server = batch.pg_url(PG_SERVER)
-    try:
-        admin = psycopg.connect(f"{server}/test", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL unreachable at {server}: {exc}")
-    name = f"hukou_test_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{server}/{name}"
-    finally:
-        with psycopg.connect(f"{server}/test", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
