@@ -34,8 +34,11 @@ from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES
 from hukou.analytics.population import Tables, from_cases
 from hukou.analytics.reference import reference_results
 from hukou.policy.calendar import add_years
-from hukou.policy.expr import TODAY, Exists, Fact
+from hukou.policy.expr import TODAY, Exists, Fact, all_of
 from hukou.policy.params import ParameterSet, load
+from hukou.policy.rules.s1_urban import minor
+from hukou.policy.rules.s3_relatives import parent_age
+from hukou.policy.rules.vocabulary import RELATIVE
 
 from ..strategies import JIAXING_COUNTIES, URBAN_RURAL_CODES, cases, examples, near, parse
 
@@ -177,25 +180,39 @@ def _empty() -> Tables:
 
 
 @lru_cache(maxsize=32)
-def duckdb_sql(on: dt.date, parameters: str) -> tuple[str, str]:
-    """The two queries on ``on`` as DuckDB SQL over tables named as in ``layout``."""
+def duckdb_sql(on: dt.date, parameters: str) -> tuple[str, str, str]:
+    """The two queries on ``on`` as DuckDB SQL over tables named as in ``layout``, and the
+    relatives' again as ``hukou batch`` runs it: reading the applicants' channels from
+    their results, a table ``_results``."""
     con = ibis.duckdb.connect()
     tables = {}
     for name, table in _empty().items():
         con.con.register(name, table)
         tables[name] = con.table(name)
-    results, relatives = batch.evaluate(tables, on, parameter_sets()[parameters].at(on))
-    return ibis.to_sql(results, dialect="duckdb"), ibis.to_sql(relatives, dialect="duckdb")
+    params = parameter_sets()[parameters].at(on)
+    results, relatives = batch.evaluate(tables, on, params)
+    con.con.register("_results", RESULTS.empty_table())
+    joined = batch.evaluate_relatives(tables, on, params, con.table("_results"))
+    return tuple(ibis.to_sql(q, dialect="duckdb") for q in (results, relatives, joined))  # type: ignore[return-value]
 
 
 def run_duckdb(tables: Tables, on: dt.date, parameters: str = "law") -> tuple[pa.Table, pa.Table]:
-    sql, rel_sql = duckdb_sql(on, parameters)
+    """Both queries; the relatives' also from the results (``evaluate_relatives``), which
+    must give the same rows."""
+    sql, rel_sql, joined_sql = duckdb_sql(on, parameters)
     con = duckdb.connect()
     for name, table in tables.items():
         con.register(name, table)
     results = con.execute(sql).to_arrow_table().cast(RESULTS)
     relatives = con.execute(rel_sql).to_arrow_table().cast(RESULT_RELATIVES)
+    con.register("_results", results)
+    joined = con.execute(joined_sql).to_arrow_table().cast(RESULT_RELATIVES)
     con.close()
+    keys = ("person_id", "relative_id")
+    for x, y in zip(_rows(relatives, keys), _rows(joined, keys), strict=True):
+        diff = {k: (x[k], y[k]) for k in x if x[k] != y[k]}
+        assert not diff, f"{[x[k] for k in keys]}: decided per pair vs from the results {diff}"
+    assert relatives.num_rows == joined.num_rows
     return results, relatives
 
 
@@ -828,3 +845,107 @@ def test_people_and_routes_false_on_every_day_or_true_only_later() -> None:
     assert people[4]["s1_1_earliest"] == on + dt.timedelta(days=100)
     assert pairs[(4, 5)]["accompany_s1_1_earliest"] == on + dt.timedelta(days=100)
     assert pairs[(7, 8)]["s3_1_earliest"] == on + dt.timedelta(days=30)
+
+
+@pytest.mark.parametrize("days", [-1, 0, 1])
+def test_a_minor_comes_along_from_the_applicants_result_until_18(days: int) -> None:
+    """§1.1's accompany read from the applicant's result (``evaluate_relatives``): a
+    minor child who lives with the applicant comes along on the applicant's earliest
+    §1.1 date (the third year of a rented flat, 100 days on) only while still under 18
+    — the 18th birthday the day before, of and after that date."""
+    on = dt.date(2025, 6, 1)
+    qualifies = on + dt.timedelta(days=100)
+    urban = {"county": "330421", "urban_rural_code": "111"}
+    case = {
+        "decision_date": on.isoformat(),
+        "applicant": {
+            "sex": "female",
+            "birth_date": "1985-03-01",
+            "residence_registration": True,
+            "hukou": {"kind": "outside_jiaxing"},
+            "dwellings": [
+                {"tenure": "rented_registered", "commercial_housing": True, "address": urban}
+            ],
+            "residence_history": [
+                {"start": add_years(qualifies, -3).isoformat(), "county": "330421"}
+            ],
+        },
+        "relatives": [
+            {
+                "relation": "child",
+                "lives_with_applicant": True,
+                "birth_date": add_years(qualifies + dt.timedelta(days=days), -18).isoformat(),
+            }
+        ],
+    }
+    tables = parsed_population([case])
+    expected = reference_results(tables, on)
+    assert_same(expected, run_duckdb(tables, on), tables)
+    (pair,) = [r for r in expected[1].to_pylist() if r["person_id"] == 1]
+    # under 18 on the applicant's date only if the birthday comes after it
+    assert pair["accompany_s1_1_earliest"] == (qualifies if days > 0 else None)
+    assert pair["accompany_s1_1_status"] == "not_eligible"
+
+
+def test_the_relatives_read_the_applicants_results_given() -> None:
+    """``evaluate_relatives`` reads §1.1 from the results it is given, not from the
+    facts: results saying the applicant can settle take along the spouse who lives
+    with her, results saying she cannot leave him out — whatever her dwelling."""
+    on = dt.date(2025, 6, 1)
+    case = {
+        "decision_date": on.isoformat(),
+        "applicant": {"sex": "female", "birth_date": "1985-03-01", "dwellings": []},
+        "relatives": [
+            {"relation": "spouse", "birth_date": "1984-01-01", "lives_with_applicant": True},
+        ],
+    }
+    tables = parsed_population([case])
+    _sql, _rel_sql, joined_sql = duckdb_sql(on, "law")
+    results, relatives = run_duckdb(tables, on)
+    mine = [r for r in relatives.to_pylist() if r["person_id"] == 1]
+    assert [r["accompany_s1_1_status"] for r in mine] == ["not_eligible"]
+    later = on + dt.timedelta(days=40)
+    for status, earliest, want, want_date in (
+        ("eligible", None, "eligible", None),
+        ("undetermined", later, "undetermined", later),
+        ("not_eligible", later, "not_eligible", later),
+    ):
+        n = results.num_rows
+        given = results.set_column(
+            results.schema.get_field_index("s1_1_status"), "s1_1_status", pa.array([status] * n)
+        ).set_column(
+            results.schema.get_field_index("s1_1_earliest"),
+            "s1_1_earliest",
+            pa.array([earliest] * n, pa.date32()),
+        )
+        con = duckdb.connect()
+        for name, table in tables.items():
+            con.register(name, table)
+        con.register("_results", given)
+        rows = con.execute(joined_sql).to_arrow_table().to_pylist()
+        (row,) = [r for r in rows if r["person_id"] == 1]
+        con.close()
+        assert (row["accompany_s1_1_status"], row["accompany_s1_1_earliest"]) == (want, want_date)
+
+
+def test_only_a_channel_and_a_part_that_only_stops_holding_are_joined() -> None:
+    """``joined_route``: §1.1's accompany is (s1_1, the relative's part); the §3.1 and
+    §3.3 routes name no channel; a part that may start holding later (a parent's 60th
+    birthday) is not split, since a result keeps only the channel's first later day."""
+    con = ibis.duckdb.connect()
+    tables = {}
+    for name, table in _empty().items():
+        con.con.register(name, table)
+        tables[name] = con.table(name)
+    c = Compiler(tables, load().at(dt.date(2025, 1, 1)))
+    routes = {r.key: r.rule for r in batch.RELATIVE_ROUTES}
+    found = batch.joined_route(routes["accompany_s1_1"], c)
+    assert found is not None and found[0] == "s1_1"
+    assert batch.joined_route(routes["s3_1"], c) is None
+    assert batch.joined_route(routes["s3_3"], c) is None
+    s1_1 = next(ch.rule for ch in batch.CHANNELS if ch.key == "s1_1")
+    # the nodes kept alive: the compiler caches shapes by node (``id``)
+    parent, child = all_of(s1_1, parent_age(RELATIVE)), minor(RELATIVE)
+    along = all_of(s1_1, child)
+    assert batch.joined_route(parent, c) is None
+    assert batch.joined_route(along, c) == ("s1_1", child)

@@ -40,9 +40,11 @@ import pyarrow.parquet as pq
 from hukou.analytics import sqlcache
 from hukou.analytics.compile import (
     FALSE,
+    STATUS,
     TRUE,
     UNKNOWN,
     Compiler,
+    NotConvex,
     SymbolicParameters,
     dates_of,
     decide_rules,
@@ -55,7 +57,7 @@ from hukou.analytics.compile import (
     variables,
 )
 from hukou.analytics.layout import RESULT_RELATIVES, RESULTS, TABLES, require_population
-from hukou.policy.expr import Exists
+from hukou.policy.expr import And, Condition, Exists, Expr
 from hukou.policy.params import ParameterSet, ResolvedParameters, load
 from hukou.policy.rules import (
     ANCHOR_CONSENT,
@@ -196,15 +198,110 @@ def evaluate(
         **cols,
     )
 
-    # each relative: may they come along (§1.1) or join the applicant (§3.1, §3.3)
-    ragg = decide_rules(
-        c, r0, {route.key: route.rule for route in RELATIVE_ROUTES}, {"_relation": RELATION}
-    )
+    return _typed(results, RESULTS), _relatives(c, in_force, None)
+
+
+def evaluate_relatives(
+    tables: dict[str, ir.Table],
+    on: dt.date,
+    params: ResolvedParameters,
+    results: ir.Table,
+    *,
+    facts: dict[str, ir.Table] | None = None,
+) -> ir.Table:
+    """RESULT_RELATIVES as ``evaluate`` gives them, but a route that is "a channel of the
+    applicant's and a part of the relative's own" (§1.1's accompany: s1_1 and a spouse,
+    minor child or parent living with them) is read from ``results``: the applicants'
+    RESULTS on the same date with the same parameters, already decided (a table on the
+    same backend). The channel is then not decided again for every relative."""
+    if params.on != on:
+        raise ValueError(f"parameters resolved on {params.on}, not on {on}")
+    c = Compiler(tables, params, facts)
+    in_force = c.boolean(IN_FORCE, c.applicant_frame()).fill_null(False)
+    return _relatives(c, in_force, results)
+
+
+def joined_route(rule: Expr, c: Compiler) -> tuple[str, Expr] | None:
+    """(channel key, the relative's part) when ``rule`` is an "and" of one channel's rule
+    and parts of the relative's own whose certainly-true days, if any, run from before
+    the decision date up to a day (``Compiler.shape`` ``C`` or ``D``: a minor child
+    until 18). Then the route holds when both do, and its earliest date is the
+    channel's, if the part still holds on it (``_relatives``); a part that could start
+    holding later would need the channel's later days, which a result does not keep."""
+    expr = rule.expr if isinstance(rule, Condition) else rule
+    if not isinstance(expr, And):
+        return None
+    keys = [ch.key for item in expr.items for ch in CHANNELS if item is ch.rule]
+    rest = [i for i in expr.items if not any(i is ch.rule for ch in CHANNELS)]
+    if len(keys) != 1 or not rest:
+        return None
+    part = rest[0] if len(rest) == 1 else And(tuple(rest))
+    try:
+        shape = c.shape(part)
+    except NotConvex:
+        return None
+    return (keys[0], part) if shape in ("C", "D") else None
+
+
+_CODE_OF = {status: code for code, status in STATUS.items()}
+
+
+def _relatives(c: Compiler, in_force: ir.BooleanValue, results: ir.Table | None) -> ir.Table:
+    """Each relative: may they come along (§1.1) or join the applicant (§3.1, §3.3).
+    With ``results`` (``evaluate_relatives``), the routes ``joined_route`` splits are
+    decided from the applicant's channel there and the relative's part here."""
+    null_str = ibis.null("string")
+    null_date = ibis.null("date")
+    r0 = c.pair_frame()
+    routes: dict[str, Expr] = {route.key: route.rule for route in RELATIVE_ROUTES}
+    joined: dict[str, tuple[str, Expr]] = {}
+    if results is not None:
+        for key, rule in routes.items():
+            found = joined_route(rule, c)
+            if found is not None:
+                joined[key] = found
+    own = {k: r for k, r in routes.items() if k not in joined}
+    parts = {f"_part_{k}": part for k, (_ch, part) in joined.items()}
+    ragg = decide_rules(c, r0, {**own, **parts}, {"_relation": RELATION})
+    if joined:
+        assert results is not None
+        channels = sorted({ch for ch, _part in joined.values()})
+        got = results.select(
+            _r_id=results.person_id,
+            **{
+                f"_r_{ch}_{end}": results[f"{ch}_{end}"]
+                for ch in channels
+                for end in ("status", "earliest")
+            },
+        )
+        ragg = ragg.left_join(got, ragg.applicant__id == got._r_id)
     rcols: dict[str, Any] = {}
     rnows: list[ir.Value] = []
     rfirst: list[ir.Value] = []
     for route in RELATIVE_ROUTES:
-        now, first, _until = dates_of(ragg, route.key)
+        if route.key in joined:
+            ch = joined[route.key][0]
+            status = ragg[f"_r_{ch}_status"]
+            now_ch = ibis.cases(
+                *((status == s, k) for s, k in _CODE_OF.items()), else_=ibis.null("int64")
+            )
+            first_ch = ragg[f"_r_{ch}_earliest"]
+            now_part, not_part = ragg[f"_part_{route.key}__now"], ragg[f"_part_{route.key}__not"]
+            # Kleene "and": the lower truth code; later, the route holds on the channel's
+            # earliest date if the part, holding now, still does (it never starts later)
+            now = ibis.least(now_ch, now_part)
+            first = ibis.cases(
+                (
+                    (now_part == TRUE)
+                    & (now_ch != TRUE)
+                    & first_ch.notnull()
+                    & (not_part.isnull() | (first_ch < not_part)),
+                    first_ch,
+                ),
+                else_=null_date,
+            )
+        else:
+            now, first, _until = dates_of(ragg, route.key)
         rnows.append(now)
         rfirst.append(first)
         rcols[f"{route.key}_status"] = status_of(now)
@@ -223,7 +320,7 @@ def evaluate(
         earliest_date=ibis.least(*rfirst),
         **rcols,
     )
-    return _typed(results, RESULTS), _typed(relatives, RESULT_RELATIVES)
+    return _typed(relatives, RESULT_RELATIVES)
 
 
 # ---- running it ---------------------------------------------------------------------
@@ -568,24 +665,25 @@ def run(
                     f"CREATE OR REPLACE VIEW \"_facts_{name}\" AS SELECT * FROM read_parquet('{path}')"
                 )
 
-            @cache
-            def decided() -> tuple[ir.Table, ir.Table]:
-                return evaluate(tables, on, params, facts={n: fact_table(n) for n in FACTS})
+            def decision(name: str) -> ir.Table:
+                read = {n: fact_table(n) for n in FACTS}
+                if name == RESULTS_FILE:
+                    return evaluate(tables, on, params, facts=read)[0]
+                # the applicants' channels from the results just written (§1.1's accompany)
+                return evaluate_relatives(tables, on, params, con.table("_results"), facts=read)
 
-            def decision(i: int) -> ir.Table:  # 0: the results, 1: the relatives
-                return decided()[i]
-
-            for lo, hi, i, name in (
-                (0.09, 0.7, 0, RESULTS_FILE),
-                (0.7, 1.0, 1, RELATIVES_FILE),
-            ):
-                sql = queries.sql(name.removesuffix(".parquet"), partial(decision, i))
+            for lo, hi, name in ((0.09, 0.7, RESULTS_FILE), (0.7, 1.0, RELATIVES_FILE)):
+                sql = queries.sql(name.removesuffix(".parquet"), partial(decision, name))
                 target = _sql_path(out_dir / name)
                 with _duckdb_progress(con, name, lo, hi, progress):
                     done = con.con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet)")
                     count = done.fetchone()
-                if name == RESULTS_FILE and count:
-                    people = int(count[0])
+                if name == RESULTS_FILE:
+                    if count:
+                        people = int(count[0])
+                    con.con.execute(
+                        f"CREATE OR REPLACE VIEW \"_results\" AS SELECT * FROM read_parquet('{target}')"
+                    )
             queries.keep()
             report["queries"] = queries.report()
         finally:
@@ -731,17 +829,18 @@ def run(
         tables = spark_tables(con, session, in_dir)
         queries = _Queries(con, tables, on, params, cached=cached)
 
-        @cache
-        def evaluated() -> tuple[ir.Table, ir.Table]:
-            return evaluate(tables, on, params)
+        def evaluation(name: str) -> ir.Table:
+            if name == RESULTS_FILE:
+                return evaluate(tables, on, params)[0]
+            # the applicants' channels from the results just written (§1.1's accompany)
+            return evaluate_relatives(tables, on, params, con.table("_results"))
 
-        def evaluation(i: int) -> ir.Table:  # 0: the results, 1: the relatives
-            return evaluated()[i]
-
-        for frac, i, name in ((0.05, 0, RESULTS_FILE), (0.7, 1, RELATIVES_FILE)):
+        for frac, name in ((0.05, RESULTS_FILE), (0.7, RELATIVES_FILE)):
             step(name, frac)
-            sql = queries.sql(name.removesuffix(".parquet"), partial(evaluation, i))
+            sql = queries.sql(name.removesuffix(".parquet"), partial(evaluation, name))
             session.sql(sql).write.mode("overwrite").parquet(str(out_dir / name))
+            if name == RESULTS_FILE:
+                session.read.parquet(str(out_dir / name)).createOrReplaceTempView("_results")
         queries.keep()
         report["queries"] = queries.report()
     else:

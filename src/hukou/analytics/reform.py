@@ -719,6 +719,8 @@ _DECIDED_ENTRIES = 8  # parameter sets kept per process (the baseline and recent
 _DECIDED_MAX_ROWS = 2_000_000  # a larger population's results are not kept in memory
 _decided: OrderedDict[tuple[str, ...], tuple[pa.Table, pa.Table]] = OrderedDict()
 _decided_lock = threading.Lock()
+# the results of the parameter set being decided, as the relatives' query reads them
+DECIDED_RESULTS = "_hukou_decided_results"
 _RESULT_TABLES = {"b": ("_hukou_res_b", "_hukou_rel_b"), "r": ("_hukou_res_r", "_hukou_rel_r")}
 
 
@@ -806,7 +808,7 @@ def compiled_decisions(
     it holds this rule version and tables (``on`` only resolves the parameters the
     expressions are built with)."""
     from hukou.analytics import sqlcache
-    from hukou.analytics.batch import evaluate
+    from hukou.analytics.batch import evaluate, evaluate_relatives
     from hukou.analytics.compile import SymbolicParameters, declared_signature
 
     backend = _backend(tables)
@@ -820,9 +822,17 @@ def compiled_decisions(
         if hits[0] is not None and hits[1] is not None:
             return hits[0], hits[1]
     resolved = SymbolicParameters.of(params.at(on), DECISION_PREFIX)
-    exprs = evaluate(dict(tables), on, resolved, facts=dict(facts))
+    results = evaluate(dict(tables), on, resolved, facts=dict(facts))[0]
+    # the relatives read the applicants' channels from the results (``decide_parameter_set``
+    # registers them under this name before it runs the relatives' SQL)
+    backend.con.register(DECIDED_RESULTS, RESULTS.empty_table())
+    try:
+        decided = backend.table(DECIDED_RESULTS)
+        relatives = evaluate_relatives(dict(tables), on, resolved, decided, facts=dict(facts))
+    finally:
+        backend.con.unregister(DECIDED_RESULTS)
     entries = []
-    for k, expr in zip(keys, exprs, strict=True):
+    for k, expr in zip(keys, (results, relatives), strict=True):
         entry = sqlcache.CompiledQuery(_compile(backend, expr), expr.schema().to_pyarrow())
         sqlcache.store(k, entry)
         entries.append(entry)
@@ -879,10 +889,12 @@ def decide_parameter_set(
     facts = prepare_facts(tables, on, params, prepared)
     res_sql, rel_sql = compiled_decisions(tables, on, params, facts)
     backend = _backend(tables)
-    out = (
-        run_sql(backend, res_sql.sql, res_sql.schema),
-        run_sql(backend, rel_sql.sql, rel_sql.schema),
-    )
+    results = run_sql(backend, res_sql.sql, res_sql.schema)
+    backend.con.register(DECIDED_RESULTS, results)
+    try:
+        out = (results, run_sql(backend, rel_sql.sql, rel_sql.schema))
+    finally:
+        backend.con.unregister(DECIDED_RESULTS)
     if memo is not None and out[0].num_rows + out[1].num_rows <= _DECIDED_MAX_ROWS:
         with _decided_lock:
             _decided[memo] = out
