@@ -66,6 +66,7 @@ def test_content_does_not_depend_on_chunk_and_is_a_prefix(
 ) -> None:
     # small blocks, so that several blocks and chunks are written
     monkeypatch.setattr(synth, "BLOCK_HOUSEHOLDS", 256)
+    monkeypatch.setattr(synth, "ROW_GROUP_ROWS", 1000)  # several groups per chunk too
     calls: list[int] = []
     synth.generate(3000, 5, tmp_path / "a", chunk=700, progress=calls.append)
     synth.generate(3000, 5, tmp_path / "b", chunk=10**6)
@@ -79,6 +80,10 @@ def test_content_does_not_depend_on_chunk_and_is_a_prefix(
             keep = pc.and_(keep, pc.less(b[name]["relative_id"], 2000))
         assert b[name].filter(keep).equals(c[name]), name
     assert pq.ParquetFile(tmp_path / "a" / "persons.parquet").num_row_groups > 1
+    # one chunk, yet row groups a parallel reader can share out
+    meta = pq.ParquetFile(tmp_path / "b" / "persons.parquet").metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [1000, 1000, 1000]
 
 
 def test_every_id_number_validates_and_agrees(small: Path) -> None:

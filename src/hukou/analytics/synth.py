@@ -868,6 +868,11 @@ def _block(seed: int, block: int, first_id: int, limit: int, on: dt.date, pools:
 # ---------------------------------------------------------------------------- the files
 
 
+# DuckDB (and Spark) read a Parquet file one row group per thread: a million-row group
+# is read by one core. 128 Ki rows keeps each group large enough to compress well.
+ROW_GROUP_ROWS = 131_072
+
+
 def generate(
     people: int,
     seed: int,
@@ -882,7 +887,7 @@ def generate(
     the number of rows written per table.
 
     At most ``chunk`` people (rounded up to whole blocks of households) are held and
-    written at a time, one row group per table; ``progress`` is called after each write
+    written at a time, in row groups of at most ``ROW_GROUP_ROWS`` rows; ``progress`` is called after each write
     with the number of people it wrote. The files' content depends on ``people``,
     ``seed`` and ``on`` only; the same arguments give the same bytes.
     """
@@ -911,7 +916,7 @@ def generate(
     def write(parts: dict[str, list[pa.Table]], held: int) -> None:
         for name, tables in parts.items():
             table = pa.concat_tables(tables)
-            writers[name].write_table(table, row_group_size=max(table.num_rows, 1))
+            writers[name].write_table(table, row_group_size=ROW_GROUP_ROWS)
             counts[name] += table.num_rows
         if progress is not None:
             progress(held)
