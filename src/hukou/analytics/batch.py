@@ -134,26 +134,32 @@ def evaluate(
     a0 = c.applicant_frame()
     in_force = c.boolean(IN_FORCE, a0).fill_null(False)
 
-    # every channel, and §4.3 where the hukou goes (on the decision date)
-    j = decide_rules(c, a0, {ch.key: ch.rule for ch in CHANNELS}, {"_place": REGISTRATION_PLACE})
-
-    # R28 (decide._place): §3.1 registers the parent in the household of the first child
-    # (in the case's order, relative_id) for whom it holds — a collective household only
-    # with its holder's consent, else the community collective; open while unknown
-    r0 = c.pair_frame()
+    # every channel, and §4.3 where the hukou goes (on the decision date); R28
+    # (decide._place): §3.1 registers the parent in the household of the first child (in
+    # the case's order, relative_id) for whom it holds — read off §3.1's own list as it
+    # is decided (``Compiler.first_key``) — a collective household only with its
+    # holder's consent, else the community collective; open while unknown
     join_child = next(ch.rule.expr for ch in CHANNELS if ch.key == "s3_1")
     assert isinstance(join_child, Exists) and join_child.item_scope == "relative"
-    # only pairs on which the child's part may hold on the decision date can be the
-    # first: the others (not a child, a minor…) are dropped before it is evaluated
+    c.keyed.add(id(join_child))
+    j = decide_rules(
+        c,
+        a0,
+        {ch.key: ch.rule for ch in CHANNELS},
+        {"_place": REGISTRATION_PLACE},
+        {"_a_rel": join_child},
+    )
+    # the consent reads the child's own row: decided for the pairs on which §3.1's part
+    # may hold (not a child, a minor… cannot be the first), joined on the one chosen
+    r0 = c.pair_frame()
     may = c.needed(join_child.where, r0)
     r1 = r0 if may is None else replace(r0, table=r0.table.filter(may))
-    pairs = decide_rules(c, r1, {}, {"_item": join_child.where, "_consent": ANCHOR_CONSENT})
-    held = pairs.filter(pairs._item.fill_null(False))
-    first = held.group_by(_a_id=held.applicant__id).aggregate(_a_rel=held.relative__id.min())
-    anchor = first.join(
-        pairs, [first._a_id == pairs.applicant__id, first._a_rel == pairs.relative__id]
-    ).select(first._a_id, _a_consent=pairs._consent)
-    j = j.left_join(anchor, j.applicant__id == anchor._a_id)
+    pairs = r1.table.select(
+        _c_a=r1.table.applicant__id,
+        _c_r=r1.table.relative__id,
+        _a_consent=c.boolean(ANCHOR_CONSENT, r1),
+    )
+    j = j.left_join(pairs, [j.applicant__id == pairs._c_a, j._a_rel == pairs._c_r])
     consent = j._a_consent
     anchor_kind = ibis.cases(
         (consent.isnull(), null_str), (consent, "anchor_household"), else_="community_collective"

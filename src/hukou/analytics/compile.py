@@ -624,6 +624,9 @@ class Compiler:
         self.relatives = facts["relatives"]
         self._temporal: dict[int, bool] = {}
         self._shapes: dict[tuple[int, bool], str] = {}
+        # lists whose aggregate on the decision date also gives the least id of an item
+        # certainly true then (``first_key``): §3.1's child a parent joins (R28)
+        self.keyed: set[int] = set()
 
     # ---- frames ------------------------------------------------------------------
     def applicant_frame(self) -> Frame:
@@ -825,12 +828,19 @@ class Compiler:
         spans: dict[int, tuple[str, str, bool]] = {}
         if spanned:
             inner = self.with_parts([n.where for n in spanned], inner)
+        table = inner.table
         for node in nodes:
             where = self.boolean(node.where, inner)
             # 2: some item certainly true; 1: none true, some unknown; 0: every item false
             name = names[id(node)] = f"_x{next(_counter)}"
+            if id(node) in self.keyed and not base.temporal:
+                table = table.mutate(**{f"{name}_w": truth_code(where)})
+                code = table[f"{name}_w"]  # once in the SQL, read by both aggregates
+                item = table[column(node.item_scope, "id")]
+                aggs[f"{name}_key"] = _cases([(code == TRUE, item)], _null("int64")).min()
+                aggs[name] = code.max()
+                continue
             aggs[name] = truth_code(where).max()
-        table = inner.table
         for node in spanned:
             name = names[id(node)]
             first, end, exact = self.span(node.where, replace(inner, table=table))
@@ -870,6 +880,12 @@ class Compiler:
             {**frame.spans, **spans},
             frame.parts,  # a left join keeps every row and column
         )
+
+    def first_key(self, node: Exists, frame: Frame) -> ir.Value:
+        """The least id of an item of ``node`` certainly true on the decision date (NULL:
+        none), on a static frame the list was attached to after ``keyed`` named it."""
+        assert id(node) in self.keyed and not frame.temporal
+        return frame.table[f"{frame.exists[id(node)]}_key"]
 
     def _narrowest(self, nodes: list[Exists], base: Frame) -> Frame:
         """The applicant frame instead of a (static) frame of the applicant and more
@@ -1272,11 +1288,16 @@ def timelines(
 
 
 def decide_rules(
-    compiler: Compiler, frame: Frame, rules: dict[str, Expr], extra: dict[str, Expr] | None = None
+    compiler: Compiler,
+    frame: Frame,
+    rules: dict[str, Expr],
+    extra: dict[str, Expr] | None = None,
+    firsts: dict[str, Exists] | None = None,
 ) -> ir.Table:
     """Per binding of ``frame`` (static): ``<key>__now``, ``<key>__true`` and ``<key>__not``
-    for each rule (see ``timelines``), and the value on the decision date of each
-    ``extra`` expression (a §4.3 choice, say).
+    for each rule (see ``timelines``), the value on the decision date of each
+    ``extra`` expression (a §4.3 choice, say), and for each list of ``firsts`` (named in
+    ``compiler.keyed``, read by ``rules``) its ``first_key``.
 
     Every rule is evaluated once on the decision date, one row per binding: a rule
     with no ``TODAY`` in it is true on every day or on none, so it has no earliest date
@@ -1303,6 +1324,8 @@ def decide_rules(
             cols[f"{key}__not"] = null
     for key, node in (extra or {}).items():
         cols[key] = compiler.value(node, base)
+    for key, node in (firsts or {}).items():
+        cols[key] = compiler.first_key(node, base)
     # a rule whose true days form one interval [first, end) has its dates read off it:
     # the earliest date is ``first`` when later than the decision date, and the first
     # later day it is no longer true is ``end`` (``span``)
