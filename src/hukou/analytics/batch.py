@@ -268,7 +268,22 @@ def _relatives(c: Compiler, in_force: ir.BooleanValue, results: ir.Table | None)
                 joined[key] = found
     own = {k: r for k, r in routes.items() if k not in joined}
     parts = {f"_part_{k}": part for k, (_ch, part) in joined.items()}
-    ragg = decide_rules(c, r0, {**own, **parts}, {"_relation": RELATION})
+    rules: dict[str, Expr] = {**own, **parts}
+    # a route with a day-independent part of its top-level "and" that reads only the
+    # pair's row (§3.1: the relative is a parent; §3.3: the applicant is a talent) is
+    # decided only on the pairs where that part may hold, and is false on every day on
+    # the others: its lists and dates are then worked out for a third of the pairs
+    alone = {k: m for k, r in rules.items() if (m := c.needed(r, r0, static_only=True)) is not None}
+    ragg = decide_rules(
+        c, r0, {k: r for k, r in rules.items() if k not in alone}, {"_relation": RELATION}
+    )
+    ids = r0.ids
+    for key, may in alone.items():
+        few = decide_rules(c, replace(r0, table=r0.table.filter(may)), {key: rules[key]})
+        few = few.rename({f"_j{i}": k for i, k in enumerate(ids)})
+        ragg = ragg.left_join(few, [ragg[k] == few[f"_j{i}"] for i, k in enumerate(ids)])
+        ragg = ragg.drop(*[f"_j{i}" for i in range(len(ids))])
+        ragg = ragg.mutate(**{f"{key}__now": ragg[f"{key}__now"].fill_null(FALSE)})
     if joined:
         assert results is not None
         channels = sorted({ch for ch, _part in joined.values()})
