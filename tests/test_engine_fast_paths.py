@@ -31,16 +31,17 @@ FAMILY = ROOT / "bench" / "family4.json"
 
 
 def _scopes_walked(value: Any, depth: int = 0) -> list[dict[str, Any]]:
-    """``exact._scopes`` as it was: every dict and list looked into."""
+    """``exact._scopes`` as it was: every dict and list looked into, as deep
+    (``exact._DEPTH``)."""
     out: list[dict[str, Any]] = []
     if isinstance(value, dict):
         if "__kind__" in value:
             out.append(value)
-        if depth < 3:
+        if depth < X._DEPTH:
             for v in value.values():
                 if isinstance(v, dict | list):
                     out += _scopes_walked(v, depth + 1)
-    elif isinstance(value, list) and depth < 3:
+    elif isinstance(value, list) and depth < X._DEPTH:
         for v in value:
             out += _scopes_walked(v, depth + 1)
     return out

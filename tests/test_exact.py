@@ -416,3 +416,49 @@ def test_the_fast_slots_are_the_walked_ones(
         decide_mod.exact = original
     for walked, fast in compared:
         assert walked == fast
+
+
+def test_the_fast_slots_reach_a_relatives_dwelling() -> None:
+    """§3.1 read by the applicant's rule goes through the relatives list into a child's
+    dwellings: the unknown tenure there is a slot for the split (found by Hypothesis: the
+    scopes were looked for only three levels down, and the child's dwelling is five)."""
+    urban = {"county": "330402", "urban_rural_code": "111"}
+    case = {
+        "decision_date": "2024-06-01",
+        "applicant": {
+            "sex": "male",
+            "birth_date": "1960-01-01",
+            "hukou": {"kind": "outside_jiaxing"},
+            "dwellings": [],
+        },
+        "relatives": [
+            {
+                "relation": "child",
+                "birth_date": "1990-01-01",
+                "lives_with_applicant": False,
+                "hukou": {"kind": "own_family_household", "address": urban},
+                "dwellings": [{"commercial_housing": False, "address": urban}],
+            }
+        ],
+    }
+    compared = []
+    real = exact_mod.exact
+
+    def both(ev: Any, rule: Any, env: Any, kleene: Any) -> Any:
+        walked = {(id(s), n) for s, n, _d in exact_mod.open_finite_facts(ev, rule, env)}
+        fast = exact_mod.finite_slots(rule, env, ev.missing(rule, env))
+        compared.append((getattr(rule, "key", ""), walked, fast))
+        return real(ev, rule, env, kleene)
+
+    import hukou.engine.decide as decide_mod
+
+    original = decide_mod.exact
+    decide_mod.exact = both
+    try:
+        decide(parse(case), on=dt.date(2024, 6, 1))
+    finally:
+        decide_mod.exact = original
+    (s3_1,) = [(w, f) for key, w, f in compared if key == "s3_1_applicant"]
+    walked, fast = s3_1
+    assert walked == {(id(s), n) for s, n, _d in fast}
+    assert [(s["__path__"], n) for s, n, _d in fast] == [("relatives[0].dwellings[0]", "tenure")]

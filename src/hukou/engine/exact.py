@@ -185,21 +185,26 @@ def _finite_facts(rule: Expr) -> dict[str, tuple[Any, ...]]:
     return found
 
 
+# how far down ``_scopes`` looks: env -> applicant -> relatives -> a relative -> their
+# dwellings -> a dwelling (§3.1's child's property, read by the applicant's rule)
+_DEPTH = 5
+
+
 def _scopes(value: Any, depth: int = 0) -> list[dict[str, Any]]:
     """The scopes of a case: the env's, and the items of their lists (relatives,
-    dwellings …), a few levels down."""
+    dwellings …), down to the lists of the items of lists (``_DEPTH``)."""
     out: list[dict[str, Any]] = []
     if isinstance(value, dict):
         if "__kind__" in value:
             out.append(value)
-        if depth < 3:
+        if depth < _DEPTH:
             for v in value.values():
                 cls = v.__class__
                 if cls in _NO_SCOPES:  # a fact's value, or a scope's fact keys: no scope in it
                     continue
                 if isinstance(v, dict | list):
                     out += _scopes(v, depth + 1)
-    elif isinstance(value, list) and depth < 3:
+    elif isinstance(value, list) and depth < _DEPTH:
         for v in value:
             out += _scopes(v, depth + 1)
     return out
