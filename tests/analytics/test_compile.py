@@ -179,16 +179,22 @@ def _empty() -> Tables:
     return {name: schema.empty_table() for name, schema in TABLES.items()}
 
 
-@lru_cache(maxsize=32)
-def duckdb_sql(on: dt.date, parameters: str) -> tuple[str, str, str]:
-    """The two queries on ``on`` as DuckDB SQL over tables named as in ``layout``, and the
-    relatives' again as ``hukou batch`` runs it: reading the applicants' channels from
-    their results, a table ``_results``."""
+def _empty_tables() -> tuple[Any, dict[str, Any]]:
+    """An Ibis DuckDB connection with the layout's tables, empty, registered by name."""
     con = ibis.duckdb.connect()
     tables = {}
     for name, table in _empty().items():
         con.con.register(name, table)
         tables[name] = con.table(name)
+    return con, tables
+
+
+@lru_cache(maxsize=32)
+def duckdb_sql(on: dt.date, parameters: str) -> tuple[str, str, str]:
+    """The two queries on ``on`` as DuckDB SQL over tables named as in ``layout``, and the
+    relatives' again as ``hukou batch`` runs it: reading the applicants' channels from
+    their results, a table ``_results``."""
+    con, tables = _empty_tables()
     params = parameter_sets()[parameters].at(on)
     results, relatives = batch.evaluate(tables, on, params)
     con.con.register("_results", RESULTS.empty_table())
@@ -323,11 +329,7 @@ def test_worked_examples_match(tmp_path: Any) -> None:
 
 def test_unsupported_constructs_are_refused() -> None:
     """A list fact the population has no table for is an error, not a silent NULL."""
-    con = ibis.duckdb.connect()
-    tables = {}
-    for name, table in _empty().items():
-        con.con.register(name, table)
-        tables[name] = con.table(name)
+    _con, tables = _empty_tables()
     c = Compiler(tables, load().at(dt.date(2024, 1, 1)))
     odd = Exists(Fact("applicant", "pets", "list", "", ""), "pet", TODAY >= dt.date(2020, 1, 1))
     with pytest.raises(CompileError):
@@ -932,11 +934,7 @@ def test_only_a_channel_and_a_part_that_only_stops_holding_are_joined() -> None:
     """``joined_route``: §1.1's accompany is (s1_1, the relative's part); the §3.1 and
     §3.3 routes name no channel; a part that may start holding later (a parent's 60th
     birthday) is not split, since a result keeps only the channel's first later day."""
-    con = ibis.duckdb.connect()
-    tables = {}
-    for name, table in _empty().items():
-        con.con.register(name, table)
-        tables[name] = con.table(name)
+    _con, tables = _empty_tables()
     c = Compiler(tables, load().at(dt.date(2025, 1, 1)))
     routes = {r.key: r.rule for r in batch.RELATIVE_ROUTES}
     found = batch.joined_route(routes["accompany_s1_1"], c)
